@@ -1,0 +1,39 @@
+# Two commands for a fresh machine:  make run  and  make test
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= data/sim
+N_PATIENTS ?= 20
+SEED ?= 42
+
+.PHONY: run test lint format sample clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+# Simulate the default competition (git-ignored data/sim), build folds, score the baseline, write submission.csv
+run: $(VENV)/.installed
+	$(PY) -m hms synth --out $(DATA) --n-patients $(N_PATIENTS) --max-eegs-per-patient 15 --seed $(SEED)
+	$(PY) -m hms folds --train $(DATA)/train.csv --out files/folds.csv --n-folds 5 --seed $(SEED)
+	$(PY) -m hms baseline --data $(DATA) --folds files/folds.csv --out models/baseline
+	$(PY) submission.py --data $(DATA) --models models/baseline --out submission.csv
+	$(PY) -m hms score --solution $(DATA)/test_votes.csv --submission submission.csv
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+# Regenerate the small committed sample in sample_data/
+sample: $(VENV)/.installed
+	$(PY) -m hms synth --out sample_data --n-patients 2 --n-test-patients 1 --seed 9 --max-eegs-per-patient 2 --force
+
+clean:
+	rm -rf data cache models/baseline submission.csv .pytest_cache
