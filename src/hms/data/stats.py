@@ -1,0 +1,60 @@
+"""Statistics of a train.csv, the same code for the real and the simulated one (the simulator is judged by them)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hms.constants import CLASSES, EEG_WINDOW_SECONDS, GOLDEN_MIN_VOTES, SPEC_WINDOW_SECONDS, VOTE_COLS
+from hms.data.labels import total_votes, vote_probabilities
+
+
+def _q(series: pd.Series, qs: tuple[float, ...]) -> dict[str, float]:
+    return {f"p{int(q * 100)}": float(series.quantile(q)) for q in qs}
+
+
+def describe_train(train: pd.DataFrame) -> dict[str, object]:
+    """Structure and label statistics. EEG length is taken as the last label offset + 50 s and spectrogram length as
+    the last spectrogram offset + 600 s (exact on the real files in the sample)."""
+    totals = total_votes(train)
+    probs = vote_probabilities(train)
+    unanimous = probs.max(axis=1) == 1.0
+    high = (totals >= GOLDEN_MIN_VOTES).to_numpy()
+    by_eeg = train.groupby("eeg_id")
+    stats: dict[str, object] = {
+        "rows": len(train),
+        "eeg_ids": int(train["eeg_id"].nunique()),
+        "spectrogram_ids": int(train["spectrogram_id"].nunique()),
+        "patients": int(train["patient_id"].nunique()),
+        "rows_per_eeg": _q(by_eeg.size(), (0.5, 0.75, 0.9, 0.99)),
+        "eegs_per_patient": _q(train.groupby("patient_id")["eeg_id"].nunique(), (0.5, 0.9)),
+        "eeg_length_s": _q(by_eeg["eeg_label_offset_seconds"].max() + EEG_WINDOW_SECONDS, (0.5, 0.75, 0.9)),
+        "spectrogram_length_s": _q(
+            train.groupby("spectrogram_id")["spectrogram_label_offset_seconds"].max() + SPEC_WINDOW_SECONDS, (0.5,)
+        ),
+        "repeat_row_share": float(train.duplicated(["eeg_id", *VOTE_COLS]).mean()),
+        "low_vote_row_share": float((totals <= 7).mean()),
+        "high_vote_row_share": float(high.mean()),
+        "low_vote_mode": int(totals[~high].mode().iloc[0]) if (~high).any() else 0,
+        "low_unanimous_share": float(unanimous[~high].mean()) if (~high).any() else float("nan"),
+        "high_unanimous_share": float(unanimous[high].mean()) if high.any() else float("nan"),
+        "low_mean_target": dict(zip(CLASSES, np.round(probs[~high].mean(axis=0), 3).tolist(), strict=True)),
+        "high_mean_target": dict(zip(CLASSES, np.round(probs[high].mean(axis=0), 3).tolist(), strict=True)),
+    }
+    return stats
+
+
+def compare_table(sim: dict[str, object], real: dict[str, object]) -> pd.DataFrame:
+    """Flatten two ``describe_train`` dicts side by side."""
+
+    def flat(d: dict[str, object], prefix: str = "") -> dict[str, object]:
+        out: dict[str, object] = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    a, b = flat(sim), flat(real)
+    return pd.DataFrame({"simulated": pd.Series(a), "real": pd.Series(b)})
