@@ -1,0 +1,134 @@
+"""``python -m hms SUBCOMMAND``: the command-line entry point. Each subcommand delegates to one module."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from hms.data.errors import DataError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from hms.synth import SynthConfig, dry_run, format_summary, simulate
+
+    cfg = SynthConfig(args.n_patients, args.n_test_patients, args.seed, args.max_eegs_per_patient)
+    if args.dry_run:
+        print(format_summary(dry_run(cfg)))
+        return 0
+    if args.out is None:
+        raise ValueError("synth needs --out DIR (or --dry-run)")
+    summary = simulate(args.out, cfg, workers=args.workers, force=args.force)
+    print(format_summary(summary))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _folds(args: argparse.Namespace) -> int:
+    from hms.data import fold_class_shares, make_folds, read_train_csv
+    from hms.io import write_csv
+
+    train = read_train_csv(args.train)
+    folds = make_folds(train, args.n_folds, args.seed)
+    write_csv(folds, args.out)
+    shares = fold_class_shares(folds, train)
+    spread = (shares.drop(index="all") - shares.loc["all"]).abs().to_numpy().max() * 100
+    print(shares.round(3).to_string())
+    print(f"{folds['fold'].nunique()} folds, {len(folds)} eeg_ids, {folds['patient_id'].nunique()} patients; "
+          f"largest class-share gap to the overall share: {spread:.2f} points")  # fmt: skip
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from hms.metric import score
+
+    value = score(pd.read_csv(args.solution), pd.read_csv(args.submission))
+    print(f"{value:.6f}")
+    return 0
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    from hms.baseline import run_baseline
+    from hms.data import Competition, read_folds
+
+    comp = Competition.from_arg(args.data)
+    train = comp.train(require_files=False)
+    scores = run_baseline(train, read_folds(args.folds, train), args.out)
+    print(scores.round(4).to_string(index=False))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from hms.data import read_train_csv
+    from hms.data.stats import compare_table, describe_train
+    from hms.synth.params import REAL_REFERENCE
+
+    table = compare_table(describe_train(read_train_csv(args.train)), {})
+    table["real"] = pd.Series(REAL_REFERENCE)
+    print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hms", description="HMS harmful brain activity toolkit")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="simulate a competition dataset in the exact real layout (+ ground truth)")
+    p.add_argument("--out", default=None, help="output folder (train.csv, train_eegs/, ..., oracle.csv)")
+    p.add_argument("--n-patients", type=int, default=20, help="training patients (default 20)")
+    p.add_argument("--n-test-patients", type=int, default=None, help="test patients (default n_patients // 6, >= 2)")
+    p.add_argument("--max-eegs-per-patient", type=int, default=15, help="cap on EEGs per patient (0: no cap)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--force", action="store_true", help="rebuild even if --out already holds this simulation")
+    p.add_argument("--dry-run", action="store_true", help="labels only: print statistics, write nothing (any size)")
+    p.set_defaults(func=_synth)
+
+    p = sub.add_parser("folds", help="patient-grouped, consensus-stratified folds (one row per eeg_id)")
+    p.add_argument("--train", required=True, help="train.csv")
+    p.add_argument("--out", default="files/folds.csv")
+    p.add_argument("--n-folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=_folds)
+
+    p = sub.add_parser("score", help="competition metric; the score is the last line printed")
+    p.add_argument("--solution", required=True, help="csv with eeg_id + six *_vote columns (counts or probabilities)")
+    p.add_argument("--submission", required=True, help="csv with eeg_id + six *_vote probabilities")
+    p.set_defaults(func=_score)
+
+    p = sub.add_parser("baseline", help="class-prior baseline, scored out of fold")
+    p.add_argument("--data", default=None, help="data root (default: Kaggle input if present, else sample_data/)")
+    p.add_argument("--folds", default="files/folds.csv")
+    p.add_argument("--out", default="models/baseline")
+    p.set_defaults(func=_baseline)
+
+    p = sub.add_parser("stats", help="structure and label statistics of a train.csv next to the real ones")
+    p.add_argument("--train", required=True)
+    p.set_defaults(func=_stats)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    if getattr(args, "max_eegs_per_patient", None) == 0:
+        args.max_eegs_per_patient = None
+    try:
+        return args.func(args)
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""``python -m hms synth``: write a simulated competition in the exact real layout, plus its ground truth."""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from hms.constants import (
+    CLASSES,
+    EEG_CHANNELS,
+    SAMPLE_RATE,
+    SPEC_COLUMNS,
+    SPEC_SECONDS_PER_ROW,
+    SUBMISSION_COLUMNS,
+    VOTE_COLS,
+)
+from hms.data.labels import eeg_level
+from hms.data.signals import clean_eeg
+from hms.data.stats import compare_table, describe_train
+from hms.io import write_csv, write_json, write_parquet
+from hms.metric import score_arrays
+from hms.signal.organizer import organizer_spectrogram
+from hms.synth.params import REAL_REFERENCE
+from hms.synth.signals import session_signal
+from hms.synth.structure import SessionPlan, Structure, build_structure
+
+log = logging.getLogger(__name__)
+TRUTH_FILES = ("oracle.csv", "test_votes.csv", "synth_summary.json")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    n_patients: int = 30
+    n_test_patients: int | None = None  # default: max(2, n_patients // 6)
+    seed: int = 42
+    max_eegs_per_patient: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_patients < 1:
+            raise ValueError("n_patients must be at least 1")
+        if self.n_test_patients is not None and self.n_test_patients < 1:
+            raise ValueError("n_test_patients must be at least 1")
+
+    @property
+    def test_patients(self) -> int:
+        return self.n_test_patients if self.n_test_patients is not None else max(2, self.n_patients // 6)
+
+
+def _write_session(plan: SessionPlan, out: Path) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    signal = session_signal(plan)
+    for eeg in plan.eegs:
+        part = signal[eeg.start * SAMPLE_RATE : (eeg.start + eeg.length) * SAMPLE_RATE]
+        df = pd.DataFrame(np.round(part, 2).astype(np.float32), columns=list(EEG_CHANNELS))
+        write_parquet(df, out / f"{plan.split}_eegs" / f"{eeg.eeg_id}.parquet")
+    clean, _ = clean_eeg(signal)
+    times, power = organizer_spectrogram(clean)
+    # rows whose 2 s span holds dropped-out samples are missing in the organizer files too
+    per_row = SPEC_SECONDS_PER_ROW * SAMPLE_RATE
+    nan_rows = np.isnan(signal[: len(times) * per_row, :-1]).all(axis=1).reshape(len(times), per_row).any(axis=1)
+    power = np.round(power, 2).astype(np.float32)
+    power[nan_rows] = np.nan
+    spec = pd.DataFrame(power, columns=list(SPEC_COLUMNS))
+    # the organizers' train files store time as int64, the test file as int16
+    spec.insert(0, "time", times.astype(np.int16 if plan.split == "test" else np.int64))
+    write_parquet(spec, out / f"{plan.split}_spectrograms" / f"{plan.spectrogram_id}.parquet")
+
+
+def _write_session_star(args: tuple[SessionPlan, Path]) -> None:
+    _write_session(*args)
+
+
+def bayes_floor(train: pd.DataFrame, oracle: pd.DataFrame) -> dict[str, float]:
+    """Metric of the oracle probabilities (and of the golden prior) against the votes, eeg_id-level golden set."""
+    rows = train.merge(oracle[oracle["split"] == "train"], on=["eeg_id", "eeg_sub_id"], how="left")
+    n = rows[list(VOTE_COLS)].sum(axis=1).to_numpy()[:, None]
+    weighted = pd.DataFrame(rows[list(CLASSES)].to_numpy() * n, columns=list(CLASSES))
+    weighted["eeg_id"], weighted["_n"] = rows["eeg_id"].to_numpy(), n[:, 0]
+    agg = weighted.groupby("eeg_id", sort=False).sum()
+    expected = agg[list(CLASSES)].to_numpy() / agg[["_n"]].to_numpy()
+    eegs = eeg_level(train)
+    golden = eegs["golden"].to_numpy()
+    votes = eegs[list(VOTE_COLS)].to_numpy(dtype=float)
+    solution = votes / votes.sum(axis=1, keepdims=True)
+    oracle_eeg = expected[agg.index.get_indexer(eegs["eeg_id"])]
+    if not golden.any():
+        return {"golden_eeg_ids": 0}
+    sol, orc = solution[golden], oracle_eeg[golden]
+    prior = np.tile(sol.mean(axis=0), (len(sol), 1))
+    return {
+        "golden_eeg_ids": int(golden.sum()),
+        "bayes_floor": score_arrays(sol, orc / orc.sum(axis=1, keepdims=True)),
+        "class_prior": score_arrays(sol, prior),
+        "uniform": score_arrays(sol, np.full_like(sol, 1 / len(CLASSES))),
+    }
+
+
+def dry_run(cfg: SynthConfig) -> dict:
+    """Build the labels only (no signals, no files): statistics and Bayes floor at any size in seconds."""
+    return _summary(cfg, build_structure(cfg.n_patients, cfg.test_patients, cfg.seed, cfg.max_eegs_per_patient))
+
+
+def _summary(cfg: SynthConfig, structure: Structure) -> dict:
+    test_sol = structure.test_votes[list(VOTE_COLS)].to_numpy(dtype=float)
+    test_oracle = structure.oracle[structure.oracle["split"] == "test"][list(CLASSES)].to_numpy()
+    return {
+        "config": asdict(cfg),
+        "stats": describe_train(structure.train),
+        "train_golden": bayes_floor(structure.train, structure.oracle),
+        "test": {
+            "eeg_ids": len(structure.test),
+            "bayes_floor": score_arrays(test_sol / test_sol.sum(axis=1, keepdims=True), test_oracle),
+        },
+    }
+
+
+def _up_to_date(out: Path, cfg: SynthConfig) -> bool:
+    stamp = out / "synth_config.json"
+    if not stamp.is_file() or json.loads(stamp.read_text()) != asdict(cfg):
+        return False
+    return all((out / f).exists() for f in ("train.csv", "test.csv", "sample_submission.csv", *TRUTH_FILES))
+
+
+def simulate(out: str | Path, cfg: SynthConfig, workers: int = 2, force: bool = False) -> dict:
+    """Write the dataset into ``out`` (skipped when it already holds this exact config); return the summary."""
+    out = Path(out)
+    if not force and _up_to_date(out, cfg):
+        log.info("%s already holds this simulation (seed %d); use --force to rebuild", out, cfg.seed)
+        return json.loads((out / "synth_summary.json").read_text())
+    structure = build_structure(cfg.n_patients, cfg.test_patients, cfg.seed, cfg.max_eegs_per_patient)
+    for sub in ("train_eegs", "train_spectrograms", "test_eegs", "test_spectrograms"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+        for stale in (out / sub).glob("*.parquet"):
+            stale.unlink()
+    jobs = [(plan, out) for plan in structure.sessions]
+    bar = tqdm(total=len(jobs), desc="synth sessions", unit="session")
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for _ in pool.map(_write_session_star, jobs, chunksize=4):
+                bar.update()
+    else:
+        for job in jobs:
+            _write_session_star(job)
+            bar.update()
+    bar.close()
+    write_csv(structure.train, out / "train.csv")
+    write_csv(structure.test, out / "test.csv")
+    sample = structure.test[["eeg_id"]].copy()
+    for col in VOTE_COLS:
+        sample[col] = 1 / len(VOTE_COLS)
+    write_csv(sample[list(SUBMISSION_COLUMNS)], out / "sample_submission.csv")
+    write_csv(structure.oracle, out / "oracle.csv")
+    write_csv(structure.test_votes, out / "test_votes.csv")
+    summary = _summary(cfg, structure)
+    write_json(summary, out / "synth_summary.json")
+    write_json(asdict(cfg), out / "synth_config.json")
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    table = compare_table(summary["stats"], {})
+    table["real"] = pd.Series(REAL_REFERENCE)
+    g, t = summary["train_golden"], summary["test"]
+    lines = [
+        "simulated vs real train.csv statistics:",
+        table.to_string(float_format=lambda v: f"{v:.3f}"),
+        f"train golden eeg_ids: {g.get('golden_eeg_ids', 0)}",
+    ]
+    if g.get("golden_eeg_ids"):
+        lines.append(
+            f"Bayes floor (oracle vs votes, eeg-level golden): {g['bayes_floor']:.4f}   "
+            f"class prior: {g['class_prior']:.4f}   uniform: {g['uniform']:.4f}"
+        )
+    lines.append(f"test eeg_ids: {t['eeg_ids']}   test Bayes floor: {t['bayes_floor']:.4f}")
+    return "\n".join(lines)

@@ -1,0 +1,50 @@
+#!/usr/bin/env python
+"""Write submission.csv for the competition's test set.
+
+    python submission.py [--data DIR] [--models DIR] [--out submission.csv]
+
+The data root resolves as everywhere in the repo: --data, else the Kaggle input folder, else sample_data/.
+Until the CNN pipeline lands, --models points at a class-prior baseline folder (prior.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))  # runs from a Kaggle dataset copy too
+
+import numpy as np  # noqa: E402
+
+from hms.constants import VOTE_COLS  # noqa: E402
+from hms.data import Competition, DataError  # noqa: E402
+from hms.submit import SubmissionError, make_submission, write_submission  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--models", default="models/baseline")
+    parser.add_argument("--out", default="submission.csv")
+    args = parser.parse_args(argv)
+    try:
+        comp = Competition.from_arg(args.data)
+        test, sample = comp.test(), comp.sample_submission()
+        prior_file = Path(args.models) / "prior.json"
+        if not prior_file.is_file():
+            raise DataError(f"{prior_file}: no model found; build one with: python -m hms baseline --out {args.models}")
+        prior = json.loads(prior_file.read_text())["prior"]
+        probs = np.tile([prior[c] for c in VOTE_COLS], (len(test), 1))
+        sub = make_submission(test["eeg_id"].to_numpy(), probs)
+        write_submission(sub, test, args.out, sample)
+    except (DataError, SubmissionError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}: {len(sub)} rows from {comp.root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from hms.constants import CLASSES, EEG_CHANNELS, SAMPLE_RATE, VOTE_COLS
+from hms.data import Competition, eeg_window, read_eeg, read_spectrogram, spectrogram_window
+from hms.data.stats import describe_train
+from hms.synth.structure import Episode, SessionPlan, build_structure
+
+
+def test_layout_and_dtypes_match_the_real_competition(sim_dir, real_dir):
+    for name in ("train.csv", "test.csv", "sample_submission.csv"):
+        sim, real = pd.read_csv(sim_dir / name), pd.read_csv(real_dir / name)
+        assert list(sim.columns) == list(real.columns), name
+        for col in sim.columns:
+            if col == "label_id":  # empty for most rows of the rebuilt real copy, so pandas reads floats there
+                assert sim[col].dtype == "int64"
+                continue
+            assert sim[col].dtype == real[col].dtype, (name, col)
+    for split in ("train", "test"):
+        real_eeg = pq.read_schema(next((real_dir / f"{split}_eegs").glob("*.parquet")))
+        sim_eeg = pq.read_schema(next((sim_dir / f"{split}_eegs").glob("*.parquet")))
+        assert sim_eeg.names == real_eeg.names and [str(t) for t in sim_eeg.types] == [str(t) for t in real_eeg.types]
+        real_spec = pq.read_schema(next((real_dir / f"{split}_spectrograms").glob("*.parquet")))
+        sim_spec = pq.read_schema(next((sim_dir / f"{split}_spectrograms").glob("*.parquet")))
+        assert sim_spec.names == real_spec.names
+        assert [str(t) for t in sim_spec.types] == [str(t) for t in real_spec.types]  # time: int64 train, int16 test
+
+
+def test_every_label_window_is_extractable(sim_dir):
+    comp = Competition(sim_dir)
+    train = comp.train()
+    assert len(train) == len(pd.read_csv(sim_dir / "train.csv")), "no simulated row lacks its files"
+    for eeg_id, rows in train.groupby("eeg_id"):
+        eeg = read_eeg(comp.eeg_path(eeg_id))
+        assert eeg.shape[0] == (rows["eeg_label_offset_seconds"].max() + 50) * SAMPLE_RATE
+        times, spec = read_spectrogram(comp.spectrogram_path(rows["spectrogram_id"].iloc[0]))
+        for _, row in rows.iterrows():
+            eeg_window(eeg, row["eeg_label_offset_seconds"])
+            spectrogram_window(times, spec, row["spectrogram_label_offset_seconds"])
+    for _, row in comp.test().iterrows():
+        assert read_eeg(comp.eeg_path(row["eeg_id"], "test")).shape == (50 * SAMPLE_RATE, 20)
+        times, spec = read_spectrogram(comp.spectrogram_path(row["spectrogram_id"], "test"))
+        assert spec.shape == (300, 400) and times[0] == 1 and times[-1] == 599
+
+
+def test_ground_truth_files(sim_dir):
+    train = pd.read_csv(sim_dir / "train.csv")
+    oracle = pd.read_csv(sim_dir / "oracle.csv")
+    test = pd.read_csv(sim_dir / "test.csv")
+    rows = train.merge(oracle, on=["eeg_id", "eeg_sub_id"], validate="one_to_one")
+    assert len(rows) == len(train)
+    np.testing.assert_allclose(oracle[list(CLASSES)].sum(axis=1), 1.0)
+    votes = pd.read_csv(sim_dir / "test_votes.csv")
+    assert votes["eeg_id"].tolist() == test["eeg_id"].tolist()
+    totals = votes[list(VOTE_COLS)].sum(axis=1)
+    assert totals.between(3, 20).all()
+    assert set(train["patient_id"]).isdisjoint(test["patient_id"])
+
+
+def test_same_seed_same_dataset(sim_dir, tmp_path):
+    from hms.synth import SynthConfig, simulate
+
+    simulate(tmp_path, SynthConfig(n_patients=6, n_test_patients=2, seed=3, max_eegs_per_patient=3), workers=2)
+    for name in ("train.csv", "test.csv", "oracle.csv", "test_votes.csv"):
+        assert (tmp_path / name).read_bytes() == (sim_dir / name).read_bytes(), name
+    some = next((sim_dir / "train_eegs").glob("*.parquet")).name
+    np.testing.assert_array_equal(read_eeg(tmp_path / "train_eegs" / some), read_eeg(sim_dir / "train_eegs" / some))
+
+
+def test_structure_statistics_match_the_real_train_csv(real_train):
+    real = describe_train(real_train)
+    sim = describe_train(build_structure(1950, 2, seed=11).train)
+    assert sim["rows_per_eeg"]["p50"] == real["rows_per_eeg"]["p50"] == 3
+    assert abs(sim["rows_per_eeg"]["p90"] - real["rows_per_eeg"]["p90"]) <= 2
+    assert abs(sim["eegs_per_patient"]["p90"] - real["eegs_per_patient"]["p90"]) <= 4
+    assert abs(sim["eeg_length_s"]["p50"] - real["eeg_length_s"]["p50"]) <= 4
+    assert abs(sim["spectrogram_length_s"]["p50"] - real["spectrogram_length_s"]["p50"]) <= 20
+    assert abs(sim["repeat_row_share"] - real["repeat_row_share"]) < 0.03
+    assert abs(sim["high_vote_row_share"] - real["high_vote_row_share"]) < 0.03
+    assert abs(sim["low_unanimous_share"] - real["low_unanimous_share"]) < 0.05
+    assert abs(sim["high_unanimous_share"] - real["high_unanimous_share"]) < 0.03
+    for pop in ("low_mean_target", "high_mean_target"):
+        for c in CLASSES:
+            assert abs(sim[pop][c] - real[pop][c]) < 0.04, (pop, c)
+
+
+def _band_power(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    spec = np.abs(np.fft.rfft(x - x.mean(axis=0), axis=0)) ** 2
+    f = np.fft.rfftfreq(x.shape[0], 1 / SAMPLE_RATE)
+    return spec[(f >= lo) & (f < hi)].sum(axis=0)
+
+
+@pytest.mark.parametrize("cls,lateral", [("lrda", True), ("grda", False), ("lpd", True), ("gpd", False)])
+def test_planted_patterns_sit_where_they_should(cls, lateral):
+    """Lateralised patterns raise power on one hemisphere only; generalised ones on both."""
+    from hms.constants import LEFT_CHANNELS, RIGHT_CHANNELS
+    from hms.synth.signals import session_signal
+
+    left = [EEG_CHANNELS.index(c) for c in LEFT_CHANNELS]
+    right = [EEG_CHANNELS.index(c) for c in RIGHT_CHANNELS]
+    ratios = []
+    for seed in range(6):
+        plain = SessionPlan(1, 1, "train", 120, seed)
+        planted = SessionPlan(1, 1, "train", 120, seed, episodes=[Episode(10, 110, CLASSES.index(cls), 1.0)])
+        base, sig = session_signal(plain), session_signal(planted)
+        window = slice(2000, 22000)
+        hi = 3.5 if cls.endswith("rda") else 20.0  # rhythmic delta vs discharges with harmonics
+        extra = _band_power(np.nan_to_num(sig[window]), 0.5, hi) / _band_power(np.nan_to_num(base[window]), 0.5, hi)
+        on_left, on_right = np.median(extra[left]), np.median(extra[right])
+        ratios.append(abs(np.log(on_left / on_right)))
+        assert max(on_left, on_right) > 1.5, "the pattern adds power"
+    if lateral:
+        assert np.median(ratios) > 1.0
+    else:
+        assert np.median(ratios) < 0.7
