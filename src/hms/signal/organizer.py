@@ -20,7 +20,7 @@ from hms.signal.montage import bipolar
 @dataclass(frozen=True)
 class OrganizerParams:
     window_seconds: float = SPEC_NFFT / SAMPLE_RATE  # Hann window, zero-padded to nfft (5.12 s = no padding)
-    span_seconds: float = 10.12  # time covered by the frames averaged into one row (provisional, see issue 3)
+    span_seconds: float = 8.12  # frames averaged per row: 7 Hann windows, centres within +-1.5 s (fitted)
     frame_hop_seconds: float = 0.5  # hop between averaged frames (must divide 2 s)
     scale: float = 1.0  # multiplies the power
 
@@ -80,3 +80,24 @@ def organizer_spectrogram(
     values = out.permute(0, 3, 1, 2).reshape(*batch_shape, rows, -1).cpu().numpy().astype(np.float32)
     times = np.arange(rows) * SPEC_SECONDS_PER_ROW + SPEC_SECONDS_PER_ROW // 2
     return times, values
+
+
+def organizer_table(raw_eeg: np.ndarray, time_dtype: type = np.int64, params: OrganizerParams = DEFAULT_PARAMS):
+    """Raw referential EEG (time, 20), NaN allowed -> a DataFrame in the organizers' exact file format:
+    ``time`` (row centres in s from the EEG start, every 2 s) + 400 float32 columns rounded to 0.01.
+    Rows whose 2 s span is entirely missing are NaN, as in the organizer files."""
+    import pandas as pd
+
+    from hms.constants import SPEC_COLUMNS
+    from hms.data.signals import clean_eeg
+
+    clean, _ = clean_eeg(raw_eeg)
+    times, power = organizer_spectrogram(clean, params)
+    per_row = SPEC_SECONDS_PER_ROW * SAMPLE_RATE
+    scalp = raw_eeg[: len(times) * per_row, :-1]
+    missing = np.isnan(scalp).all(axis=1).reshape(len(times), per_row).any(axis=1)
+    power = np.round(power, 2).astype(np.float32)
+    power[missing] = np.nan
+    table = pd.DataFrame(power, columns=list(SPEC_COLUMNS))
+    table.insert(0, "time", times.astype(time_dtype))
+    return table

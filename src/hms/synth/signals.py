@@ -64,12 +64,14 @@ def _envelope(n: int, ramp: int) -> np.ndarray:
 
 def _rhythmic(rng: np.random.Generator, n: int, f: np.ndarray | float, harmonics: tuple[float, ...]) -> np.ndarray:
     freq = np.broadcast_to(np.asarray(f, dtype=float), (n,))
-    jitter = np.cumsum(rng.standard_normal(n)) * 0.002
+    # real rhythms drift: phase diffusion plus slow (< 0.5 Hz) amplitude modulation
+    jitter = np.cumsum(rng.standard_normal(n)) * 0.012
     phase = 2 * np.pi * np.cumsum(freq) / FS + jitter + rng.uniform(0, 2 * np.pi)
     wave = np.sin(phase)
     for k, a in enumerate(harmonics, start=2):
         wave += a * np.sin(k * phase + 0.6)
-    return wave
+    am = _coloured_noise(rng, 1, n, lambda fr: (fr < 0.5).astype(float))[0]
+    return wave * np.clip(1.0 + 0.35 * am, 0.2, None)
 
 
 def _discharges(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:

@@ -16,17 +16,14 @@ from hms.constants import (
     CLASSES,
     EEG_CHANNELS,
     SAMPLE_RATE,
-    SPEC_COLUMNS,
-    SPEC_SECONDS_PER_ROW,
     SUBMISSION_COLUMNS,
     VOTE_COLS,
 )
 from hms.data.labels import eeg_level
-from hms.data.signals import clean_eeg
 from hms.data.stats import compare_table, describe_train
 from hms.io import write_csv, write_json, write_parquet
 from hms.metric import score_arrays
-from hms.signal.organizer import organizer_spectrogram
+from hms.signal.organizer import organizer_table
 from hms.synth.params import REAL_REFERENCE
 from hms.synth.signals import session_signal
 from hms.synth.structure import SessionPlan, Structure, build_structure
@@ -62,16 +59,8 @@ def _write_session(plan: SessionPlan, out: Path) -> None:
         part = signal[eeg.start * SAMPLE_RATE : (eeg.start + eeg.length) * SAMPLE_RATE]
         df = pd.DataFrame(np.round(part, 2).astype(np.float32), columns=list(EEG_CHANNELS))
         write_parquet(df, out / f"{plan.split}_eegs" / f"{eeg.eeg_id}.parquet")
-    clean, _ = clean_eeg(signal)
-    times, power = organizer_spectrogram(clean)
-    # rows whose 2 s span holds dropped-out samples are missing in the organizer files too
-    per_row = SPEC_SECONDS_PER_ROW * SAMPLE_RATE
-    nan_rows = np.isnan(signal[: len(times) * per_row, :-1]).all(axis=1).reshape(len(times), per_row).any(axis=1)
-    power = np.round(power, 2).astype(np.float32)
-    power[nan_rows] = np.nan
-    spec = pd.DataFrame(power, columns=list(SPEC_COLUMNS))
     # the organizers' train files store time as int64, the test file as int16
-    spec.insert(0, "time", times.astype(np.int16 if plan.split == "test" else np.int64))
+    spec = organizer_table(signal, np.int16 if plan.split == "test" else np.int64)
     write_parquet(spec, out / f"{plan.split}_spectrograms" / f"{plan.spectrogram_id}.parquet")
 
 
