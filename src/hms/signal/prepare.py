@@ -1,0 +1,198 @@
+"""``python -m hms prepare``: cache every recording's front-end output so training only slices and stacks.
+
+A 50 s window is 10,000 samples but recordings are reused by many label rows (shifted windows), so the cache holds
+per recording what the image is made of — never 512x512 images per label row (106k rows would need ~50 GB):
+  * ``{split}_eeg/{eeg_id}.npy``: float16 log power (chains, freqs, frames) of the whole filtered recording, hop 0.2 s;
+    a label window at offset o seconds is frames [5 o, 5 o + 251): the frames a window-only STFT gives.
+  * ``{split}_eeg_zoom/{eeg_id}.npy`` (with ``zoom``): the short-window view, hop 0.04 s.
+  * ``{split}_spec/{spectrogram_id}.npy``: float16 organizer log power (4, 100, rows), NaN policy applied.
+Folders live under ``CACHE/<hash of the spectrogram settings>/`` so changed settings never mix. Writes are atomic
+(temporary file + rename), finished items are skipped, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hms.constants import EEG_WINDOW_SAMPLES, LABEL_CENTRE_SECONDS, SAMPLE_RATE, SPEC_SECONDS_PER_ROW, SPEC_WINDOW_ROWS
+from hms.data.errors import DataError
+from hms.data.layout import Competition
+from hms.data.signals import clean_eeg, clean_spectrogram, read_eeg, read_spectrogram
+from hms.io import atomic_path, write_json
+from hms.signal.config import FrontEndConfig
+from hms.signal.image import (
+    eeg_panels_from_log,
+    organizer_log,
+    organizer_panels_from_log,
+    panels_to_image,
+    stack_panels,
+)
+from hms.signal.spectrogram import chain_spectrogram, preprocess
+
+
+@dataclass(frozen=True)
+class Item:
+    kind: str  # "eeg" or "spec"
+    split: str
+    item_id: int
+    source: Path
+
+
+def cache_dir(cache: str | os.PathLike[str], cfg: FrontEndConfig) -> Path:
+    return Path(cache) / cfg.spectrogram_hash()
+
+
+def eeg_cache_log(eeg: np.ndarray, cfg: FrontEndConfig) -> list[np.ndarray]:
+    """Whole clean recording (time, 20) -> [50 s view, (zoom view)] float16 log power over the whole recording."""
+    pairs = preprocess(eeg, cfg)
+    views = [chain_spectrogram(pairs, cfg).numpy().astype(np.float16)]
+    if cfg.zoom:
+        views.append(chain_spectrogram(pairs, cfg, zoom=True).numpy().astype(np.float16))
+    return views
+
+
+def _save(array: np.ndarray, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
+
+
+def _paths(root: Path, item: Item, cfg: FrontEndConfig) -> list[Path]:
+    if item.kind == "spec":
+        return [root / f"{item.split}_spec" / f"{item.item_id}.npy"]
+    out = [root / f"{item.split}_eeg" / f"{item.item_id}.npy"]
+    if cfg.zoom:
+        out.append(root / f"{item.split}_eeg_zoom" / f"{item.item_id}.npy")
+    return out
+
+
+def prepare_item(item: Item, root: Path, cfg: FrontEndConfig) -> str:
+    """Compute and save one item; returns 'done', 'cached' or an error message (a bad file never stops the run)."""
+    targets = _paths(root, item, cfg)
+    if all(p.exists() for p in targets):
+        return "cached"
+    try:
+        if item.kind == "spec":
+            _, power = read_spectrogram(item.source)
+            _save(organizer_log(clean_spectrogram(power)).numpy().astype(np.float16), targets[0])
+        else:
+            eeg, _ = clean_eeg(read_eeg(item.source))
+            if eeg.shape[0] < LABEL_CENTRE_SECONDS * SAMPLE_RATE:
+                raise DataError(f"{item.source}: EEG shorter than {LABEL_CENTRE_SECONDS} s")
+            for view, path in zip(eeg_cache_log(eeg, cfg), targets, strict=True):
+                _save(view, path)
+    except DataError as exc:
+        return f"error: {exc}"
+    return "done"
+
+
+def _worker(args: tuple[Item, Path, FrontEndConfig]) -> str:
+    torch.set_num_threads(1)
+    return prepare_item(*args)
+
+
+def list_items(comp: Competition) -> list[Item]:
+    items: list[Item] = []
+    for split in ("train", "test"):
+        csv = comp.train_csv if split == "train" else comp.test_csv
+        if not csv.is_file():
+            continue
+        table = comp.train(require_files=True) if split == "train" else comp.with_files(comp.test(), "test")
+        for eeg_id in table["eeg_id"].unique():
+            items.append(Item("eeg", split, int(eeg_id), comp.eeg_path(eeg_id, split)))
+        for spec_id in table["spectrogram_id"].unique():
+            items.append(Item("spec", split, int(spec_id), comp.spectrogram_path(spec_id, split)))
+    return items
+
+
+def prepare(
+    data: str | os.PathLike[str] | None, cache: str | os.PathLike[str], cfg: FrontEndConfig, workers: int = 2
+) -> dict[str, int]:
+    """Fill the cache for every train and test recording of ``data``; returns counts of done / cached / errors."""
+    comp = Competition.from_arg(data)
+    root = cache_dir(cache, cfg)
+    root.mkdir(parents=True, exist_ok=True)
+    write_json(cfg.to_dict(), root / "frontend.json")
+    items = list_items(comp)
+    counts = {"done": 0, "cached": 0, "errors": 0}
+    errors: list[str] = []
+    jobs = [(item, root, cfg) for item in items]
+    bar = tqdm(total=len(jobs), desc="prepare", unit="file")
+    results = ProcessPoolExecutor(workers).map(_worker, jobs, chunksize=8) if workers > 1 else map(_worker, jobs)
+    for status in results:
+        if status.startswith("error"):
+            counts["errors"] += 1
+            errors.append(status)
+        else:
+            counts[status] += 1
+        bar.update()
+    bar.close()
+    if errors:
+        (root / "errors.txt").write_text("\n".join(errors) + "\n")
+    return counts
+
+
+class CachedRecordings:
+    """Slices label windows out of the cache and stacks them into CNN images (training and inference)."""
+
+    def __init__(self, cache: str | os.PathLike[str], cfg: FrontEndConfig) -> None:
+        self.root = cache_dir(cache, cfg)
+        self.cfg = cfg
+        if not self.root.is_dir():
+            raise DataError(
+                f"{self.root}: no prepared cache for these settings; run: python -m hms prepare --cache {cache}"
+            )
+
+    def _load(self, folder: str, item_id: int) -> np.ndarray:
+        path = self.root / folder / f"{item_id}.npy"
+        if not path.is_file():
+            raise DataError(f"{path}: not in the cache; run python -m hms prepare for this dataset")
+        return np.load(path, mmap_mode="r")
+
+    def eeg_views(self, eeg_id: int, offset_seconds: float, split: str = "train") -> list[torch.Tensor]:
+        hop = self.cfg.hop_seconds * SAMPLE_RATE
+        frames = int(round(EEG_WINDOW_SAMPLES / hop)) + 1
+        start = int(round(offset_seconds * SAMPLE_RATE / hop))
+        full = self._load(f"{split}_eeg", eeg_id)
+        if start + frames > full.shape[-1]:
+            raise DataError(f"eeg {eeg_id}: window at {offset_seconds:g} s runs past the cached recording")
+        views = [torch.from_numpy(np.array(full[..., start : start + frames]))]
+        if self.cfg.zoom:
+            zoom = self._load(f"{split}_eeg_zoom", eeg_id)
+            zhop = self.cfg.zoom_hop_seconds * SAMPLE_RATE
+            half = LABEL_CENTRE_SECONDS * SAMPLE_RATE // 2
+            z0 = int(round((offset_seconds * SAMPLE_RATE + EEG_WINDOW_SAMPLES // 2 - half) / zhop))
+            views.append(torch.from_numpy(np.array(zoom[..., z0 : z0 + int(round(2 * half / zhop)) + 1])))
+        return views
+
+    def organizer(self, spectrogram_id: int, offset_seconds: float, split: str = "train") -> torch.Tensor:
+        full = self._load(f"{split}_spec", spectrogram_id)
+        start = int(offset_seconds // SPEC_SECONDS_PER_ROW)
+        if start + SPEC_WINDOW_ROWS > full.shape[-1]:
+            raise DataError(f"spectrogram {spectrogram_id}: window at {offset_seconds:g} s runs past its end")
+        return torch.from_numpy(np.array(full[..., start : start + SPEC_WINDOW_ROWS]))
+
+    def panels(self, row: dict, split: str = "train") -> torch.Tensor:
+        """(views, 4, H, W) panels for a label row (eeg_id, spectrogram_id and both offsets; test rows: 0)."""
+        eeg = eeg_panels_from_log(self.eeg_views(int(row["eeg_id"]), row.get("eeg_label_offset_seconds", 0.0), split),
+                                  self.cfg)  # fmt: skip
+        org = organizer_panels_from_log(
+            self.organizer(int(row["spectrogram_id"]), row.get("spectrogram_label_offset_seconds", 0.0), split),
+            self.cfg,
+        )
+        return stack_panels(org, eeg)
+
+    def image(self, row: dict, split: str = "train") -> torch.Tensor:
+        return panels_to_image(self.panels(row, split), self.cfg.layout)
+
+
+def read_frontend(root: Path) -> FrontEndConfig:
+    return FrontEndConfig.from_dict(json.loads((root / "frontend.json").read_text()))
