@@ -6,7 +6,7 @@ DATA ?= data/sim
 N_PATIENTS ?= 20
 SEED ?= 42
 
-.PHONY: run test lint format sample clean
+.PHONY: run test lint format sample bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +30,12 @@ lint: $(VENV)/.installed
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+# Benchmarks compare against reference implementations in the same run (needs make run's data/sim)
+bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet -r benchmarks/requirements.txt -c constraints.txt
+	test -f $(DATA)/train.csv || $(PY) -m hms synth --out $(DATA) --n-patients $(N_PATIENTS) --max-eegs-per-patient 15 --seed $(SEED)
+	$(PY) benchmarks/bench_prepare.py --sim $(DATA)
 
 # Regenerate the small committed sample in sample_data/
 sample: $(VENV)/.installed

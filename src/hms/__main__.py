@@ -78,6 +78,78 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spectrogram(args: argparse.Namespace) -> int:
+    from hms.constants import SAMPLE_RATE
+    from hms.data import read_eeg
+    from hms.io import write_parquet
+    from hms.signal.organizer import organizer_table
+
+    eeg = read_eeg(args.eeg)
+    if eeg.shape[0] < 10 * SAMPLE_RATE:
+        raise DataError(f"{args.eeg}: EEG is {eeg.shape[0] / SAMPLE_RATE:g} s long; hms spectrogram needs >= 10 s")
+    table = organizer_table(eeg)
+    write_parquet(table, args.out)
+    print(
+        f"wrote {args.out}: {len(table)} rows x 400 columns (time {table['time'].iloc[0]}..{table['time'].iloc[-1]} s)"
+    )
+    return 0
+
+
+def _frontend(args: argparse.Namespace):
+    import yaml
+
+    from hms.signal.config import FrontEndConfig
+
+    values = {}
+    if args.frontend:
+        values = yaml.safe_load(open(args.frontend)) or {}
+        values = values.get("frontend", values)
+    for item in args.set or []:
+        key, _, raw = item.partition("=")
+        values[key] = yaml.safe_load(raw)
+    return FrontEndConfig.from_dict(values)
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from hms.signal.prepare import cache_dir, prepare
+
+    cfg = _frontend(args)
+    counts = prepare(args.data, args.cache, cfg, workers=args.workers)
+    print(f"{cache_dir(args.cache, cfg)}: {counts['done']} computed, {counts['cached']} already cached, "
+          f"{counts['errors']} failed" + (" (see errors.txt there)" if counts["errors"] else ""))  # fmt: skip
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hms.data import Competition, clean_eeg, clean_spectrogram, eeg_window, read_eeg, read_spectrogram
+    from hms.data import spectrogram_window as spec_window
+    from hms.plots import plot_montage, plot_panels
+    from hms.signal.image import eeg_panels, organizer_panels, stack_panels
+
+    cfg = _frontend(args)
+    comp = Competition.from_arg(args.data)
+    split = args.split
+    table = comp.train(require_files=True) if split == "train" else comp.with_files(comp.test(), "test")
+    rows = table[table["eeg_id"] == args.eeg_id] if args.eeg_id else table.head(1)
+    if rows.empty:
+        raise DataError(f"eeg_id {args.eeg_id} is not among the {split} rows with files under {comp.root}")
+    row = rows.iloc[0].to_dict()
+    eeg_path, spec_path = comp.eeg_path(row["eeg_id"], split), comp.spectrogram_path(row["spectrogram_id"], split)
+    window, _ = clean_eeg(eeg_window(read_eeg(eeg_path), row.get("eeg_label_offset_seconds", 0.0), eeg_path))
+    times, power = read_spectrogram(spec_path)
+    org = clean_spectrogram(spec_window(times, power, row.get("spectrogram_label_offset_seconds", 0.0), spec_path))
+    panels = stack_panels(organizer_panels(org, cfg), eeg_panels(window, cfg))
+    label = row.get("expert_consensus", "test")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_panels(panels, cfg, f"eeg {row['eeg_id']} · {label}").savefig(out / f"{row['eeg_id']}_image.png", dpi=90)
+    plot_montage(window, cfg).savefig(out / f"{row['eeg_id']}_montage.png", dpi=90)
+    print(f"wrote {out}/{row['eeg_id']}_image.png and _montage.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hms", description="HMS harmful brain activity toolkit")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -111,6 +183,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", default="files/folds.csv")
     p.add_argument("--out", default="models/baseline")
     p.set_defaults(func=_baseline)
+
+    p = sub.add_parser("spectrogram", help="organizer-format spectrogram (time + 400 columns) from a raw EEG >= 10 s")
+    p.add_argument("--eeg", required=True, help="EEG parquet (20 columns, 200 Hz)")
+    p.add_argument("--out", required=True, help="output parquet")
+    p.set_defaults(func=_spectrogram)
+
+    def frontend_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--frontend", default=None, help="YAML with front-end settings (or a 'frontend:' section)")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one front-end setting")
+
+    p = sub.add_parser("prepare", help="cache every recording's spectrograms for fast training (resumable)")
+    p.add_argument("--data", default=None)
+    p.add_argument("--cache", default="cache")
+    p.add_argument("--workers", type=int, default=2)
+    frontend_args(p)
+    p.set_defaults(func=_prepare)
+
+    p = sub.add_parser("plot", help="stacked image and montage traces of one label window, as PNGs")
+    p.add_argument("--data", default=None)
+    p.add_argument("--eeg-id", type=int, default=None, help="default: the first row with files")
+    p.add_argument("--split", choices=("train", "test"), default="train")
+    p.add_argument("--out", default="files/plots")
+    frontend_args(p)
+    p.set_defaults(func=_plot)
 
     p = sub.add_parser("stats", help="structure and label statistics of a train.csv next to the real ones")
     p.add_argument("--train", required=True)

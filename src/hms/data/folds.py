@@ -47,7 +47,9 @@ def read_folds(path: str | os.PathLike[str], train: pd.DataFrame | None = None) 
     """Read folds.csv; with ``train`` check it covers every eeg_id of that train.csv (else it was built for another)."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: folds file not found; build it with: python -m hms folds --train TRAIN_CSV --out {path}")
+        raise DataError(
+            f"{path}: folds file not found; build it with: python -m hms folds --train TRAIN_CSV --out {path}"
+        )
     folds = pd.read_csv(path)
     need = {"eeg_id", "patient_id", "fold"}
     if not need <= set(folds.columns):

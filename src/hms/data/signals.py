@@ -37,7 +37,9 @@ def _read_table(path: Path, columns: list[str], what: str, fix: str) -> pa.Table
         raise DataError(f"{path}: unreadable parquet ({exc}); re-download or regenerate the file") from exc
     missing = [c for c in columns if c not in schema.names]
     if missing:
-        raise DataError(f"{path}: {what} lacks columns {missing[:6]}{'...' if len(missing) > 6 else ''}; expected {fix}")
+        raise DataError(
+            f"{path}: {what} lacks columns {missing[:6]}{'...' if len(missing) > 6 else ''}; expected {fix}"
+        )
     try:
         return pq.read_table(path, columns=columns)
     except (pa.ArrowInvalid, OSError) as exc:

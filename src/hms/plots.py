@@ -1,0 +1,71 @@
+"""Figures people look at: the stacked image with labelled panels and axes in s / Hz, and montage traces."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from hms.constants import (  # noqa: E402
+    CHAIN_NAMES,
+    EEG_WINDOW_SECONDS,
+    LABEL_CENTRE_SECONDS,
+    SPEC_FREQS,
+    SPEC_WINDOW_SECONDS,
+)
+from hms.signal.config import FrontEndConfig  # noqa: E402
+from hms.signal.montage import PAIR_NAMES  # noqa: E402
+from hms.signal.spectrogram import frequency_axis, preprocess  # noqa: E402
+
+VIEW_NAMES = ("organizer 10 min", "EEG 50 s", "EEG central 10 s")
+
+
+def _view_extent(view: int, cfg: FrontEndConfig) -> tuple[float, float, float, float]:
+    if view == 0:
+        return (-SPEC_WINDOW_SECONDS / 2, SPEC_WINDOW_SECONDS / 2, SPEC_FREQS[0], SPEC_FREQS[-1])
+    half = (EEG_WINDOW_SECONDS if view == 1 else LABEL_CENTRE_SECONDS) / 2
+    freqs = frequency_axis(cfg, zoom=view == 2)
+    return (-half, half, float(freqs[0]), float(freqs[-1]))
+
+
+def plot_panels(panels: torch.Tensor | np.ndarray, cfg: FrontEndConfig, title: str = "") -> Figure:
+    """(views, 4, H, W) panels -> a grid: one column per view, one row per chain; time 0 = the label centre."""
+    panels = np.asarray(panels, dtype=np.float32)
+    n_views = panels.shape[0]
+    fig, axes = plt.subplots(4, n_views, figsize=(4.2 * n_views, 8), squeeze=False, constrained_layout=True)
+    for v in range(n_views):
+        extent = _view_extent(v, cfg)
+        for c in range(4):
+            ax = axes[c, v]
+            im = ax.imshow(panels[v, c], aspect="auto", extent=extent, cmap="magma", vmin=-1, vmax=1)
+            ax.set_title(f"{CHAIN_NAMES[c]} · {VIEW_NAMES[v]}", fontsize=9)
+            if v == 0:
+                ax.set_ylabel("Hz")
+            if c == 3:
+                ax.set_xlabel("s from label centre")
+            if v > 0 and cfg.freq_scale == "mel":
+                ax.set_ylabel("Hz (mel-spaced)")
+    fig.colorbar(im, ax=axes, shrink=0.6, label="scaled log power")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_montage(eeg_window: np.ndarray, cfg: FrontEndConfig, title: str = "", spacing_uv: float = 150.0) -> Figure:
+    """Filtered double-banana traces of a clean EEG window (time, 20); the central 10 s shaded."""
+    pairs = preprocess(eeg_window, cfg)
+    t = np.arange(pairs.shape[-1]) / cfg.sample_rate
+    fig, ax = plt.subplots(figsize=(14, 8), constrained_layout=True)
+    for i, trace in enumerate(pairs[:16]):
+        ax.plot(t, trace - i * spacing_uv, lw=0.5, color="k")
+    ax.set_yticks([-i * spacing_uv for i in range(16)], PAIR_NAMES)
+    mid = t[-1] / 2
+    ax.axvspan(mid - LABEL_CENTRE_SECONDS / 2, mid + LABEL_CENTRE_SECONDS / 2, color="tab:orange", alpha=0.15)
+    ax.set_xlabel("s")
+    ax.set_xlim(t[0], t[-1])
+    ax.set_title(title or f"double-banana montage, {cfg.bandpass_hz[0]}-{cfg.bandpass_hz[1]} Hz (central 10 s shaded)")
+    return fig
