@@ -95,6 +95,30 @@ def _spectrogram(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fidelity(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from hms.paths import SHARED_SAMPLE_DIR
+    from hms.signal.fidelity import pair_fidelity, real_pairs
+
+    sample = Path(args.sample) if args.sample else SHARED_SAMPLE_DIR
+    if not (sample / "train.csv").is_file():
+        raise DataError(f"{sample}: no real competition sample (train.csv, train_eegs/, ...); pass --sample DIR")
+    print("eeg_id       rows  r_spectrum LL/RL/LP/RP       r_power_time LL/RL/LP/RP     power ratio")
+    pooled = []
+    for pair in real_pairs(sample):
+        r = pair_fidelity(pair)
+        pooled.append(r["r_power_time"])
+        fmt = lambda a: " ".join(f"{v:.3f}" for v in a)  # noqa: E731
+        print(f"{pair.eeg.stem:11s} {int(r['rows']):5d}  {fmt(r['r_spectrum'])}   {fmt(r['r_power_time'])}   "
+              f"{fmt(r['scale_ratio'])}")  # fmt: skip
+    allr = np.concatenate(pooled)
+    print(f"r_power_time over all chains: median {np.median(allr):.3f}, mean {allr.mean():.3f}, min {allr.min():.3f}")
+    return 0
+
+
 def _frontend(args: argparse.Namespace):
     import yaml
 
@@ -188,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eeg", required=True, help="EEG parquet (20 columns, 200 Hz)")
     p.add_argument("--out", required=True, help="output parquet")
     p.set_defaults(func=_spectrogram)
+
+    p = sub.add_parser("fidelity", help="how closely hms spectrogram matches the real organizer files")
+    p.add_argument("--sample", default=None, help="real competition sample (default ../shared/hms_sample)")
+    p.set_defaults(func=_fidelity)
 
     def frontend_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--frontend", default=None, help="YAML with front-end settings (or a 'frontend:' section)")
