@@ -4,13 +4,14 @@
     python submission.py [--data DIR] [--models DIR] [--out submission.csv]
 
 The data root resolves as everywhere in the repo: --data, else the Kaggle input folder, else sample_data/.
-Until the CNN pipeline lands, --models points at a class-prior baseline folder (prior.json).
+--models is an experiment folder: fold*.safetensors (+ .json) from `python -m hms train`, predicted with the same
+front-end as training, averaged over folds (with hemisphere-swap TTA unless --no-tta); a folder holding only
+prior.json (`python -m hms baseline`) predicts the class prior. Nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -26,17 +27,20 @@ from hms.submit import SubmissionError, make_submission, write_submission  # noq
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=None)
-    parser.add_argument("--models", default="models/baseline")
+    parser.add_argument("--models", default="models/quick")
+    parser.add_argument("--no-tta", action="store_true", help="skip the hemisphere-swap test-time augmentation")
     parser.add_argument("--out", default="submission.csv")
     args = parser.parse_args(argv)
     try:
         comp = Competition.from_arg(args.data)
         test, sample = comp.test(), comp.sample_submission()
-        prior_file = Path(args.models) / "prior.json"
-        if not prior_file.is_file():
-            raise DataError(f"{prior_file}: no model found; build one with: python -m hms baseline --out {args.models}")
-        prior = json.loads(prior_file.read_text())["prior"]
-        probs = np.tile([prior[c] for c in VOTE_COLS], (len(test), 1))
+        from hms.infer import fold_files, predict_test, read_prior
+
+        if fold_files(args.models):
+            pred = predict_test(comp, args.models, tta_swap=not args.no_tta)
+            probs = pred[list(VOTE_COLS)].to_numpy()
+        else:
+            probs = np.tile(read_prior(args.models), (len(test), 1))
         sub = make_submission(test["eeg_id"].to_numpy(), probs)
         write_submission(sub, test, args.out, sample)
     except (DataError, SubmissionError, FileNotFoundError) as exc:

@@ -7,6 +7,15 @@ import pytest
 from hms.paths import SHARED_SAMPLE_DIR
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_files_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Runs started by tests write their leaderboard rows to a temporary folder, never to the repo's files/."""
+    import os
+
+    os.environ["HMS_FILES_DIR"] = str(tmp_path_factory.mktemp("files"))
+    yield
+
+
 @pytest.fixture(scope="session")
 def real_dir() -> Path:
     """The real competition sample beside the checkout (../shared/hms_sample)."""

@@ -174,6 +174,26 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from hms.train.config import load_config
+    from hms.train.run import run_experiment
+
+    cfg = load_config(args.config, args.set)
+    scores = run_experiment(cfg, args.data, args.models, resume=args.resume)
+    if not scores.empty:
+        print(scores.round(4).to_string(index=False))
+    return 0
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from hms import leaderboard
+
+    cols = ["experiment", "oof_kl_golden", "oof_kl_all", "gap_left", "bayes_floor", "class_prior_kl", "model", "seed",
+            "train_minutes", "date", "git_commit"]  # fmt: skip
+    print(leaderboard.show()[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hms", description="HMS harmful brain activity toolkit")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -235,6 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="files/plots")
     frontend_args(p)
     p.set_defaults(func=_plot)
+
+    p = sub.add_parser("train", help="train every fold of an experiment (works under torchrun too)")
+    p.add_argument("--config", required=True, help="configs/NAME.yaml")
+    p.add_argument("--data", default=None)
+    p.add_argument("--models", default="models", help="output root: models/<experiment>/")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. train.epochs_stage1=2")
+    p.add_argument("--resume", action="store_true", help="continue each fold from its last saved epoch")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("leaderboard", help="the local CV leaderboard, best first")
+    p.set_defaults(func=_leaderboard)
 
     p = sub.add_parser("stats", help="structure and label statistics of a train.csv next to the real ones")
     p.add_argument("--train", required=True)

@@ -11,6 +11,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 #: the small simulated competition committed with the repo
 SAMPLE_DATA_DIR = REPO_ROOT / "sample_data"
 FILES_DIR = REPO_ROOT / "files"
+
+
+def files_dir() -> Path:
+    """Where leaderboard and reports go: ``$HMS_FILES_DIR`` if set (tests, CI), else ``files/``."""
+    return Path(os.environ.get("HMS_FILES_DIR", FILES_DIR))
+
+
 MODELS_DIR = REPO_ROOT / "models"
 #: the real competition sample shipped beside the checkout (tests only; never committed)
 SHARED_SAMPLE_DIR = REPO_ROOT.parent / "shared" / "hms_sample"

@@ -157,6 +157,12 @@ class CachedRecordings:
             raise DataError(f"{path}: not in the cache; run python -m hms prepare for this dataset")
         return np.load(path, mmap_mode="r")
 
+    def eeg_frames(self, eeg_id: int, split: str = "train") -> int:
+        return int(self._load(f"{split}_eeg", eeg_id).shape[-1])
+
+    def spec_rows(self, spectrogram_id: int, split: str = "train") -> int:
+        return int(self._load(f"{split}_spec", spectrogram_id).shape[-1])
+
     def eeg_views(self, eeg_id: int, offset_seconds: float, split: str = "train") -> list[torch.Tensor]:
         hop = self.cfg.hop_seconds * SAMPLE_RATE
         frames = int(round(EEG_WINDOW_SAMPLES / hop)) + 1

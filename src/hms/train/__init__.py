@@ -1,0 +1,1 @@
+"""Training: experiment configs, window datasets with augmentation, the KL loop (single process or torchrun)."""

@@ -1,0 +1,150 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hms.constants import VOTE_COLS
+from hms.data import Competition
+from hms.signal.config import FrontEndConfig
+from hms.signal.image import swap_panels
+from hms.signal.prepare import CachedRecordings, prepare
+from hms.train.config import AugmentConfig, from_dict, load_config
+from hms.train.dataset import WindowDataset, epoch_rows, stage_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "model.name=test_vit", "model.pretrained=null", "model.drop_rate=0.0", "model.head_dropout=0.0",
+    "frontend.panel_height=16", "frontend.panel_width=32", "n_folds=2", "folds=[0]", "train.batch_size=2",
+    "train.epochs_stage1=2", "train.epochs_stage2=1", "train.stage2_min_votes=3", "augment.mask_p=0.0",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(sim_dir, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    cfg = FrontEndConfig(panel_height=16, panel_width=32)
+    prepare(sim_dir, cache, cfg, workers=1)
+    return CachedRecordings(cache, cfg)
+
+
+def test_two_stage_selection_and_one_window_per_eeg(sim_dir):
+    train = Competition(sim_dir).train()
+    stage2 = stage_rows(train, 2, 10)
+    assert (stage2[list(VOTE_COLS)].sum(axis=1) >= 10).all()
+    assert len(stage_rows(train, 1, 10)) == len(train) and 0 < len(stage2) < len(train)
+    a, b, c = epoch_rows(train, 1, 0), epoch_rows(train, 1, 0), epoch_rows(train, 1, 1)
+    assert a.equals(b) and a["eeg_id"].is_unique and set(a["eeg_id"]) == set(train["eeg_id"])
+    multi = train.groupby("eeg_id").size()
+    if (multi > 3).any():
+        assert not a.equals(c), "another epoch draws other windows"
+
+
+def test_swap_augmentation_keeps_the_label(sim_dir, tiny_cache):
+    rows = Competition(sim_dir).train().head(4)
+    plain = WindowDataset(rows, tiny_cache, AugmentConfig(swap_p=0.0, shift_seconds=0, mask_p=0.0))
+    swapped = WindowDataset(rows, tiny_cache, AugmentConfig(swap_p=1.0, shift_seconds=0, mask_p=0.0))
+    for i in range(len(rows)):
+        a, b = plain[i], swapped[i]
+        assert torch.equal(a["target"], b["target"])
+        expected = swap_panels(tiny_cache.panels(rows.iloc[i].to_dict()))
+        from hms.signal.image import panels_to_image
+
+        torch.testing.assert_close(b["image"], panels_to_image(expected, "stack8"))
+        assert not torch.equal(a["image"], b["image"])
+
+
+def test_masking_spares_the_central_10_seconds(sim_dir, tiny_cache):
+    rows = Competition(sim_dir).train().head(6)
+    ds = WindowDataset(rows, tiny_cache, AugmentConfig(swap_p=0.0, shift_seconds=0, mask_p=1.0, mask_stripes=3))
+    clean = WindowDataset(rows, tiny_cache, None)
+    changed = 0
+    for i in range(len(rows)):
+        a, b = clean[i]["image"][0], ds[i]["image"][0]
+        changed += int(not torch.equal(a, b))
+        eeg_half_centre = slice(32 + 16 - 4, 32 + 16 + 4)  # the EEG column's central 10 s (of 50 s) at width 32
+        torch.testing.assert_close(a[:, eeg_half_centre], b[:, eeg_half_centre])
+    assert changed > 0
+
+
+def test_config_rejects_unknown_keys(tmp_path):
+    with pytest.raises(ValueError, match="unknown keys"):
+        from_dict({"train": {"epochs": 3}})
+    (tmp_path / "x.yaml").write_text("model:\n  name: test_vit\n")
+    cfg = load_config(tmp_path / "x.yaml", ["train.batch_size=8"])
+    assert cfg.name == "x" and cfg.model.name == "test_vit" and cfg.train.batch_size == 8
+
+
+def _run(args: list[str], env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = os.environ | {"OMP_NUM_THREADS": "1"} | (env_extra or {})
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, env=env, check=False)
+
+
+def _train_args(sim_dir, models, cache, name, extra=()) -> list[str]:
+    sets = [f"--set={s}" for s in [*TINY, f"cache={cache}", f"name={name}", *extra]]
+    return ["-m", "hms", "train", "--config", str(ROOT / "configs" / "quick.yaml"), "--data", str(sim_dir),
+            "--models", str(models), *sets]  # fmt: skip
+
+
+def test_ddp_two_processes_match_one(sim_dir, tmp_path):
+    """torchrun with 2 CPU processes (gloo) reproduces the single-process weights."""
+    cache, files = tmp_path / "cache", tmp_path / "files"
+    single = _run(_train_args(sim_dir, tmp_path / "m1", cache, "tiny"), {"HMS_FILES_DIR": str(files)})
+    assert single.returncode == 0, single.stderr[-3000:]
+    ddp = _run(["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+                *_train_args(sim_dir, tmp_path / "m2", cache, "tiny")], {"HMS_FILES_DIR": str(files)})  # fmt: skip
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    a, b = (
+        load_file(str(tmp_path / "m1/tiny/fold0.safetensors")),
+        load_file(str(tmp_path / "m2/tiny/fold0.safetensors")),
+    )
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=2e-5, rtol=1e-4)
+    oof1, oof2 = pd.read_parquet(tmp_path / "m1/tiny/oof.parquet"), pd.read_parquet(tmp_path / "m2/tiny/oof.parquet")
+    np.testing.assert_allclose(oof1[list(VOTE_COLS)], oof2[list(VOTE_COLS)], atol=1e-4)
+    board = pd.read_csv(files / "leaderboard.csv")
+    assert len(board) == 2 and (board["experiment"] == "tiny").all()
+    assert (files / "LEADERBOARD.md").read_text().count("| tiny |") == 2
+
+
+def test_resume_after_a_kill_gives_the_same_weights(sim_dir, tmp_path):
+    from hms.train import loop
+    from hms.train.run import run_experiment
+
+    cfg = load_config(ROOT / "configs" / "quick.yaml", [*TINY, f"cache={tmp_path / 'cache'}", "name=r"])
+    run_experiment(cfg, sim_dir, tmp_path / "full", files_dir=tmp_path / "files")
+    original = loop.epoch_rows
+
+    def killed(rows, seed, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt("killed during the second epoch")
+        return original(rows, seed, epoch)
+
+    loop.epoch_rows = killed
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(cfg, sim_dir, tmp_path / "resumed", files_dir=tmp_path / "files")
+    finally:
+        loop.epoch_rows = original
+    assert (tmp_path / "resumed/r/fold0.state.pt").is_file()
+    run_experiment(cfg, sim_dir, tmp_path / "resumed", resume=True, files_dir=tmp_path / "files")
+    a = load_file(str(tmp_path / "full/r/fold0.safetensors"))
+    b = load_file(str(tmp_path / "resumed/r/fold0.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=1e-5)
+
+
+def test_leaderboard_appends_survive_concurrency(tmp_path):
+    code = ("import sys; from hms import leaderboard; "
+            "[leaderboard.append({'experiment': f'e{sys.argv[1]}_{i}', 'oof_kl_golden': 0.5}, sys.argv[2]) "
+            "for i in range(10)]")  # fmt: skip
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(p), str(tmp_path)]) for p in range(3)]
+    assert all(p.wait() == 0 for p in procs)
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert len(board) == 30 and board["experiment"].is_unique
