@@ -14,12 +14,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproj
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
-# Simulate the default competition (git-ignored data/sim), build folds, score the baseline, write submission.csv
+# Simulate the default competition (git-ignored data/sim), score the prior, train `quick`, write submission.csv
 run: $(VENV)/.installed
 	$(PY) -m hms synth --out $(DATA) --n-patients $(N_PATIENTS) --max-eegs-per-patient 15 --seed $(SEED)
 	$(PY) -m hms folds --train $(DATA)/train.csv --out files/folds.csv --n-folds 5 --seed $(SEED)
 	$(PY) -m hms baseline --data $(DATA) --folds files/folds.csv --out models/baseline
-	$(PY) submission.py --data $(DATA) --models models/baseline --out submission.csv
+	$(PY) -m hms train --config configs/quick.yaml --data $(DATA)
+	$(PY) -m hms leaderboard
+	$(PY) submission.py --data $(DATA) --models models/quick --out submission.csv
 	$(PY) -m hms score --solution $(DATA)/test_votes.csv --submission submission.csv
 
 test: $(VENV)/.installed
@@ -42,4 +44,4 @@ sample: $(VENV)/.installed
 	$(PY) -m hms synth --out sample_data --n-patients 2 --n-test-patients 1 --seed 9 --max-eegs-per-patient 2 --force
 
 clean:
-	rm -rf data cache models/baseline submission.csv .pytest_cache
+	rm -rf data cache models/baseline models/quick submission.csv .pytest_cache

@@ -148,3 +148,22 @@ def test_leaderboard_appends_survive_concurrency(tmp_path):
     assert all(p.wait() == 0 for p in procs)
     board = pd.read_csv(tmp_path / "leaderboard.csv")
     assert len(board) == 30 and board["experiment"].is_unique
+
+
+def test_submission_from_trained_folds(sim_dir, real_dir, tmp_path):
+    from hms.train.run import run_experiment
+
+    cfg = load_config(ROOT / "configs" / "quick.yaml", [*TINY, "folds=null", f"cache={tmp_path / 'cache'}", "name=s"])
+    run_experiment(cfg, sim_dir, tmp_path / "models", files_dir=tmp_path / "files")
+    assert sorted(p.name for p in (tmp_path / "models/s").glob("fold*.safetensors")) == [
+        "fold0.safetensors",
+        "fold1.safetensors",
+    ]
+    for data, n in ((sim_dir, len(pd.read_csv(sim_dir / "test.csv"))), (real_dir, 1)):
+        out = tmp_path / f"sub_{n}.csv"
+        run = _run(["submission.py", "--data", str(data), "--models", str(tmp_path / "models/s"), "--out", str(out)])
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert "seconds per test EEG" in run.stdout
+        sub = pd.read_csv(out)
+        assert len(sub) == n and (sub[list(VOTE_COLS)].sum(axis=1) - 1).abs().max() < 1e-6
+        assert sub[list(VOTE_COLS)].std().sum() > 0 or n == 1

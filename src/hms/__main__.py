@@ -185,6 +185,14 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bandpower(args: argparse.Namespace) -> int:
+    from hms.bandpower import run_bandpower
+
+    scores = run_bandpower(args.data, args.folds, args.out, args.seed)
+    print(scores.round(4).to_string(index=False))
+    return 0
+
+
 def _leaderboard(args: argparse.Namespace) -> int:
     from hms import leaderboard
 
@@ -263,6 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. train.epochs_stage1=2")
     p.add_argument("--resume", action="store_true", help="continue each fold from its last saved epoch")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("bandpower", help="non-deep baseline: LightGBM on band powers per chain, same folds")
+    p.add_argument("--data", default=None)
+    p.add_argument("--folds", required=True, help="folds.csv (e.g. models/<experiment>/folds.csv)")
+    p.add_argument("--out", default="models/bandpower")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=_bandpower)
 
     p = sub.add_parser("leaderboard", help="the local CV leaderboard, best first")
     p.set_defaults(func=_leaderboard)
