@@ -11,6 +11,7 @@ import pandas as pd
 from hms.baseline import score_table
 from hms.constants import VOTE_COLS
 from hms.data import Competition, dedupe_rows, eeg_level, read_folds, total_votes
+from hms.data.labels import eeg_average
 from hms.features import table_features
 from hms.gbm import fit_soft, predict
 from hms.io import write_csv, write_parquet
@@ -37,26 +38,16 @@ def run_bandpower(data: str | Path | None, folds_csv: str | Path, out: str | Pat
         booster = fit_soft(x[~valid], targets[~valid], weights[~valid], seed=seed)
         booster.save_model(str(out / f"fold{k}.txt"))
         pred[valid] = predict(booster, x[valid])
-    frame = pd.DataFrame(pred * weights[:, None], columns=list(VOTE_COLS))
-    frame["eeg_id"], frame["_w"] = rows["eeg_id"].to_numpy(), weights
-    agg = frame.groupby("eeg_id").sum()
-    probs = agg[list(VOTE_COLS)].div(agg["_w"], axis=0)
+    probs = eeg_average(rows["eeg_id"].to_numpy(), pred, weights)
+    probs.columns = list(VOTE_COLS)
     eegs = eeg_level(train).merge(folds[["eeg_id", "fold"]], on="eeg_id")
     scores = score_table(eegs, probs.loc[eegs["eeg_id"]].to_numpy())
     oof = eegs[["eeg_id", "patient_id", "fold", "golden"]].join(probs, on="eeg_id")
     write_parquet(oof, out / "oof.parquet")
     write_csv(scores, out / "scores.csv")
-    from hms import leaderboard
-    from hms.train.run import simulated_references
+    from hms.train.run import record_run
 
-    overall = scores.set_index("part").loc["oof"]
-    refs = simulated_references(comp.root, eegs[eegs["golden"]])
-    gap = float("nan")
-    if refs and refs["class_prior_kl"] > refs["bayes_floor"]:
-        gap = (overall["kl_golden"] - refs["bayes_floor"]) / (refs["class_prior_kl"] - refs["bayes_floor"])
-    leaderboard.append({"experiment": f"bandpower_{out.name}", "seed": seed, "folds": "all", "model": "lightgbm",
-                        "oof_kl_all": float(overall["kl_all"]), "oof_kl_golden": float(overall["kl_golden"]),
-                        "bayes_floor": refs.get("bayes_floor"), "class_prior_kl": refs.get("class_prior_kl"),
-                        "gap_left": gap, "train_minutes": round((time.perf_counter() - started) / 60, 2),
-                        "notes": f"data={comp.root}"})  # fmt: skip
+    minutes = (time.perf_counter() - started) / 60
+    record_run(f"bandpower_{out.name}", scores, comp.root, eegs[eegs["golden"]], minutes, seed=seed, folds="all",
+               model="lightgbm")  # fmt: skip
     return scores

@@ -48,3 +48,12 @@ def eeg_level(train: pd.DataFrame) -> pd.DataFrame:
 def golden_mask(eeg_table: pd.DataFrame) -> np.ndarray:
     """Boolean mask of the high-quality eeg_ids (first row has >= 10 votes)."""
     return eeg_table["first_total"].to_numpy() >= GOLDEN_MIN_VOTES
+
+
+def eeg_average(eeg_ids: np.ndarray, values: np.ndarray, weights: np.ndarray) -> pd.DataFrame:
+    """Weighted mean of row values per eeg_id (first-appearance order): row predictions -> eeg_id predictions,
+    weighted by votes so they match the eeg_id-level target (votes summed over rows)."""
+    frame = pd.DataFrame(np.concatenate([values * weights[:, None], weights[:, None]], axis=1))
+    frame.insert(0, "eeg_id", np.asarray(eeg_ids))
+    agg = frame.groupby("eeg_id", sort=False).sum()
+    return agg.iloc[:, :-1].div(agg.iloc[:, -1], axis=0)

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from hms.constants import VOTE_COLS
-from hms.data.labels import dedupe_rows, total_votes
+from hms.data.labels import dedupe_rows, eeg_average, total_votes
 from hms.models.build import HMSModel, ModelConfig, build_model
 from hms.signal.config import FrontEndConfig
 from hms.signal.image import n_views, swap_image
@@ -225,10 +225,6 @@ def predict_eegs(model: HMSModel, rows: pd.DataFrame, cache: CachedRecordings, b
         embs.append(e)
     probs_a, embs_a = np.concatenate(probs), np.concatenate(embs)
     w = total_votes(rows).to_numpy(dtype=float) if split == "train" else np.ones(len(rows))
-    p_cols, e_cols = list(VOTE_COLS), [f"emb_{i}" for i in range(embs_a.shape[1])]
-    weighted = np.concatenate([probs_a, embs_a, np.ones((len(w), 1))], axis=1) * w[:, None]
-    frame = pd.DataFrame(weighted, columns=[*p_cols, *e_cols, "_w"])
-    frame.insert(0, "eeg_id", rows["eeg_id"].to_numpy())
-    agg = frame.groupby("eeg_id", sort=False).sum()
-    agg = agg[p_cols + e_cols].div(agg["_w"], axis=0)
+    agg = eeg_average(rows["eeg_id"].to_numpy(), np.concatenate([probs_a, embs_a], axis=1), w)
+    agg.columns = [*VOTE_COLS, *(f"emb_{i}" for i in range(embs_a.shape[1]))]
     return agg.reset_index()

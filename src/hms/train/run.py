@@ -20,6 +20,24 @@ from hms.train.loop import distributed, predict_eegs, train_fold
 log = logging.getLogger(__name__)
 
 
+def record_run(experiment: str, scores: pd.DataFrame, data_root: Path, golden_eegs: pd.DataFrame, minutes: float,
+               files_dir: str | Path | None = None, **extra) -> None:  # fmt: skip
+    """One leaderboard row: OOF scores, and on simulated data the Bayes floor, the class prior and the gap left."""
+    from hms import leaderboard
+
+    overall = scores.set_index("part").loc["oof"]
+    refs = simulated_references(data_root, golden_eegs)
+    gap = float("nan")
+    if refs and refs["class_prior_kl"] > refs["bayes_floor"]:
+        gap = (overall["kl_golden"] - refs["bayes_floor"]) / (refs["class_prior_kl"] - refs["bayes_floor"])
+    row = {
+        "experiment": experiment, "oof_kl_all": float(overall["kl_all"]), "oof_kl_golden": float(overall["kl_golden"]),
+        "bayes_floor": refs.get("bayes_floor"), "class_prior_kl": refs.get("class_prior_kl"), "gap_left": gap,
+        "train_minutes": round(minutes, 2), "notes": f"data={data_root}",
+    } | extra  # fmt: skip
+    leaderboard.append(row, files_dir)
+
+
 def simulated_references(data_root: Path, eegs: pd.DataFrame) -> dict[str, float]:
     """Bayes floor and class prior on exactly the golden eeg_ids that were scored (simulated data only)."""
     oracle_csv = data_root / "oracle.csv"
@@ -74,20 +92,8 @@ def run_experiment(
     scores = score_table(eegs, oof.set_index("eeg_id").loc[eegs["eeg_id"], list(VOTE_COLS)].to_numpy())
     write_csv(scores, out / "scores.csv")
     minutes = (time.perf_counter() - started) / 60
+    record_run(cfg.name, scores, comp.root, eegs[eegs["golden"]], minutes, files_dir, config_hash=cfg.config_hash(),
+               seed=cfg.seed, folds=",".join(map(str, cfg.fold_list())), model=cfg.model.name)  # fmt: skip
     overall = scores.set_index("part").loc["oof"]
-    refs = simulated_references(comp.root, eegs[eegs["golden"]])
-    gap = float("nan")
-    if refs and refs["class_prior_kl"] > refs["bayes_floor"]:
-        gap = (overall["kl_golden"] - refs["bayes_floor"]) / (refs["class_prior_kl"] - refs["bayes_floor"])
-    from hms import leaderboard
-
-    leaderboard.append(
-        {"experiment": cfg.name, "config_hash": cfg.config_hash(), "seed": cfg.seed,
-         "folds": ",".join(map(str, cfg.fold_list())), "model": cfg.model.name,
-         "oof_kl_all": float(overall["kl_all"]), "oof_kl_golden": float(overall["kl_golden"]),
-         "bayes_floor": refs.get("bayes_floor"), "class_prior_kl": refs.get("class_prior_kl"), "gap_left": gap,
-         "train_minutes": round(minutes, 2), "notes": f"data={comp.root}"},
-        **({"files_dir": files_dir} if files_dir else {}),
-    )  # fmt: skip
     log.info("%s: OOF KL golden %.4f, all %.4f (%.1f min)", cfg.name, overall["kl_golden"], overall["kl_all"], minutes)
     return scores
