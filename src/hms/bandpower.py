@@ -48,6 +48,6 @@ def run_bandpower(data: str | Path | None, folds_csv: str | Path, out: str | Pat
     from hms.train.run import record_run
 
     minutes = (time.perf_counter() - started) / 60
-    record_run(f"bandpower_{out.name}", scores, comp.root, eegs[eegs["golden"]], minutes, seed=seed, folds="all",
-               model="lightgbm")  # fmt: skip
+    name = out.name if out.name.startswith("bandpower") else f"bandpower_{out.name}"
+    record_run(name, scores, comp.root, eegs[eegs["golden"]], minutes, seed=seed, folds="all", model="lightgbm")
     return scores

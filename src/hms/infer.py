@@ -46,8 +46,9 @@ def load_inputs(comp: Competition, row: dict, split: str = "test") -> tuple[np.n
         raw = read_eeg(eeg_path)
         window = eeg_window(raw, row.get("eeg_label_offset_seconds", 0.0), eeg_path)
         eeg, nan_frac = clean_eeg(window)
-        if nan_frac[:-1].min() == 1.0:
-            eeg, _ = None, problems.append("EEG all NaN")
+        if nan_frac[:-1].min() == 1.0:  # every scalp channel empty: nothing to read from the EEG
+            eeg = None
+            problems.append("EEG all NaN")
     except DataError as exc:
         problems.append(str(exc).split(": ", 1)[-1].split(";")[0])
     spec_path = comp.spectrogram_path(row["spectrogram_id"], split)
