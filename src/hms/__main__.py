@@ -147,8 +147,7 @@ def _prepare(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hms.data import Competition, clean_eeg, clean_spectrogram, eeg_window, read_eeg, read_spectrogram
-    from hms.data import spectrogram_window as spec_window
+    from hms.data import Competition
     from hms.plots import plot_montage, plot_panels
     from hms.signal.image import eeg_panels, organizer_panels, stack_panels
 
@@ -160,10 +159,8 @@ def _plot(args: argparse.Namespace) -> int:
     if rows.empty:
         raise DataError(f"eeg_id {args.eeg_id} is not among the {split} rows with files under {comp.root}")
     row = rows.iloc[0].to_dict()
-    eeg_path, spec_path = comp.eeg_path(row["eeg_id"], split), comp.spectrogram_path(row["spectrogram_id"], split)
-    window, _ = clean_eeg(eeg_window(read_eeg(eeg_path), row.get("eeg_label_offset_seconds", 0.0), eeg_path))
-    times, power = read_spectrogram(spec_path)
-    org = clean_spectrogram(spec_window(times, power, row.get("spectrogram_label_offset_seconds", 0.0), spec_path))
+    window, _ = comp.clean_eeg_window(row, split)
+    org = comp.clean_spectrogram_window(row, split)
     panels = stack_panels(organizer_panels(org, cfg), eeg_panels(window, cfg))
     label = row.get("expert_consensus", "test")
     out = Path(args.out)

@@ -9,8 +9,7 @@ from scipy import signal
 from tqdm.auto import tqdm
 
 from hms.constants import CHAIN_NAMES, LABEL_CENTRE_SECONDS, SPEC_FREQS
-from hms.data import Competition, DataError, clean_eeg, clean_spectrogram, eeg_window, read_eeg, read_spectrogram
-from hms.data import spectrogram_window as spec_window
+from hms.data import Competition, DataError
 from hms.signal.config import FrontEndConfig
 from hms.signal.spectrogram import preprocess
 
@@ -55,19 +54,14 @@ def window_features(eeg: np.ndarray | None, organizer: np.ndarray | None, cfg: F
 def table_features(comp: Competition, rows: pd.DataFrame, cfg: FrontEndConfig, split: str = "train") -> pd.DataFrame:
     """One feature row per label row (NaN where a modality is missing: LightGBM handles it)."""
     records = []
-    eeg_cache: dict[int, np.ndarray] = {}
     for row in tqdm(rows.to_dict("records"), desc="band powers", unit="window"):
         eeg = spec = None
         try:
-            eeg_id = int(row["eeg_id"])
-            if eeg_id not in eeg_cache:
-                eeg_cache = {eeg_id: read_eeg(comp.eeg_path(eeg_id, split))}
-            eeg, _ = clean_eeg(eeg_window(eeg_cache[eeg_id], row.get("eeg_label_offset_seconds", 0.0)))
+            eeg, _ = comp.clean_eeg_window(row, split)
         except DataError:
             pass
         try:
-            times, power = read_spectrogram(comp.spectrogram_path(row["spectrogram_id"], split))
-            spec = clean_spectrogram(spec_window(times, power, row.get("spectrogram_label_offset_seconds", 0.0)))
+            spec = comp.clean_spectrogram_window(row, split)
         except DataError:
             pass
         records.append(window_features(eeg, spec, cfg))

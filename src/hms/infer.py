@@ -16,8 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hms.constants import EEG_WINDOW_SAMPLES, SPEC_WINDOW_ROWS, VOTE_COLS
-from hms.data import Competition, DataError, clean_eeg, clean_spectrogram, eeg_window, read_eeg, read_spectrogram
-from hms.data import spectrogram_window as spec_window
+from hms.data import Competition, DataError
 from hms.signal.config import FrontEndConfig
 from hms.signal.image import eeg_panels, organizer_panels, panels_to_image, stack_panels
 from hms.train.loop import load_fold, predict_images
@@ -41,20 +40,15 @@ def load_inputs(comp: Competition, row: dict, split: str = "test") -> tuple[np.n
     """(clean EEG window or None, clean organizer window or None, problem description)."""
     problems = []
     eeg = spec = None
-    eeg_path = comp.eeg_path(row["eeg_id"], split)
     try:
-        raw = read_eeg(eeg_path)
-        window = eeg_window(raw, row.get("eeg_label_offset_seconds", 0.0), eeg_path)
-        eeg, nan_frac = clean_eeg(window)
+        eeg, nan_frac = comp.clean_eeg_window(row, split)
         if nan_frac[:-1].min() == 1.0:  # every scalp channel empty: nothing to read from the EEG
             eeg = None
             problems.append("EEG all NaN")
     except DataError as exc:
         problems.append(str(exc).split(": ", 1)[-1].split(";")[0])
-    spec_path = comp.spectrogram_path(row["spectrogram_id"], split)
     try:
-        times, power = read_spectrogram(spec_path)
-        spec = clean_spectrogram(spec_window(times, power, row.get("spectrogram_label_offset_seconds", 0.0), spec_path))
+        spec = comp.clean_spectrogram_window(row, split)
     except DataError as exc:
         problems.append("spectrogram " + str(exc).split(": ", 1)[-1].split(";")[0])
     return eeg, spec, "; ".join(problems)
@@ -82,6 +76,8 @@ def predict_test(comp: Competition, models: str | Path, tta_swap: bool = True, b
     if not folds:
         raise DataError(f"{models}: no fold*.safetensors; train first (python -m hms train --config ...)")
     cfg = folds[0][1]
+    if any(other != cfg for _, other in folds[1:]):
+        raise DataError(f"{models}: folds were trained with different front-end settings; predict them separately")
     probs = np.tile(prior, (len(test), 1))
     problems: dict[int, str] = {}
     rows = test.to_dict("records")

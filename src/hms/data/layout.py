@@ -7,8 +7,17 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from hms.data.signals import (
+    clean_eeg,
+    clean_spectrogram,
+    eeg_window,
+    read_eeg,
+    read_spectrogram,
+    spectrogram_window,
+)
 from hms.data.tables import read_sample_submission, read_test_csv, read_train_csv
 from hms.paths import resolve_data_root
 
@@ -72,3 +81,17 @@ class Competition:
                 df.loc[~keep, "eeg_id"].nunique(),
             )
         return df.loc[keep].reset_index(drop=True)
+
+    # -- label windows ------------------------------------------------------------------------------------------
+    def clean_eeg_window(self, row: dict, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+        """The row's 50 s EEG window with the NaN policy applied, and its per-channel NaN fraction (test rows: 0 s)."""
+        path = self.eeg_path(row["eeg_id"], split)
+        return clean_eeg(eeg_window(read_eeg(path), row.get("eeg_label_offset_seconds", 0.0), path))
+
+    def clean_spectrogram_window(self, row: dict, split: str = "train") -> np.ndarray:
+        """The row's 300-row organizer window with the NaN policy applied."""
+        path = self.spectrogram_path(row["spectrogram_id"], split)
+        times, power = read_spectrogram(path)
+        return clean_spectrogram(
+            spectrogram_window(times, power, row.get("spectrogram_label_offset_seconds", 0.0), path)
+        )

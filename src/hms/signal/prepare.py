@@ -12,13 +12,13 @@ Folders live under ``CACHE/<hash of the spectrogram settings>/`` so changed sett
 
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -99,13 +99,17 @@ def _worker(args: tuple[Item, Path, FrontEndConfig]) -> str:
     return prepare_item(*args)
 
 
-def list_items(comp: Competition) -> list[Item]:
+def list_items(comp: Competition, train: pd.DataFrame | None = None) -> list[Item]:
+    """Every train and test recording with files; ``train`` (rows with files) saves re-reading train.csv."""
     items: list[Item] = []
     for split in ("train", "test"):
         csv = comp.train_csv if split == "train" else comp.test_csv
         if not csv.is_file():
             continue
-        table = comp.train(require_files=True) if split == "train" else comp.with_files(comp.test(), "test")
+        if split == "train":
+            table = train if train is not None else comp.train(require_files=True)
+        else:
+            table = comp.with_files(comp.test(), "test")
         for eeg_id in table["eeg_id"].unique():
             items.append(Item("eeg", split, int(eeg_id), comp.eeg_path(eeg_id, split)))
         for spec_id in table["spectrogram_id"].unique():
@@ -114,14 +118,18 @@ def list_items(comp: Competition) -> list[Item]:
 
 
 def prepare(
-    data: str | os.PathLike[str] | None, cache: str | os.PathLike[str], cfg: FrontEndConfig, workers: int = 2
+    data: str | os.PathLike[str] | None,
+    cache: str | os.PathLike[str],
+    cfg: FrontEndConfig,
+    workers: int = 2,
+    train: pd.DataFrame | None = None,
 ) -> dict[str, int]:
     """Fill the cache for every train and test recording of ``data``; returns counts of done / cached / errors."""
     comp = Competition.from_arg(data)
     root = cache_dir(cache, cfg)
     root.mkdir(parents=True, exist_ok=True)
     write_json(cfg.to_dict(), root / "frontend.json")
-    items = list_items(comp)
+    items = list_items(comp, train)
     counts = {"done": 0, "cached": 0, "errors": 0}
     errors: list[str] = []
     jobs = [(item, root, cfg) for item in items]
@@ -198,7 +206,3 @@ class CachedRecordings:
 
     def image(self, row: dict, split: str = "train") -> torch.Tensor:
         return panels_to_image(self.panels(row, split), self.cfg.layout)
-
-
-def read_frontend(root: Path) -> FrontEndConfig:
-    return FrontEndConfig.from_dict(json.loads((root / "frontend.json").read_text()))

@@ -70,7 +70,7 @@ def run_experiment(
         prior = dict(zip(VOTE_COLS, golden_prior(eeg_level(train)).tolist(), strict=True))
         write_json({"model": "class_prior", "prior": prior}, out / "prior.json")
         write_csv(folds, out / "folds.csv")
-        prepare(comp.root, cfg.cache, cfg.frontend, workers=2)
+        prepare(comp.root, cfg.cache, cfg.frontend, workers=2, train=train)
     import torch.distributed as dist
 
     if dist.is_initialized():
