@@ -5,7 +5,9 @@
 
 The data root resolves as everywhere in the repo: --data, else the Kaggle input folder, else sample_data/.
 --models is an experiment folder: fold*.safetensors (+ .json) from `python -m hms train`, predicted with the same
-front-end as training, averaged over folds (with hemisphere-swap TTA unless --no-tta); a folder holding only
+front-end as training, averaged over folds (with hemisphere-swap TTA unless --no-tta); when the experiment has a
+stack (`python -m hms stack`), each fold's CNN -> SAE -> LightGBM chain is used with the feature set of
+stack/best.json (the best out-of-fold one; --stack NAME picks another, --stack cnn the CNN alone); a folder holding only
 prior.json (`python -m hms baseline`) predicts the class prior. Nothing is downloaded.
 """
 
@@ -29,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None)
     parser.add_argument("--models", default="models/quick")
     parser.add_argument("--no-tta", action="store_true", help="skip the hemisphere-swap test-time augmentation")
+    parser.add_argument("--stack", default=None, metavar="FEATURE_SET",
+                        help="stacker feature set (default: the experiment's stack/best.json; 'cnn' = CNN alone)")
     parser.add_argument("--out", default="submission.csv")
     args = parser.parse_args(argv)
     try:
@@ -37,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         from hms.infer import fold_files, predict_test, read_prior
 
         if fold_files(args.models):
-            pred = predict_test(comp, args.models, tta_swap=not args.no_tta)
+            pred = predict_test(comp, args.models, tta_swap=not args.no_tta, feature_set=args.stack)
             probs = pred[list(VOTE_COLS)].to_numpy()
         else:
             probs = np.tile(read_prior(args.models), (len(test), 1))

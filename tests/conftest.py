@@ -39,3 +39,23 @@ def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sim")
     simulate(out, SynthConfig(n_patients=6, n_test_patients=2, seed=3, max_eegs_per_patient=3), workers=1)
     return out
+
+
+TINY_TRAIN = [
+    "model.name=test_vit", "model.pretrained=null", "model.drop_rate=0.0", "model.head_dropout=0.0",
+    "frontend.panel_height=16", "frontend.panel_width=32", "n_folds=2", "folds=[0]", "train.batch_size=2",
+    "train.epochs_stage1=2", "train.epochs_stage2=1", "train.stage2_min_votes=3", "augment.mask_p=0.0",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_models(sim_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny two-fold experiment trained once per session on the simulated data: models/<name>/ folder."""
+    from hms.train.config import load_config
+    from hms.train.run import run_experiment
+
+    root = tmp_path_factory.mktemp("tiny_models")
+    repo = Path(__file__).resolve().parents[1]
+    cfg = load_config(repo / "configs" / "quick.yaml", [*TINY_TRAIN, "folds=null", f"cache={root / 'cache'}", "name=s"])
+    run_experiment(cfg, sim_dir, root / "models", files_dir=root / "files")
+    return root / "models" / "s"

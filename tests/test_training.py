@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY_TRAIN
 from safetensors.torch import load_file
 
 from hms.constants import VOTE_COLS
@@ -18,11 +19,7 @@ from hms.train.config import AugmentConfig, from_dict, load_config
 from hms.train.dataset import WindowDataset, epoch_rows, stage_rows
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "model.name=test_vit", "model.pretrained=null", "model.drop_rate=0.0", "model.head_dropout=0.0",
-    "frontend.panel_height=16", "frontend.panel_width=32", "n_folds=2", "folds=[0]", "train.batch_size=2",
-    "train.epochs_stage1=2", "train.epochs_stage2=1", "train.stage2_min_votes=3", "augment.mask_p=0.0",
-]  # fmt: skip
+TINY = TINY_TRAIN
 
 
 @pytest.fixture(scope="module")
@@ -150,18 +147,12 @@ def test_leaderboard_appends_survive_concurrency(tmp_path):
     assert len(board) == 30 and board["experiment"].is_unique
 
 
-def test_submission_from_trained_folds(sim_dir, real_dir, tmp_path):
-    from hms.train.run import run_experiment
-
-    cfg = load_config(ROOT / "configs" / "quick.yaml", [*TINY, "folds=null", f"cache={tmp_path / 'cache'}", "name=s"])
-    run_experiment(cfg, sim_dir, tmp_path / "models", files_dir=tmp_path / "files")
-    assert sorted(p.name for p in (tmp_path / "models/s").glob("fold*.safetensors")) == [
-        "fold0.safetensors",
-        "fold1.safetensors",
-    ]
+def test_submission_from_trained_folds(sim_dir, real_dir, tiny_models, tmp_path):
+    assert sorted(p.name for p in tiny_models.glob("fold*.safetensors")) == ["fold0.safetensors", "fold1.safetensors"]
     for data, n in ((sim_dir, len(pd.read_csv(sim_dir / "test.csv"))), (real_dir, 1)):
         out = tmp_path / f"sub_{n}.csv"
-        run = _run(["submission.py", "--data", str(data), "--models", str(tmp_path / "models/s"), "--out", str(out)])
+        run = _run(["submission.py", "--data", str(data), "--models", str(tiny_models), "--out", str(out),
+                    "--stack", "cnn"])  # fmt: skip
         assert run.returncode == 0, run.stderr[-2000:]
         assert "seconds per test EEG" in run.stdout
         sub = pd.read_csv(out)

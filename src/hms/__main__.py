@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from hms.data.errors import DataError
 
@@ -96,7 +97,6 @@ def _spectrogram(args: argparse.Namespace) -> int:
 
 
 def _fidelity(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     import numpy as np
 
@@ -145,7 +145,6 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from hms.data import Competition
     from hms.plots import plot_montage, plot_panels
@@ -187,6 +186,42 @@ def _bandpower(args: argparse.Namespace) -> int:
 
     scores = run_bandpower(args.data, args.folds, args.out, args.seed)
     print(scores.round(4).to_string(index=False))
+    return 0
+
+
+def _settings(path: str | None, overrides: list[str] | None) -> dict:
+    """A flat YAML of settings (optional) + KEY=VALUE overrides (values parsed as YAML scalars)."""
+    import yaml
+
+    settings = {}
+    if path:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: settings file not found")
+        settings = yaml.safe_load(Path(path).read_text()) or {}
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+        settings[key.strip()] = yaml.safe_load(value)
+    return settings
+
+
+def _sae(args: argparse.Namespace) -> int:
+    from hms.sae.run import run_sae
+
+    ks = tuple(int(k) for k in args.k_curve.split(",")) if args.k_curve else ()
+    table = run_sae(args.experiment, args.data, args.models, _settings(args.config, args.set), ks)
+    print(table.round(4).to_string(index=False))
+    print(f"written: {Path(args.models) / args.experiment / 'sae'}")
+    return 0
+
+
+def _stack(args: argparse.Namespace) -> int:
+    from hms.stack import FEATURE_SETS, run_stack
+
+    sets = tuple(args.feature_sets.split(",")) if args.feature_sets else tuple(FEATURE_SETS)
+    ablation = run_stack(args.experiment, args.data, args.models, sets, rounds=args.rounds, seed=args.seed)
+    print(ablation.round(4).to_string(index=False))
     return 0
 
 
@@ -275,6 +310,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="models/bandpower")
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=_bandpower)
+
+    p = sub.add_parser("sae", help="sparse autoencoder per fold on the CNN's embeddings (resumable per fold)")
+    p.add_argument("--experiment", required=True, help="a trained experiment: models/<experiment>/")
+    p.add_argument("--data", default=None)
+    p.add_argument("--models", default="models")
+    p.add_argument("--config", default="configs/sae.yaml", help="SAE settings (YAML; see hms.sae.model.SAEConfig)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one SAE setting, e.g. k=16")
+    p.add_argument("--k-curve", default="4,8,16,32,64", help="k values for the explained-variance curve ('' = none)")
+    p.set_defaults(func=_sae)
+
+    p = sub.add_parser("stack", help="LightGBM stacker per fold + feature-set ablation (needs hms sae for SAE sets)")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--data", default=None)
+    p.add_argument("--models", default="models")
+    p.add_argument("--feature-sets", default=None, help="comma list (default all: logits,logits_embedding,...)")
+    p.add_argument("--rounds", type=int, default=300, help="boosting rounds per fold")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=_stack)
 
     p = sub.add_parser("leaderboard", help="the local CV leaderboard, best first")
     p.set_defaults(func=_leaderboard)

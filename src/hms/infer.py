@@ -13,13 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from hms.constants import EEG_WINDOW_SAMPLES, SPEC_WINDOW_ROWS, VOTE_COLS
 from hms.data import Competition, DataError
 from hms.signal.config import FrontEndConfig
 from hms.signal.image import eeg_panels, organizer_panels, panels_to_image, stack_panels
-from hms.train.loop import load_fold, predict_images
+from hms.train.loop import load_fold
 
 log = logging.getLogger(__name__)
 
@@ -67,46 +66,65 @@ def images_for(eegs: list[np.ndarray | None], specs: list[np.ndarray | None], cf
     return panels_to_image(stack_panels(org_p, eeg_p), cfg.layout)
 
 
-def predict_test(comp: Competition, models: str | Path, tta_swap: bool = True, batch_size: int = 16) -> pd.DataFrame:
-    """eeg_id + six probabilities for every test.csv row, in order; prints per-stage timings."""
-    timings = {"read": 0.0, "front-end": 0.0, "cnn": 0.0}
-    test = comp.test()
+def predict_rows(comp: Competition, rows: pd.DataFrame, models: str | Path, split: str = "test",
+                 folds: list[int] | None = None, feature_set: str | None = None, tta_swap: bool = True,
+                 batch_size: int = 16, timings: dict[str, float] | None = None,
+                 ) -> tuple[np.ndarray, dict[int, str]]:  # fmt: skip
+    """Probabilities (n, 6) for label rows: every fold's CNN (-> SAE -> LightGBM when ``feature_set`` names a stack;
+    None = the experiment's best.json, "cnn" = CNN alone), averaged over folds; rows with no usable input get the
+    training prior. Also returns the problems by row position."""
+    from hms.embed import run_rows
+    from hms.stack import CNN_ONLY, FoldStack, default_feature_set, needs
+
+    models = Path(models)
+    timings = timings if timings is not None else {}
     prior = read_prior(models)
-    folds = [load_fold(p) for p in fold_files(models)]
-    if not folds:
-        raise DataError(f"{models}: no fold*.safetensors; train first (python -m hms train --config ...)")
-    cfg = folds[0][1]
-    if any(other != cfg for _, other in folds[1:]):
+    paths = fold_files(models)
+    if folds is not None:
+        paths = [p for p in paths if int(p.stem.removeprefix("fold")) in folds]
+    if not paths:
+        raise DataError(f"{models}: no fold*.safetensors{f' for folds {folds}' if folds else ''}; train first "
+                        "(python -m hms train --config ...)")  # fmt: skip
+    loaded = [load_fold(p) for p in paths]
+    cfg = loaded[0][1]
+    if any(other != cfg for _, other in loaded[1:]):
         raise DataError(f"{models}: folds were trained with different front-end settings; predict them separately")
-    probs = np.tile(prior, (len(test), 1))
-    problems: dict[int, str] = {}
-    rows = test.to_dict("records")
-    for start in tqdm(range(0, len(rows), batch_size), desc="predict", unit="batch"):
-        chunk = rows[start : start + batch_size]
-        t0 = time.perf_counter()
-        loaded = [load_inputs(comp, r) for r in chunk]
-        timings["read"] += time.perf_counter() - t0
-        usable = [i for i, (e, s, _) in enumerate(loaded) if e is not None or s is not None]
-        for i, (_, _, problem) in enumerate(loaded):
-            if problem:
-                problems[int(chunk[i]["eeg_id"])] = problem
-        if not usable:
-            continue
-        t0 = time.perf_counter()
-        images = images_for([loaded[i][0] for i in usable], [loaded[i][1] for i in usable], cfg)
-        timings["front-end"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        fold_probs = [predict_images(model, images, cfg, tta_swap)[0] for model, _ in folds]
-        timings["cnn"] += time.perf_counter() - t0
-        probs[[start + i for i in usable]] = np.mean(fold_probs, axis=0)
+    feature_set = feature_set or default_feature_set(models)
+    stacks = None
+    if feature_set != CNN_ONLY:
+        if not tta_swap:
+            log.warning("the %s stack was trained on TTA-averaged embeddings; predicting with TTA on", feature_set)
+            tta_swap = True
+        stacks = [FoldStack(models, feature_set, int(p.stem.removeprefix("fold"))) for p in paths]
+    outputs, hand, problems = run_rows(comp, rows, split, [m for m, _ in loaded], cfg, tta_swap=tta_swap,
+                                       hand=stacks is not None and needs(feature_set, "hand"),
+                                       batch_size=batch_size, timings=timings, desc="predict")  # fmt: skip
+    t0 = time.perf_counter()
+    if stacks is None:
+        per_fold = [o.probs for o in outputs]
+    else:
+        per_fold = [st.predict(o, hand) for o, st in zip(outputs, stacks, strict=True)]
+    timings["stack"] = timings.get("stack", 0.0) + time.perf_counter() - t0
+    probs = np.mean(per_fold, axis=0)
+    no_input = ~np.isfinite(outputs[0].probs).all(axis=1)
+    probs[no_input] = prior
+    return probs, problems
+
+
+def predict_test(comp: Competition, models: str | Path, tta_swap: bool = True, batch_size: int = 16,
+                 feature_set: str | None = None) -> pd.DataFrame:  # fmt: skip
+    """eeg_id + six probabilities for every test.csv row, in order; prints per-stage timings."""
+    timings = {"read": 0.0, "front-end": 0.0, "cnn": 0.0, "stack": 0.0}
+    test = comp.test()
+    probs, problems = predict_rows(comp, test, models, "test", feature_set=feature_set, tta_swap=tta_swap,
+                                   batch_size=batch_size, timings=timings)  # fmt: skip
     if problems:
-        shown = "; ".join(f"{k}: {v}" for k, v in list(problems.items())[:10])
+        shown = "; ".join(f"{int(test['eeg_id'].iloc[i])}: {v}" for i, v in list(problems.items())[:10])
         log.warning("%d test rows had missing or unreadable inputs (%s%s)", len(problems), shown,
                     " ..." if len(problems) > 10 else "")  # fmt: skip
     n = max(1, len(test))
-    print(
-        "seconds per test EEG: " + ", ".join(f"{k} {v / n:.4f}" for k, v in timings.items()) + f" ({len(folds)} folds)"
-    )
+    n_folds = len(fold_files(models))
+    print("seconds per test EEG: " + ", ".join(f"{k} {v / n:.4f}" for k, v in timings.items()) + f" ({n_folds} folds)")
     out = pd.DataFrame(probs, columns=list(VOTE_COLS))
     out.insert(0, "eeg_id", test["eeg_id"].to_numpy())
     return out

@@ -15,7 +15,8 @@ from hms.paths import REPO_ROOT
 from hms.paths import files_dir as default_files_dir
 
 COLUMNS = ("experiment", "date", "git_commit", "config_hash", "seed", "folds", "model", "oof_kl_all", "oof_kl_golden",
-           "bayes_floor", "class_prior_kl", "gap_left", "train_minutes", "notes")  # fmt: skip
+           "bayes_floor", "class_prior_kl", "gap_left", "train_minutes", "sae_explained_variance", "sae_l0",
+           "sae_dead_fraction", "notes")  # fmt: skip
 
 
 def git_commit() -> str:
@@ -43,9 +44,10 @@ def append(row: dict, files_dir: str | os.PathLike[str] | None = None) -> pd.Dat
 
 
 def render(table: pd.DataFrame) -> str:
-    ranked = table.sort_values("oof_kl_golden", na_position="last")
+    ranked = table.reindex(columns=list(COLUMNS)).sort_values("oof_kl_golden", na_position="last")
     cols = ["experiment", "oof_kl_golden", "oof_kl_all", "gap_left", "bayes_floor", "class_prior_kl", "model",
-            "folds", "seed", "train_minutes", "date", "git_commit"]  # fmt: skip
+            "folds", "seed", "train_minutes", "sae_explained_variance", "sae_l0", "sae_dead_fraction", "date",
+            "git_commit"]  # fmt: skip
     intro = (
         "Out-of-fold KL divergence, eeg_id level (lower is better); golden = eeg_ids whose first row has >= 10 "
         "votes. gap_left = (model - Bayes floor) / (class prior - Bayes floor) on simulated data."

@@ -69,3 +69,16 @@ def plot_montage(eeg_window: np.ndarray, cfg: FrontEndConfig, title: str = "", s
     ax.set_xlim(t[0], t[-1])
     ax.set_title(title or f"double-banana montage, {cfg.bandpass_hz[0]}-{cfg.bandpass_hz[1]} Hz (central 10 s shaded)")
     return fig
+
+
+def subplots(*args, **kwargs) -> tuple[Figure, object]:
+    """``plt.subplots`` with constrained layout (the figure is closed by ``save_figure``)."""
+    return plt.subplots(*args, constrained_layout=True, **kwargs)
+
+
+def save_figure(fig: Figure, path, dpi: int = 100) -> None:
+    """Write a PNG atomically and free the figure."""
+    from hms.io import atomic_write
+
+    atomic_write(path, lambda p: fig.savefig(p, dpi=dpi, format="png"))
+    plt.close(fig)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -22,6 +23,23 @@ from hms.data.tables import read_sample_submission, read_test_csv, read_train_cs
 from hms.paths import resolve_data_root
 
 log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_cached(kind: str, path: Path, mtime_ns: int) -> tuple[np.ndarray, ...]:
+    """The last few files read (label rows of one recording come together); arrays are read-only."""
+    arrays = (read_eeg(path),) if kind == "eeg" else read_spectrogram(path)
+    for a in arrays:
+        a.setflags(write=False)
+    return arrays
+
+
+def _read(kind: str, path: Path) -> tuple[np.ndarray, ...]:
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:  # missing: let the reader raise its own error naming the file and the fix
+        return (read_eeg(path),) if kind == "eeg" else read_spectrogram(path)
+    return _read_cached(kind, path, mtime)
 
 
 @dataclass(frozen=True)
@@ -86,12 +104,13 @@ class Competition:
     def clean_eeg_window(self, row: dict, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
         """The row's 50 s EEG window with the NaN policy applied, and its per-channel NaN fraction (test rows: 0 s)."""
         path = self.eeg_path(row["eeg_id"], split)
-        return clean_eeg(eeg_window(read_eeg(path), row.get("eeg_label_offset_seconds", 0.0), path))
+        (eeg,) = _read("eeg", path)
+        return clean_eeg(eeg_window(eeg, row.get("eeg_label_offset_seconds", 0.0), path))
 
     def clean_spectrogram_window(self, row: dict, split: str = "train") -> np.ndarray:
         """The row's 300-row organizer window with the NaN policy applied."""
         path = self.spectrogram_path(row["spectrogram_id"], split)
-        times, power = read_spectrogram(path)
+        times, power = _read("spectrogram", path)
         return clean_spectrogram(
             spectrogram_window(times, power, row.get("spectrogram_label_offset_seconds", 0.0), path)
         )

@@ -198,19 +198,28 @@ def load_fold(weights: Path, device: torch.device | str = "cpu") -> tuple[HMSMod
 
 
 @torch.no_grad()
-def predict_images(
+def forward_views(
     model: HMSModel, images: torch.Tensor, cfg: FrontEndConfig, tta_swap: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(batch, C, H, W) images -> (probabilities, embeddings); with ``tta_swap`` averaged with the swapped image."""
+    """(batch, C, H, W) images -> (probabilities, per-view embeddings (batch, views, dim)); with ``tta_swap`` the
+    probabilities are averaged with those of the hemisphere-swapped image and its embedding is the second view."""
     model.eval()
     device = next(model.parameters()).device
     out = model(images.to(device))
-    probs, emb = out["logits"].float().softmax(-1), out["embedding"].float()
+    probs, embs = out["logits"].float().softmax(-1), [out["embedding"].float()]
     if tta_swap:
         out2 = model(swap_image(images, cfg.layout, n_views(cfg)).to(device))
         probs = (probs + out2["logits"].float().softmax(-1)) / 2
-        emb = (emb + out2["embedding"].float()) / 2
-    return probs.cpu().numpy(), emb.cpu().numpy()
+        embs.append(out2["embedding"].float())
+    return probs.cpu().numpy(), torch.stack(embs, dim=1).cpu().numpy()
+
+
+def predict_images(
+    model: HMSModel, images: torch.Tensor, cfg: FrontEndConfig, tta_swap: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """(batch, C, H, W) images -> (probabilities, embeddings), both averaged over the TTA views."""
+    probs, views = forward_views(model, images, cfg, tta_swap)
+    return probs, views.mean(axis=1)
 
 
 def predict_eegs(model: HMSModel, rows: pd.DataFrame, cache: CachedRecordings, batch_size: int, tta_swap: bool,

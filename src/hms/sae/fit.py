@@ -1,0 +1,92 @@
+"""Fitting and evaluating a sparse autoencoder on a matrix of embeddings (deterministic for a given seed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hms.sae.model import SAEConfig, SparseAutoencoder
+
+
+def standardizer(x: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, scale) from the training part: per-dimension std ('dim') or one overall RMS scale ('global')."""
+    mean = x.mean(axis=0)
+    if mode == "dim":
+        scale = x.std(axis=0)
+        scale = np.where(scale > 1e-6 * max(float(scale.max()), 1e-12), scale, 1.0)
+    else:
+        scale = np.full(x.shape[1], np.sqrt(((x - mean) ** 2).sum(axis=1).mean() / x.shape[1]))
+    return mean.astype(np.float32), scale.astype(np.float32)
+
+
+def fit_sae(x: np.ndarray, cfg: SAEConfig, progress: bool = True, desc: str = "sae",
+            sae: SparseAutoencoder | None = None) -> tuple[SparseAutoencoder, list]:  # fmt: skip
+    """Train on raw embeddings ``x`` (n, d_in): standardise, initialise b_dec at the median/mean, Adam, unit-norm
+    decoder columns after every step, AuxK on dead latents. Returns the SAE and a history of (step, fvu, dead).
+    With ``sae`` given, that SAE (its standardisation and state included) is trained further instead."""
+    if x.ndim != 2 or x.shape[1] != cfg.d_in:
+        raise ValueError(f"SAE input must be (n, {cfg.d_in}), got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("SAE input has NaN/inf rows; drop rows without CNN outputs before fitting")
+    torch.manual_seed(cfg.seed)
+    if sae is None:
+        sae = SparseAutoencoder(cfg)
+        mean, scale = standardizer(x, cfg.standardize)
+        sae.x_mean.copy_(torch.from_numpy(mean))
+        sae.x_scale.copy_(torch.from_numpy(scale))
+        xs = sae.standardize(torch.from_numpy(x.astype(np.float32)))
+        with torch.no_grad():
+            sae.b_dec.copy_(xs.median(0).values if cfg.b_dec_init == "median" else xs.mean(0))
+    else:
+        sae.train()
+        xs = sae.standardize(torch.from_numpy(x.astype(np.float32)))
+    opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    n = len(xs)
+    total_var = (xs - xs.mean(0)).pow(2).sum(-1).mean()
+    history = []
+    order = torch.randperm(n, generator=gen)
+    pos = 0
+    bar = tqdm(range(cfg.steps), desc=desc, unit="step", leave=False, disable=not progress)
+    for step in bar:
+        if pos + cfg.batch_size > n:
+            order, pos = torch.randperm(n, generator=gen), 0
+        batch = xs[order[pos : pos + cfg.batch_size]]
+        pos += cfg.batch_size
+        lr_scale = min(1.0, (cfg.steps - step) / (0.2 * cfg.steps))  # linear decay over the last 20 %
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr_scale
+        out = sae.losses(batch)
+        loss = out["mse"] / total_var + out["sparsity"] + out["aux"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        sae.remove_parallel_grad()
+        opt.step()
+        sae.normalize_decoder()
+        sae.update_fired(out["z"].detach())
+        if step % 50 == 0 or step == cfg.steps - 1:
+            fvu = float(out["mse"].detach() / total_var)
+            dead = float(sae.dead_mask().float().mean())
+            history.append((step, fvu, dead))
+            bar.set_postfix(fvu=f"{fvu:.3f}", dead=f"{dead:.3f}")
+    return sae.eval(), history
+
+
+@torch.no_grad()
+def evaluate(sae: SparseAutoencoder, x: np.ndarray, batch: int = 1024) -> dict:
+    """Explained variance (1 - FVU, in the standardised space), mean L0, fraction of latents that never fire on
+    ``x``, and each latent's firing density."""
+    xs = sae.standardize(torch.from_numpy(np.asarray(x, np.float32)))
+    sq_err, fired, l0 = 0.0, torch.zeros(sae.cfg.d_sae), 0.0
+    for start in range(0, len(xs), batch):
+        part = xs[start : start + batch]
+        z = sae.encode(part)
+        sq_err += float((part - sae.decode(z)).pow(2).sum())
+        act = sae.active(z)
+        fired += act.float().sum(0)
+        l0 += float(act.float().sum())
+    total = float((xs - xs.mean(0)).pow(2).sum())
+    density = (fired / max(1, len(xs))).numpy()
+    return {"explained_variance": 1 - sq_err / max(total, 1e-12), "l0": l0 / max(1, len(xs)),
+            "dead_fraction": float((density == 0).mean()), "density": density}  # fmt: skip

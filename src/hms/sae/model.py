@@ -1,0 +1,187 @@
+"""Sparse autoencoders on CNN embeddings: TopK (default) and the two classic penalties (L1, KL sparsity target).
+
+Layout follows the common SAE codebases: ``W_enc`` (d_sae, d_in), ``b_enc`` (d_sae), ``W_dec`` (d_in, d_sae) whose
+columns are the dictionary directions (kept unit norm), ``b_dec`` (d_in), the pre-encoder bias subtracted before
+encoding. ``encode``/``decode`` are plain maps; the training losses live in ``losses``. Inputs are standardised by the
+buffers ``x_mean``/``x_scale`` (fitted on the training part of the fold), so a saved SAE maps raw embeddings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+SPARSITY_MODES = ("topk", "l1", "kl")
+
+
+@dataclass
+class SAEConfig:
+    d_in: int = 1280
+    expansion: int = 4  # d_sae = expansion * d_in
+    sparsity: str = "topk"  # topk | l1 | kl
+    k: int = 32  # topk: active latents per sample
+    aux_k: int = 256  # topk: dead latents used by the auxiliary loss
+    aux_coeff: float = 1 / 32
+    dead_after: int = 4096  # a latent not fired for this many training samples counts as dead
+    l1_coeff: float = 1e-3  # l1: weight of sum |z|
+    rho: float = 0.02  # kl: target mean activation of each (sigmoid) unit
+    kl_beta: float = 1e-2  # kl: weight of sum KL(rho || rho_hat)
+    b_dec_init: str = "median"  # median | mean of the standardised training data
+    standardize: str = "dim"  # dim: per-dimension mean/std | global: per-dimension mean, one overall scale
+    lr: float = 1e-3
+    batch_size: int = 256
+    steps: int = 1500
+    seed: int = 42
+
+    @property
+    def d_sae(self) -> int:
+        return self.expansion * self.d_in
+
+    def __post_init__(self) -> None:
+        if self.sparsity not in SPARSITY_MODES:
+            raise ValueError(f"SAE sparsity must be one of {SPARSITY_MODES}, got {self.sparsity!r}")
+        if self.sparsity == "topk" and not 0 < self.k <= self.d_sae:
+            raise ValueError(f"SAE k must be in 1..d_sae ({self.d_sae}), got {self.k}")
+        if self.b_dec_init not in ("median", "mean"):
+            raise ValueError(f"SAE b_dec_init must be 'median' or 'mean', got {self.b_dec_init!r}")
+        if self.standardize not in ("dim", "global"):
+            raise ValueError(f"SAE standardize must be 'dim' or 'global', got {self.standardize!r}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SAEConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown SAE settings {sorted(unknown)}; known: {sorted(names)}")
+        return cls(**d)
+
+
+class SparseAutoencoder(nn.Module):
+    def __init__(self, cfg: SAEConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d_in, d_sae = cfg.d_in, cfg.d_sae
+        gen = torch.Generator().manual_seed(cfg.seed)
+        w = torch.randn(d_in, d_sae, generator=gen)
+        w = w / w.norm(dim=0, keepdim=True)
+        self.W_dec = nn.Parameter(w.clone())
+        self.W_enc = nn.Parameter(w.T.clone())  # decoder initialised as the encoder transpose
+        self.b_enc = nn.Parameter(torch.zeros(d_sae))
+        self.b_dec = nn.Parameter(torch.zeros(d_in))
+        self.register_buffer("x_mean", torch.zeros(d_in))
+        self.register_buffer("x_scale", torch.ones(d_in))
+        self.register_buffer("samples_since_fired", torch.zeros(d_sae, dtype=torch.long))
+
+    # -- maps --------------------------------------------------------------------------------------------------
+    def standardize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.x_mean) / self.x_scale
+
+    def pre_acts(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.b_dec) @ self.W_enc.T + self.b_enc
+
+    def activate(self, pre: torch.Tensor) -> torch.Tensor:
+        if self.cfg.sparsity == "topk":
+            values, idx = pre.topk(self.cfg.k, dim=-1)
+            return torch.zeros_like(pre).scatter(-1, idx, values.relu())
+        if self.cfg.sparsity == "l1":
+            return pre.relu()
+        return pre.sigmoid()
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardised inputs (n, d_in) -> codes (n, d_sae)."""
+        return self.activate(self.pre_acts(x))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return z @ self.W_dec.T + self.b_dec
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def active(self, z: torch.Tensor) -> torch.Tensor:
+        """Which codes count as firing (for L0 and density): > 0, or > 0.5 for sigmoid (kl) units."""
+        return z > (0.5 if self.cfg.sparsity == "kl" else 0.0)
+
+    @torch.no_grad()
+    def codes(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Raw embeddings -> codes (standardisation included); what the stacker and the explanations use."""
+        return self.encode(self.standardize(embeddings.float()))
+
+    # -- training helpers ----------------------------------------------------------------------------------------
+    def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Reconstruction (squared error summed over dims, batch mean), sparsity and auxiliary terms."""
+        pre = self.pre_acts(x)
+        if self.cfg.sparsity == "topk":  # decode from the k active columns only (same result, far cheaper)
+            values, idx = pre.topk(self.cfg.k, dim=-1)
+            values = values.relu()
+            z = torch.zeros_like(pre).scatter(-1, idx, values)
+            x_hat = torch.einsum("nk,nkd->nd", values, self.W_dec.T[idx]) + self.b_dec
+        else:
+            z = self.activate(pre)
+            x_hat = self.decode(z)
+        err = x - x_hat
+        out = {"mse": err.pow(2).sum(-1).mean(), "z": z}
+        if self.cfg.sparsity == "l1":
+            out["sparsity"] = self.cfg.l1_coeff * (z * self.W_dec.norm(dim=0)).sum(-1).mean()
+        elif self.cfg.sparsity == "kl":
+            rho, rho_hat = self.cfg.rho, z.mean(0).clamp(1e-6, 1 - 1e-6)
+            kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+            out["sparsity"] = self.cfg.kl_beta * kl.sum()
+        else:
+            out["sparsity"] = torch.zeros((), device=x.device)
+        out["aux"] = self.aux_loss(pre, err.detach())
+        return out
+
+    def dead_mask(self) -> torch.Tensor:
+        return self.samples_since_fired >= self.cfg.dead_after
+
+    def aux_loss(self, pre: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """AuxK: the top ``aux_k`` dead latents reconstruct the residual, so dead latents get gradient again."""
+        dead = self.dead_mask()
+        n_dead = int(dead.sum())
+        if self.cfg.sparsity != "topk" or n_dead == 0:
+            return torch.zeros((), device=pre.device)
+        k_aux = min(self.cfg.aux_k, n_dead)
+        masked = pre.masked_fill(~dead, float("-inf"))
+        values, idx = masked.topk(k_aux, dim=-1)
+        r_hat = torch.einsum("nk,nkd->nd", values.relu(), self.W_dec.T[idx])
+        denom = (residual - residual.mean(0)).pow(2).sum(-1).mean().clamp_min(1e-8)
+        return self.cfg.aux_coeff * (residual - r_hat).pow(2).sum(-1).mean() / denom
+
+    @torch.no_grad()
+    def update_fired(self, z: torch.Tensor) -> None:
+        fired = self.active(z).any(0)
+        self.samples_since_fired += z.shape[0]
+        self.samples_since_fired[fired] = 0
+
+    @torch.no_grad()
+    def remove_parallel_grad(self) -> None:
+        """Drop the gradient component along each decoder column (it would only change the norm)."""
+        if self.W_dec.grad is not None:
+            parallel = (self.W_dec.grad * self.W_dec).sum(0, keepdim=True)
+            self.W_dec.grad -= parallel * self.W_dec
+
+    @torch.no_grad()
+    def normalize_decoder(self) -> None:
+        self.W_dec /= self.W_dec.norm(dim=0, keepdim=True).clamp_min(1e-8)
+
+    # -- files --------------------------------------------------------------------------------------------------
+    def save(self, path: str | Path, extra: dict | None = None) -> None:
+        """safetensors weights + a JSON sidecar (config and metrics); both written atomically."""
+        from hms.io import atomic_write, write_json
+
+        path = Path(path)
+        tensors = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        atomic_write(path, lambda p: save_file(tensors, str(p)))
+        write_json({"config": asdict(self.cfg)} | (extra or {}), path.with_suffix(".json"))
+
+    @classmethod
+    def load(cls, path: str | Path) -> SparseAutoencoder:
+        path = Path(path)
+        meta = json.loads(path.with_suffix(".json").read_text())
+        sae = cls(SAEConfig.from_dict(meta["config"]))
+        sae.load_state_dict(load_file(str(path)))
+        return sae.eval()

@@ -1,0 +1,175 @@
+"""``python -m hms sae --experiment NAME``: one SAE per fold on that fold's TRAINING-part embeddings (both TTA views
+of every label row), evaluated on its validation part; metrics, plots, an explained-variance-vs-k curve and a
+leaderboard row. Resumable per fold (a fold whose weights exist with the same settings is skipped)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hms.embed import cache_dir as embeddings_dir
+from hms.embed import ensure_embeddings, load_fold_outputs
+from hms.io import write_csv, write_json
+from hms.paths import MODELS_DIR
+from hms.sae.fit import evaluate, fit_sae
+from hms.sae.model import SAEConfig, SparseAutoencoder
+
+log = logging.getLogger(__name__)
+
+
+def sae_dir(experiment_dir: Path) -> Path:
+    return Path(experiment_dir) / "sae"
+
+
+def fold_matrices(rows: pd.DataFrame, views: np.ndarray, fold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(training-part samples: every view of every training row, validation samples, training row eeg_ids)."""
+    ok = np.isfinite(views).all(axis=(1, 2))
+    train = ok & (rows["fold"] != fold).to_numpy()
+    valid = ok & (rows["fold"] == fold).to_numpy()
+    flat = lambda m: views[m].reshape(-1, views.shape[-1])  # noqa: E731
+    return flat(train), flat(valid), rows.loc[train, "eeg_id"].to_numpy()
+
+
+def fit_fold(rows: pd.DataFrame, views: np.ndarray, fold: int, cfg: SAEConfig,
+             progress: bool = True) -> tuple[SparseAutoencoder, dict]:  # fmt: skip
+    x_train, x_valid, train_ids = fold_matrices(rows, views, fold)
+    sae, history = fit_sae(x_train, cfg, progress=progress, desc=f"sae fold{fold}")
+    on_train, on_valid = evaluate(sae, x_train), evaluate(sae, x_valid)
+    metrics = {
+        "fold": fold, "n_train_samples": len(x_train), "n_valid_samples": len(x_valid),
+        "explained_variance_train": on_train["explained_variance"],
+        "explained_variance": on_valid["explained_variance"], "l0": on_valid["l0"],
+        "dead_fraction": on_train["dead_fraction"], "dead_fraction_valid": on_valid["dead_fraction"],
+        "train_eeg_ids": sorted(int(i) for i in np.unique(train_ids)), "history": history,
+    }  # fmt: skip
+    return sae, metrics | {"density": on_train["density"]}
+
+
+def _same_config(path: Path, cfg: SAEConfig) -> bool:
+    import json
+
+    meta = json.loads(path.with_suffix(".json").read_text())
+    return meta.get("config") == asdict(cfg)
+
+
+def run_sae(experiment: str, data: str | Path | None = None, models_root: str | Path = MODELS_DIR,
+            settings: dict | None = None, k_curve: tuple[int, ...] = (), files_dir: str | Path | None = None,
+            progress: bool = True) -> pd.DataFrame:  # fmt: skip
+    """Fit/evaluate every fold; returns the per-fold metrics table (also written to sae/metrics.csv)."""
+    exp_dir = Path(models_root) / experiment
+    rows = ensure_embeddings(exp_dir, data)
+    out = sae_dir(exp_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    records, densities = [], []
+    folds = sorted(int(p.stem.removeprefix("fold")) for p in embeddings_dir(exp_dir).glob("fold*.npz"))
+    cfg = None
+    for fold in folds:
+        views = load_fold_outputs(embeddings_dir(exp_dir) / f"fold{fold}.npz").views
+        cfg = SAEConfig.from_dict({"d_in": views.shape[-1]} | (settings or {}))
+        path = out / f"fold{fold}.safetensors"
+        if path.is_file() and _same_config(path, cfg):
+            sae = SparseAutoencoder.load(path)
+            import json
+
+            metrics = json.loads(path.with_suffix(".json").read_text())["metrics"]
+            x_train, _, _ = fold_matrices(rows, views, fold)
+            metrics["density"] = evaluate(sae, x_train)["density"]
+        else:
+            sae, metrics = fit_fold(rows, views, fold, cfg, progress)
+            sae.save(path, {"metrics": {k: v for k, v in metrics.items() if k != "density"}})
+        densities.append(metrics.pop("density"))
+        records.append({k: v for k, v in metrics.items() if k not in ("history", "train_eeg_ids")})
+        if fold == folds[0]:
+            _, x_valid, _ = fold_matrices(rows, views, fold)
+            _plot_reconstructions(sae, x_valid, out / "reconstructions.png")
+    table = pd.DataFrame(records)
+    write_csv(table, out / "metrics.csv")
+    summary = {c: float(table[c].mean()) for c in ("explained_variance", "explained_variance_train", "l0",
+                                                   "dead_fraction", "dead_fraction_valid")}  # fmt: skip
+    summary |= {"d_in": cfg.d_in, "d_sae": cfg.d_sae, "sparsity": cfg.sparsity, "k": cfg.k, "folds": folds}
+    write_json(summary, out / "metrics.json")
+    _plot_density(np.stack(densities), out / "density.png", cfg)
+    if k_curve:
+        curve = run_k_curve(rows, exp_dir, folds[0], cfg, k_curve, progress)
+        write_csv(curve, out / "k_curve.csv")
+        _plot_k_curve(curve, out / "k_curve.png")
+    _record(experiment, summary, files_dir)
+    log.info("SAE %s: explained variance %.3f (valid), L0 %.1f, dead %.3f", experiment, summary["explained_variance"],
+             summary["l0"], summary["dead_fraction"])  # fmt: skip
+    return table
+
+
+def run_k_curve(rows: pd.DataFrame, exp_dir: Path, fold: int, cfg: SAEConfig, ks: tuple[int, ...],
+                progress: bool = True) -> pd.DataFrame:  # fmt: skip
+    """Explained variance (validation part) against k, on one fold, everything else as ``cfg``."""
+    views = load_fold_outputs(embeddings_dir(exp_dir) / f"fold{fold}.npz").views
+    rows_out = []
+    for k in ks:
+        _, metrics = fit_fold(rows, views, fold, replace(cfg, k=k), progress)
+        rows_out.append({"k": k, "fold": fold, "explained_variance": metrics["explained_variance"],
+                         "explained_variance_train": metrics["explained_variance_train"], "l0": metrics["l0"],
+                         "dead_fraction": metrics["dead_fraction"]})  # fmt: skip
+    return pd.DataFrame(rows_out)
+
+
+def _record(experiment: str, summary: dict, files_dir: str | Path | None) -> None:
+    from hms import leaderboard
+
+    row = {"experiment": f"{experiment}_sae", "model": f"sae-{summary['sparsity']} k={summary['k']} "
+           f"d_sae={summary['d_sae']}", "folds": ",".join(map(str, summary["folds"])),
+           "sae_explained_variance": summary["explained_variance"], "sae_l0": summary["l0"],
+           "sae_dead_fraction": summary["dead_fraction"],
+           "notes": "SAE; explained variance on the validation parts (no KL: not a predictor)"}  # fmt: skip
+    leaderboard.append(row, files_dir)
+
+
+def _plot_density(density: np.ndarray, path: Path, cfg: SAEConfig) -> None:
+    from hms.plots import save_figure, subplots
+
+    fig, ax = subplots(figsize=(7, 4))
+    eps = 1e-5
+    logd = np.log10(density.reshape(-1) + eps)
+    ax.hist(logd, bins=60, color="#4c72b0")
+    ax.axvline(np.log10(eps), color="grey", ls=":", label="never fires (dead)")
+    ax.set_xlabel("log10 firing density on the training part (fraction of samples)")
+    ax.set_ylabel("latents (all folds)")
+    ax.set_title(f"SAE feature density: {cfg.sparsity}, d_sae={cfg.d_sae}, k={cfg.k}")
+    ax.legend()
+    save_figure(fig, path)
+
+
+@__import__("torch").no_grad()
+def _plot_reconstructions(sae: SparseAutoencoder, x_valid: np.ndarray, path: Path, n: int = 3) -> None:
+    import torch
+
+    from hms.plots import save_figure, subplots
+
+    xs = sae.standardize(torch.from_numpy(x_valid[:: max(1, len(x_valid) // n)][:n].astype(np.float32)))
+    rec = sae(xs)
+    fig, axes = subplots(n, 1, figsize=(10, 2.4 * n), sharex=True)
+    for i, ax in enumerate(np.atleast_1d(axes)):
+        order = np.arange(min(200, xs.shape[1]))
+        ax.plot(order, xs[i, : len(order)].numpy(), lw=1, label="embedding (standardised)")
+        ax.plot(order, rec[i, : len(order)].numpy(), lw=1, ls="--", label="SAE reconstruction")
+        fvu = float((xs[i] - rec[i]).pow(2).sum() / (xs[i] - xs.mean(1, keepdim=True)[i]).pow(2).sum())
+        ax.set_title(f"validation sample {i}: first {len(order)} dims, sample FVU {fvu:.3f}", fontsize=9)
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def _plot_k_curve(curve: pd.DataFrame, path: Path) -> None:
+    from hms.plots import save_figure, subplots
+
+    fig, ax = subplots(figsize=(6, 4))
+    ax.plot(curve["k"], curve["explained_variance"], "o-", label="validation part")
+    ax.plot(curve["k"], curve["explained_variance_train"], "s--", label="training part")
+    ax.axhline(0.9, color="grey", ls=":", label="target 0.90")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k (active latents per sample)")
+    ax.set_ylabel("explained variance (1 - FVU)")
+    ax.legend()
+    save_figure(fig, path)

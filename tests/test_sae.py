@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import torch
+
+from hms.sae.fit import evaluate, fit_sae
+from hms.sae.model import SAEConfig, SparseAutoencoder
+
+
+def _one_hot_data(n: int = 2000, d: int = 16, seed: int = 0) -> np.ndarray:
+    """Each sample is one of d orthogonal atoms with a random positive amplitude (every atom needs its own latent)."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, d), np.float32)
+    x[np.arange(n), rng.integers(0, d, n)] = rng.uniform(1, 2, n)
+    return x
+
+
+def test_topk_keeps_exactly_k_active_units():
+    sae = SparseAutoencoder(SAEConfig(d_in=32, expansion=4, k=5))
+    x = torch.randn(64, 32)
+    z = sae.encode(x)
+    assert ((z != 0).sum(-1) <= 5).all()
+    with torch.no_grad():
+        sae.b_enc += 50.0  # every pre-activation positive: the top 5 all survive the ReLU
+    z = sae.encode(x)
+    assert ((z != 0).sum(-1) == 5).all()
+    top = sae.pre_acts(x).topk(5, dim=-1).indices
+    assert torch.equal(torch.sort(top, -1).values, torch.sort(z.topk(5, dim=-1).indices, -1).values)
+    # the cheap training path decodes exactly as decode(encode(x))
+    out = sae.losses(x)
+    ref = (x - sae.decode(sae.encode(x))).pow(2).sum(-1).mean()
+    torch.testing.assert_close(out["mse"], ref)
+
+
+def test_decoder_columns_stay_unit_norm():
+    x = np.random.default_rng(1).normal(size=(500, 24)).astype(np.float32)
+    sae, _ = fit_sae(x, SAEConfig(d_in=24, expansion=4, k=4, steps=40, lr=2e-2, batch_size=64), progress=False)
+    norms = sae.W_dec.norm(dim=0)
+    torch.testing.assert_close(norms, torch.ones_like(norms), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["l1", "kl"])
+def test_classic_penalties_train_and_report(mode):
+    x = _one_hot_data(800)
+    cfg = SAEConfig(d_in=16, expansion=2, sparsity=mode, steps=150, lr=1e-2, batch_size=64, standardize="global")
+    sae, history = fit_sae(x, cfg, progress=False)
+    m = evaluate(sae, x)
+    assert history[-1][1] < history[0][1], "training lowers the reconstruction error"
+    assert 0.5 < m["explained_variance"] <= 1.0 and m["l0"] > 0
+
+
+def test_aux_loss_revives_a_planted_dead_latent():
+    x = _one_hot_data()
+    results = {}
+    for coeff in (0.0, 1.0):
+        cfg = SAEConfig(d_in=16, expansion=1, k=1, aux_k=4, aux_coeff=coeff, dead_after=10**9, steps=400,
+                        batch_size=64, lr=1e-2, b_dec_init="mean", standardize="global")  # fmt: skip
+        sae = SparseAutoencoder(cfg)
+        with torch.no_grad():  # plant: latent 0 barely responds to anything and is marked dead
+            sae.W_enc[0] *= 0.01
+            sae.samples_since_fired[0] = 10**9
+        before = evaluate(sae, x)["density"][0]
+        sae, _ = fit_sae(x, cfg, progress=False, sae=sae)
+        results[coeff] = (before, evaluate(sae, x)["density"][0], bool(sae.dead_mask()[0]))
+    assert results[0.0][0] == 0.0 and results[1.0][0] == 0.0, "the planted latent starts dead"
+    assert results[0.0][1] == 0.0 and results[0.0][2], "without the auxiliary loss it never fires"
+    assert results[1.0][1] > 0.02 and not results[1.0][2], "with it, the latent takes an atom and fires again"
+
+
+def test_save_load_roundtrip_and_codes(tmp_path):
+    x = np.random.default_rng(2).normal(3.0, 2.0, size=(300, 12)).astype(np.float32)
+    sae, _ = fit_sae(x, SAEConfig(d_in=12, expansion=4, k=3, steps=20), progress=False)
+    sae.save(tmp_path / "sae.safetensors", {"metrics": {"explained_variance": 0.5}})
+    back = SparseAutoencoder.load(tmp_path / "sae.safetensors")
+    torch.testing.assert_close(back.codes(torch.from_numpy(x)), sae.codes(torch.from_numpy(x)))
+    assert back.cfg == sae.cfg
+    # standardisation statistics come from the data the SAE was fitted on
+    torch.testing.assert_close(back.x_mean, torch.from_numpy(x.mean(0)), atol=1e-5, rtol=0)
+
+
+def test_config_rejects_bad_settings():
+    with pytest.raises(ValueError, match="sparsity"):
+        SAEConfig(sparsity="l2")
+    with pytest.raises(ValueError, match="unknown SAE settings"):
+        SAEConfig.from_dict({"kk": 3})
+    with pytest.raises(ValueError, match="NaN"):
+        fit_sae(np.full((10, 4), np.nan, np.float32), SAEConfig(d_in=4, k=2, steps=1), progress=False)
