@@ -31,8 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None)
     parser.add_argument("--models", default="models/quick")
     parser.add_argument("--no-tta", action="store_true", help="skip the hemisphere-swap test-time augmentation")
-    parser.add_argument("--stack", default=None, metavar="FEATURE_SET",
-                        help="stacker feature set (default: the experiment's stack/best.json; 'cnn' = CNN alone)")
+    parser.add_argument(
+        "--stack",
+        default=None,
+        metavar="FEATURE_SET",
+        help="stacker feature set (default: the experiment's stack/best.json; 'cnn' = CNN alone)",
+    )
     parser.add_argument("--out", default="submission.csv")
     args = parser.parse_args(argv)
     try:

@@ -102,3 +102,61 @@ def test_submission_runs_the_stack(stacked, sim_dir, tmp_path):
     assert list(sub["eeg_id"]) == list(test["eeg_id"])
     assert np.abs(sub[list(VOTE_COLS)].sum(axis=1) - 1).max() < 1e-6
     assert "stack" in run.stdout
+
+
+AUDIT = r"""
+import socket, sys, runpy
+def refuse(*a, **k):
+    raise RuntimeError("network access attempted")
+socket.socket.connect = refuse
+socket.create_connection = refuse
+allowed = ["torch", "timm", "numpy", "pandas", "pyarrow", "pyarrow.parquet", "scipy", "scipy.signal", "sklearn",
+           "lightgbm", "safetensors", "safetensors.torch"]
+for m in allowed:
+    __import__(m)
+before = {m.split(".")[0] for m in sys.modules}
+sys.argv = ["submission.py", *sys.argv[1:]]
+try:
+    runpy.run_path("submission.py", run_name="__main__")
+except SystemExit as exc:
+    assert not exc.code, exc.code
+new = {m.split(".")[0] for m in sys.modules} - before - set(sys.stdlib_module_names) - {"hms", "__main__"}
+print("NEW_IMPORTS", sorted(new))
+"""
+
+
+def test_inference_imports_only_kaggle_packages_and_stays_offline(stacked, sim_dir, tmp_path):
+    """Everything submission.py imports (CNN -> SAE -> LightGBM) beyond the standard library is one of the Kaggle
+    image's packages or something they import themselves; any connection attempt raises."""
+    models = stacked[0]
+    out = tmp_path / "sub.csv"
+    run = subprocess.run([sys.executable, "-c", AUDIT, "--data", str(sim_dir), "--models", str(models),
+                          "--out", str(out), "--stack", "logits_sae_hand"], capture_output=True, text=True, cwd=ROOT,
+                         env=os.environ | {"OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "NEW_IMPORTS []" in run.stdout, run.stdout[-2000:]
+    assert len(pd.read_csv(out)) == len(pd.read_csv(sim_dir / "test.csv"))
+
+
+def test_kaggle_package_runs_on_its_own(stacked, sim_dir, tmp_path):
+    from hms.kaggle import package
+
+    models = stacked[0]
+    out = package("s", tmp_path / "kaggle", models.parent, user="me", feature_set="logits_sae_hand")
+    dataset, kernel = out["dataset"], out["kernel"]
+    meta = json.loads((kernel / "kernel-metadata.json").read_text())
+    assert meta["enable_internet"] is False and meta["dataset_sources"] == ["me/hms-s"]
+    assert json.loads((dataset / "dataset-metadata.json").read_text())["id"] == "me/hms-s"
+    cell = json.loads((kernel / "submission.ipynb").read_text())["cells"][1]["source"][0]
+    assert cell.startswith("!python /kaggle/input/hms-s/submission.py --models /kaggle/input/hms-s/models/s")
+    shipped = {p.relative_to(dataset / "models/s").as_posix() for p in (dataset / "models/s").rglob("*") if p.is_file()}
+    assert {"fold0.safetensors", "prior.json", "sae/fold1.safetensors", "stack/logits_sae_hand/fold1.txt"} <= shipped
+    assert not any(name.endswith(".state.pt") or name.startswith("embeddings") for name in shipped)
+    # the packaged copy runs from elsewhere with its own source (no repo on the path)
+    sub = tmp_path / "sub.csv"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-I", str(dataset / "submission.py"), "--data", str(sim_dir), "--models",
+                          str(dataset / "models/s"), "--out", str(sub)], capture_output=True, text=True,
+                         cwd=tmp_path, env=env)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len(pd.read_csv(sub)) == len(pd.read_csv(sim_dir / "test.csv"))

@@ -225,6 +225,15 @@ def _stack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kaggle_package(args: argparse.Namespace) -> int:
+    from hms.kaggle import package
+
+    out = package(args.experiment, args.out, args.models, args.user, args.stack, args.gpu)
+    print(f"dataset: {out['dataset']}  (kaggle datasets create -p {out['dataset']})")
+    print(f"kernel:  {out['kernel']}  (kaggle kernels push -p {out['kernel']})")
+    return 0
+
+
 def _leaderboard(args: argparse.Namespace) -> int:
     from hms import leaderboard
 
@@ -328,6 +337,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=300, help="boosting rounds per fold")
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=_stack)
+
+    p = sub.add_parser("kaggle-package", help="Kaggle dataset (code + weights) and offline submission kernel folders")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--out", required=True, help="output folder: OUT/dataset and OUT/kernel")
+    p.add_argument("--models", default="models")
+    p.add_argument("--user", default="USERNAME", help="your Kaggle user name (for the dataset and kernel ids)")
+    p.add_argument("--stack", default=None, help="feature set to ship (default: stack/best.json, else cnn)")
+    p.add_argument("--gpu", action="store_true", help="ask for a GPU in kernel-metadata.json")
+    p.set_defaults(func=_kaggle_package)
 
     p = sub.add_parser("leaderboard", help="the local CV leaderboard, best first")
     p.set_defaults(func=_leaderboard)

@@ -85,7 +85,8 @@ def predict_rows(comp: Competition, rows: pd.DataFrame, models: str | Path, spli
     if not paths:
         raise DataError(f"{models}: no fold*.safetensors{f' for folds {folds}' if folds else ''}; train first "
                         "(python -m hms train --config ...)")  # fmt: skip
-    loaded = [load_fold(p) for p in paths]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    loaded = [load_fold(p, device) for p in paths]
     cfg = loaded[0][1]
     if any(other != cfg for _, other in loaded[1:]):
         raise DataError(f"{models}: folds were trained with different front-end settings; predict them separately")
