@@ -38,6 +38,8 @@ bench: $(VENV)/.installed
 	$(PY) -m pip install --quiet -r benchmarks/requirements.txt -c constraints.txt
 	test -f $(DATA)/train.csv || $(PY) -m hms synth --out $(DATA) --n-patients $(N_PATIENTS) --max-eegs-per-patient 15 --seed $(SEED)
 	$(PY) benchmarks/bench_prepare.py --sim $(DATA)
+	test -f models/quick/fold0.safetensors || $(MAKE) run
+	$(PY) benchmarks/bench_submission.py --experiment quick:$(DATA) $(if $(wildcard models/bench/fold0.safetensors),--experiment bench:data/bench)
 
 # Regenerate the small committed sample in sample_data/
 sample: $(VENV)/.installed

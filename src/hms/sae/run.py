@@ -94,7 +94,7 @@ def run_sae(experiment: str, data: str | Path | None = None, models_root: str | 
     write_json(summary, out / "metrics.json")
     _plot_density(np.stack(densities), out / "density.png", cfg)
     if k_curve:
-        curve = run_k_curve(rows, exp_dir, folds[0], cfg, k_curve, progress)
+        curve = run_k_curve(rows, exp_dir, folds[0], cfg, k_curve, progress, known=records[0])
         write_csv(curve, out / "k_curve.csv")
         _plot_k_curve(curve, out / "k_curve.png")
     _record(experiment, summary, files_dir)
@@ -104,12 +104,16 @@ def run_sae(experiment: str, data: str | Path | None = None, models_root: str | 
 
 
 def run_k_curve(rows: pd.DataFrame, exp_dir: Path, fold: int, cfg: SAEConfig, ks: tuple[int, ...],
-                progress: bool = True) -> pd.DataFrame:  # fmt: skip
-    """Explained variance (validation part) against k, on one fold, everything else as ``cfg``."""
+                progress: bool = True, known: dict | None = None) -> pd.DataFrame:  # fmt: skip
+    """Explained variance (validation part) against k, on one fold, everything else as ``cfg``; ``known`` holds
+    the metrics of the fit with ``cfg.k`` itself (not refitted)."""
     views = load_fold_outputs(embeddings_dir(exp_dir) / f"fold{fold}.npz").views
     rows_out = []
-    for k in ks:
-        _, metrics = fit_fold(rows, views, fold, replace(cfg, k=k), progress)
+    for k in sorted(set(ks) | ({cfg.k} if known else set())):
+        if known and k == cfg.k:
+            metrics = known
+        else:
+            _, metrics = fit_fold(rows, views, fold, replace(cfg, k=k), progress)
         rows_out.append({"k": k, "fold": fold, "explained_variance": metrics["explained_variance"],
                          "explained_variance_train": metrics["explained_variance_train"], "l0": metrics["l0"],
                          "dead_fraction": metrics["dead_fraction"]})  # fmt: skip

@@ -1,0 +1,104 @@
+"""Seconds per test EEG of submission.py's inference path, split into read / front-end / CNN / stack, for trained
+experiments, and the projected time for the hidden test set (about 2,640 eeg_ids) with 5 folds.
+
+Reference in the same run: the same folds predicted one after another (each fold reads the files and builds the
+images again, as a loop over ``predict`` per fold would). Ours reads and builds each image once for all folds.
+
+Projection, stated assumptions: read, front-end and stack run on one core and do not speed up with more cores;
+the CNN uses all cores and scales linearly from this machine's core count to 4 cores. A GPU projection is printed
+only when a GPU is present here to measure the CNN on; without one the GPU line gives the CPU-bound floor
+(read + front-end + stack), which a GPU does not remove.
+
+    python benchmarks/bench_submission.py --experiment quick:data/sim --experiment bench:data/bench [--n 48]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from hms.data import Competition
+from hms.infer import fold_files, predict_rows
+from hms.stack import CNN_ONLY, default_feature_set
+
+HIDDEN_TEST_EEGS = 2640
+TARGET_FOLDS = 5
+
+
+def test_rows(comp: Competition, n: int) -> pd.DataFrame:
+    """test.csv rows cycled to ``n`` rows (timings per EEG need more than a handful)."""
+    test = comp.test()
+    return pd.concat([test] * (n // len(test) + 1), ignore_index=True).head(n)
+
+
+def measure(comp: Competition, rows: pd.DataFrame, models: Path, feature_set: str) -> dict[str, float]:
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    predict_rows(comp, rows, models, "test", feature_set=feature_set, timings=timings)
+    timings["total"] = time.perf_counter() - t0
+    return {k: v / len(rows) for k, v in timings.items()}
+
+
+def reference(comp: Competition, rows: pd.DataFrame, models: Path, feature_set: str) -> float:
+    folds = [int(p.stem.removeprefix("fold")) for p in fold_files(models)]
+    t0 = time.perf_counter()
+    for k in folds:
+        predict_rows(comp, rows, models, "test", folds=[k], feature_set=feature_set)
+    return (time.perf_counter() - t0) / len(rows)
+
+
+def project(per_eeg: dict[str, float], n_folds: int, cores_here: int) -> tuple[float, float]:
+    """(minutes on a 4-core CPU, CPU-bound floor in minutes) for the hidden test set with TARGET_FOLDS folds."""
+    scale = TARGET_FOLDS / n_folds
+    serial = per_eeg["read"] + per_eeg["front-end"] + per_eeg.get("stack", 0.0) * scale
+    cnn_4 = per_eeg["cnn"] * scale * cores_here / 4
+    return (serial + cnn_4) * HIDDEN_TEST_EEGS / 60, serial * HIDDEN_TEST_EEGS / 60
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiment", action="append", required=True, metavar="NAME:DATA",
+                        help="models/NAME trained on DATA (its test.csv is used)")  # fmt: skip
+    parser.add_argument("--models", default="models")
+    parser.add_argument("--n", type=int, default=48, help="test rows timed per experiment (test.csv cycled)")
+    args = parser.parse_args()
+    cores = torch.get_num_threads()
+    print(f"torch threads {cores}, cpu count {os.cpu_count()}, cuda {torch.cuda.is_available()}")
+    lines = []
+    for item in args.experiment:
+        name, _, data = item.partition(":")
+        models = Path(args.models) / name
+        comp = Competition.from_arg(data or None)
+        rows = test_rows(comp, args.n)
+        n_folds = len(fold_files(models))
+        sets = [CNN_ONLY] + ([default_feature_set(models)] if default_feature_set(models) != CNN_ONLY else [])
+        predict_rows(comp, rows.head(4), models, "test", feature_set=sets[-1])  # warm-up (first-call overheads)
+        for feature_set in sets:
+            ours = measure(comp, rows, models, feature_set)
+            ref = reference(comp, rows, models, feature_set)
+            minutes_4, floor = project(ours, n_folds, cores)
+            stages = ", ".join(f"{k} {ours.get(k, 0.0):.4f}" for k in ("read", "front-end", "cnn", "stack"))
+            print(f"{name} [{feature_set}] {n_folds} folds, {len(rows)} EEGs: s/EEG {stages}, total "
+                  f"{ours['total']:.4f}; reference (fold by fold) {ref:.4f} -> {ref / ours['total']:.2f}x")  # fmt: skip
+            if torch.cuda.is_available():  # the CNN ran on the GPU: no core scaling applies
+                per_fold = (ours["cnn"] + ours.get("stack", 0.0)) * TARGET_FOLDS / n_folds
+                gpu_minutes = (ours["read"] + ours["front-end"] + per_fold) * HIDDEN_TEST_EEGS / 60
+                print(f"  projection {HIDDEN_TEST_EEGS} EEGs x {TARGET_FOLDS} folds on this GPU: {gpu_minutes:.1f} min")
+                minutes_4 = float("nan")
+            else:
+                print(f"  projection {HIDDEN_TEST_EEGS} EEGs x {TARGET_FOLDS} folds: 4-core CPU {minutes_4:.1f} min; "
+                      f"one GPU: not measured (no GPU here), CPU-bound floor {floor:.1f} min")  # fmt: skip
+            lines.append((name, feature_set, minutes_4, ref / ours["total"]))
+    for name, feature_set, minutes, ratio in lines:
+        verdict = "meets" if minutes < 15 else "misses"
+        print(f"{name} [{feature_set}]: projected {minutes:.1f} min on a 4-core CPU ({verdict} the 15 min target); "
+              f"{ratio:.2f}x the fold-by-fold reference")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
