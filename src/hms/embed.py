@@ -136,8 +136,8 @@ def ensure_embeddings(experiment_dir: Path, data: str | Path | None, batch_size:
         raise FileNotFoundError(f"{experiment_dir}: no fold*.safetensors; train first (python -m hms train ...)")
     for path in tqdm(weights, desc="folds", unit="fold"):
         target = out / f"{path.stem}.npz"
-        if target.is_file():
-            continue
+        if target.is_file() and target.stat().st_mtime >= path.stat().st_mtime:
+            continue  # cached, and newer than the fold's weights (a retrained fold is embedded again)
         model, cfg = load_fold(path)
         need_hand = not (out / "hand.parquet").is_file()
         (outputs,), hand, _ = run_rows(comp, rows, "train", [model], cfg, hand=need_hand, batch_size=batch_size,

