@@ -76,7 +76,11 @@ def main() -> None:
         comp = Competition.from_arg(data or None)
         rows = test_rows(comp, args.n)
         n_folds = len(fold_files(models))
-        sets = [CNN_ONLY] + ([default_feature_set(models)] if default_feature_set(models) != CNN_ONLY else [])
+        # the CNN alone, the experiment's default, and the heaviest stack (CNN -> SAE -> LightGBM + band powers)
+        sets = [CNN_ONLY, default_feature_set(models)]
+        if (models / "stack" / "logits_sae_hand").is_dir():
+            sets.append("logits_sae_hand")
+        sets = list(dict.fromkeys(sets))
         predict_rows(comp, rows.head(4), models, "test", feature_set=sets[-1])  # warm-up (first-call overheads)
         for feature_set in sets:
             ours = measure(comp, rows, models, feature_set)
