@@ -225,6 +225,19 @@ def _stack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from hms.explain.run import run_explain
+    from hms.paths import files_dir
+
+    tables = run_explain(args.experiment, args.data, args.models, fold=args.fold, top=args.top)
+    r = tables["rankings"]
+    print(r[r["rank"] <= 3][["class", "rank", "feature", "auroc", "description"]].to_string(index=False))
+    if "ground_truth" in tables:
+        print(tables["ground_truth"].round(3).to_string(index=False))
+    print(f"written: {files_dir() / 'reports' / args.experiment}")
+    return 0
+
+
 def _kaggle_package(args: argparse.Namespace) -> int:
     from hms.kaggle import package
 
@@ -337,6 +350,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=300, help="boosting rounds per fold")
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=_stack)
+
+    p = sub.add_parser("explain", help="SAE features vs the six classes: statistics, rankings, clusters (CSV tables)")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--data", default=None)
+    p.add_argument("--models", default="models")
+    p.add_argument("--fold", type=int, default=0, help="whose CNN, SAE and stacker to explain")
+    p.add_argument("--top", type=int, default=10, help="features ranked per class")
+    p.set_defaults(func=_explain)
 
     p = sub.add_parser("kaggle-package", help="Kaggle dataset (code + weights) and offline submission kernel folders")
     p.add_argument("--experiment", required=True)

@@ -90,20 +90,27 @@ def _discharges(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
     return np.convolve(train, kernel)[:n]
 
 
+#: the planted ground truth the explanation report checks against: spatial extent and rhythm / discharge rate (Hz)
+PLANTED = {
+    "lrda": ("one-sided", (1.0, 3.0)), "grda": ("bilateral", (1.0, 2.5)), "lpd": ("one-sided", (0.5, 2.5)),
+    "gpd": ("bilateral", (0.5, 2.5)), "seizure": ("either", (1.5, 9.0)),
+}  # fmt: skip
+
+
 def _pattern(rng: np.random.Generator, cls: int, n: int) -> np.ndarray:
     """(19, n) scalp field of one planted pattern at unit clarity, in uV."""
     side = int(rng.choice([-1, 1]))
     if cls == LRDA:
-        wave = _rhythmic(rng, n, rng.uniform(1.0, 3.0), (0.3,))
+        wave = _rhythmic(rng, n, rng.uniform(*PLANTED["lrda"][1]), (0.3,))
         return rng.uniform(60, 130) * _focal_field(rng, side)[:, None] * wave
     if cls == GRDA:
-        wave = _rhythmic(rng, n, rng.uniform(1.0, 2.5), (0.3,))
+        wave = _rhythmic(rng, n, rng.uniform(*PLANTED["grda"][1]), (0.3,))
         return rng.uniform(60, 130) * _general_field(rng, frontal=rng.random() < 0.7)[:, None] * wave
     if cls == LPD:
-        wave = _discharges(rng, n, rng.uniform(0.5, 2.5))
+        wave = _discharges(rng, n, rng.uniform(*PLANTED["lpd"][1]))
         return rng.uniform(150, 300) * _focal_field(rng, side)[:, None] * wave
     if cls == GPD:
-        wave = _discharges(rng, n, rng.uniform(0.5, 2.5))
+        wave = _discharges(rng, n, rng.uniform(*PLANTED["gpd"][1]))
         return rng.uniform(150, 300) * _general_field(rng, frontal=rng.random() < 0.4)[:, None] * wave
     if cls == SEIZURE:
         # evolving rhythm: frequency sweeps (usually down) and amplitude builds up over the episode
