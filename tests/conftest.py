@@ -59,3 +59,18 @@ def tiny_models(sim_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     cfg = load_config(repo / "configs" / "quick.yaml", [*TINY_TRAIN, "folds=null", f"cache={root / 'cache'}", "name=s"])
     run_experiment(cfg, sim_dir, root / "models", files_dir=root / "files")
     return root / "models" / "s"
+
+
+SAE_TINY = {"expansion": 4, "k": 4, "aux_k": 8, "dead_after": 64, "steps": 40, "batch_size": 32}
+
+
+@pytest.fixture(scope="session")
+def stacked(tiny_models: Path, sim_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The tiny experiment with its SAE (all folds) and stackers: (models dir, SAE table, ablation, files dir)."""
+    from hms.sae.run import run_sae
+    from hms.stack import run_stack
+
+    files = tmp_path_factory.mktemp("files")
+    sae_table = run_sae("s", sim_dir, tiny_models.parent, SAE_TINY, k_curve=(2, 4), files_dir=files, progress=False)
+    ablation = run_stack("s", sim_dir, tiny_models.parent, rounds=20, files_dir=files)
+    return tiny_models, sae_table, ablation, files

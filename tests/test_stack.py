@@ -10,24 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SAE_TINY
 
 from hms.constants import VOTE_COLS
 from hms.data import Competition
 from hms.stack import CNN_ONLY, FEATURE_SETS
 
 ROOT = Path(__file__).resolve().parents[1]
-SAE_TINY = {"expansion": 4, "k": 4, "aux_k": 8, "dead_after": 64, "steps": 40, "batch_size": 32}
-
-
-@pytest.fixture(scope="module")
-def stacked(tiny_models, sim_dir, tmp_path_factory):
-    from hms.sae.run import run_sae
-    from hms.stack import run_stack
-
-    files = tmp_path_factory.mktemp("files")
-    sae_table = run_sae("s", sim_dir, tiny_models.parent, SAE_TINY, k_curve=(2, 4), files_dir=files, progress=False)
-    ablation = run_stack("s", sim_dir, tiny_models.parent, rounds=20, files_dir=files)
-    return tiny_models, sae_table, ablation, files
 
 
 def _validation_ids(models: Path, fold: int) -> set[int]:
@@ -160,36 +149,3 @@ def test_kaggle_package_runs_on_its_own(stacked, sim_dir, tmp_path):
                          cwd=tmp_path, env=env)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     assert len(pd.read_csv(sub)) == len(pd.read_csv(sim_dir / "test.csv"))
-
-
-def test_explain_statistics_on_planted_features():
-    from hms.explain.features import class_statistics, lateralization
-
-    rng = np.random.default_rng(0)
-    targets = rng.dirichlet(np.ones(6), size=400)
-    consensus = targets.argmax(axis=1)
-    codes = np.zeros((400, 3))
-    codes[consensus == 2, 0] = rng.uniform(1, 2, (consensus == 2).sum())  # fires for class 2 rows only
-    codes[:, 1] = rng.uniform(0, 1, 400)  # indifferent to the class
-    stats = class_statistics(codes, targets)
-    assert stats.loc[0, "top_class"] == "gpd" and stats.loc[0, "auroc_gpd"] == 1.0
-    assert stats.loc[0, "selectivity"] > 0.3 > stats.loc[1, "selectivity"] > 0.1
-    assert stats.loc[2, "density"] == 0 and np.isnan(stats.loc[2, "selectivity"])
-    one_way, both = np.array([[1.0, 1.0]] * 5), np.array([[0.0, 1.0]] * 5)
-    np.testing.assert_allclose(lateralization(one_way, both), [1.0, 0.0])
-
-
-def test_explain_writes_rankings_for_every_class(stacked, sim_dir, tmp_path):
-    from hms.constants import CLASSES
-    from hms.explain.run import run_explain
-
-    models = stacked[0]
-    tables = run_explain("s", sim_dir, models.parent, fold=0, top=3, out=tmp_path)
-    ranked = pd.read_csv(tmp_path / "class_rankings.csv")
-    assert set(ranked["class"]) <= set(CLASSES) and ranked.groupby("class")["rank"].max().le(3).all()
-    features = pd.read_csv(tmp_path / "features.csv")
-    assert len(features) == json.loads((models / "sae/fold0.json").read_text())["config"]["expansion"] * len(
-        [c for c in pd.read_parquet(models / "oof.parquet").columns if c.startswith("emb_")]
-    )
-    assert {"selectivity", "lateralization", "band", "description", "cluster"} <= set(features.columns)
-    assert "ground_truth" in tables and set(tables["ground_truth"]["class"]) <= set(CLASSES)

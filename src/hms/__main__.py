@@ -229,12 +229,22 @@ def _explain(args: argparse.Namespace) -> int:
     from hms.explain.run import run_explain
     from hms.paths import files_dir
 
-    tables = run_explain(args.experiment, args.data, args.models, fold=args.fold, top=args.top)
+    out = Path(args.out) if args.out else files_dir() / "reports" / args.experiment
+    tables = run_explain(args.experiment, args.data, args.models, fold=args.fold, top=args.top, out=out,
+                         cards_per_class=args.cards, report=not args.no_report, seed=args.seed)  # fmt: skip
     r = tables["rankings"]
     print(r[r["rank"] <= 3][["class", "rank", "feature", "auroc", "description"]].to_string(index=False))
     if "ground_truth" in tables:
         print(tables["ground_truth"].round(3).to_string(index=False))
-    print(f"written: {files_dir() / 'reports' / args.experiment}")
+    print(f"written: {out}" + ("" if args.no_report else f"  (open {out / 'index.html'})"))
+    if args.screenshot and not args.no_report:
+        from hms.explain.browser import check_page
+
+        result = check_page(out / "index.html", out / "screenshot.png")
+        print(
+            f"screenshot: {out / 'screenshot.png'}  console errors: {len(result['console_errors'])}, "
+            f"broken images: {len(result['broken_images'])}"
+        )
     return 0
 
 
@@ -351,12 +361,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=_stack)
 
-    p = sub.add_parser("explain", help="SAE features vs the six classes: statistics, rankings, clusters (CSV tables)")
+    p = sub.add_parser("explain", help="explain the six classes: SAE feature tables, saliency, clusters, report")
     p.add_argument("--experiment", required=True)
     p.add_argument("--data", default=None)
     p.add_argument("--models", default="models")
     p.add_argument("--fold", type=int, default=0, help="whose CNN, SAE and stacker to explain")
     p.add_argument("--top", type=int, default=10, help="features ranked per class")
+    p.add_argument("--cards", type=int, default=3, help="feature cards (thumbnails + saliency) per class")
+    p.add_argument("--out", default=None, help="output folder (default files/reports/<experiment>)")
+    p.add_argument("--seed", type=int, default=42, help="UMAP seed")
+    p.add_argument("--no-report", action="store_true", help="CSV tables only, no saliency and no index.html")
+    p.add_argument("--screenshot", action="store_true", help="render index.html in headless Chromium -> screenshot.png")
     p.set_defaults(func=_explain)
 
     p = sub.add_parser("kaggle-package", help="Kaggle dataset (code + weights) and offline submission kernel folders")

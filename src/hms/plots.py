@@ -32,8 +32,10 @@ def _view_extent(view: int, cfg: FrontEndConfig) -> tuple[float, float, float, f
     return (-half, half, float(freqs[0]), float(freqs[-1]))
 
 
-def plot_panels(panels: torch.Tensor | np.ndarray, cfg: FrontEndConfig, title: str = "") -> Figure:
-    """(views, 4, H, W) panels -> a grid: one column per view, one row per chain; time 0 = the label centre."""
+def plot_panels(panels: torch.Tensor | np.ndarray, cfg: FrontEndConfig, title: str = "", cmap: str = "magma",
+                vmin: float = -1.0, vmax: float = 1.0, label: str = "scaled log power") -> Figure:  # fmt: skip
+    """(views, 4, H, W) panels -> a grid: one column per view, one row per chain; time 0 = the label centre.
+    Also draws attribution maps (``cmap="RdBu_r"`` with a symmetric range)."""
     panels = np.asarray(panels, dtype=np.float32)
     n_views = panels.shape[0]
     fig, axes = plt.subplots(4, n_views, figsize=(4.2 * n_views, 8), squeeze=False, constrained_layout=True)
@@ -41,7 +43,7 @@ def plot_panels(panels: torch.Tensor | np.ndarray, cfg: FrontEndConfig, title: s
         extent = _view_extent(v, cfg)
         for c in range(4):
             ax = axes[c, v]
-            im = ax.imshow(panels[v, c], aspect="auto", extent=extent, cmap="magma", vmin=-1, vmax=1)
+            im = ax.imshow(panels[v, c], aspect="auto", extent=extent, cmap=cmap, vmin=vmin, vmax=vmax)
             ax.set_title(f"{CHAIN_NAMES[c]} · {VIEW_NAMES[v]}", fontsize=9)
             if v == 0:
                 ax.set_ylabel("Hz")
@@ -49,7 +51,7 @@ def plot_panels(panels: torch.Tensor | np.ndarray, cfg: FrontEndConfig, title: s
                 ax.set_xlabel("s from label centre")
             if v > 0 and cfg.freq_scale == "mel":
                 ax.set_ylabel("Hz (mel-spaced)")
-    fig.colorbar(im, ax=axes, shrink=0.6, label="scaled log power")
+    fig.colorbar(im, ax=axes, shrink=0.6, label=label)
     if title:
         fig.suptitle(title)
     return fig
@@ -82,3 +84,25 @@ def save_figure(fig: Figure, path, dpi: int = 100) -> None:
 
     atomic_write(path, lambda p: fig.savefig(p, dpi=dpi, format="png"))
     plt.close(fig)
+
+
+def plot_image(image: torch.Tensor | np.ndarray, title: str = "", width: float = 3.0) -> Figure:
+    """A small thumbnail of the stacked CNN image (first channel), no axes."""
+    image = np.asarray(image, dtype=np.float32)
+    body = image[0] if image.ndim == 3 else image
+    fig, ax = plt.subplots(figsize=(width, width * body.shape[0] / body.shape[1] + 0.3), constrained_layout=True)
+    ax.imshow(body, aspect="auto", cmap="magma", vmin=-1, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=8)
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = 80) -> bytes:
+    """PNG bytes of a figure (for pages that embed their images), and free it."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format="png")
+    plt.close(fig)
+    return buf.getvalue()

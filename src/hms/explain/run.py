@@ -94,8 +94,66 @@ def ground_truth(rankings: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def row_images(comp, rows: pd.DataFrame, cfg, batch_size: int = 32) -> torch.Tensor:
+    """The CNN images of label rows, through the inference front-end (a missing modality is blank)."""
+    from hms.infer import images_for, load_inputs
+
+    records = rows.to_dict("records")
+    out = []
+    for start in range(0, len(records), batch_size):
+        loaded = [load_inputs(comp, r, "train") for r in records[start : start + batch_size]]
+        out.append(images_for([e for e, _, _ in loaded], [s for _, s, _ in loaded], cfg))
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def card_features(rankings: pd.DataFrame, per_class: int) -> list[int]:
+    """The features that get a card: the top ``per_class`` of every class, in class order, without repeats."""
+    top = rankings[rankings["rank"] <= per_class]
+    return list(dict.fromkeys(int(f) for f in top["feature"]))
+
+
+def feature_cards(model, sae, comp, rows: pd.DataFrame, codes: np.ndarray, features: list[int], cfg,
+                  n_examples: int = 3, progress: bool = True) -> list[dict]:  # fmt: skip
+    """Per feature: its top activating rows (ids, activation, image), its saliency map averaged over them (captum
+    Saliency through the SAE encoder) and the plain-words summary of where that saliency lies."""
+    from tqdm.auto import tqdm
+
+    from hms.explain.saliency import feature_attribution, mean_panels, profile, summarize
+
+    cards = []
+    for j in tqdm(features, desc="feature cards", unit="feature", disable=not progress, leave=False):
+        top = np.argsort(-codes[:, j], kind="stable")[:n_examples]
+        top = top[codes[top, j] > 0]
+        if not len(top):
+            continue
+        images = row_images(comp, rows.iloc[top], cfg)
+        attr = feature_attribution(model, sae, images, j)
+        p = profile(attr, cfg)
+        cards.append({"feature": j, "rows": rows.iloc[top][["eeg_id", "eeg_sub_id"]].to_dict("records"),
+                      "activations": codes[top, j].tolist(), "images": images, "saliency": mean_panels(attr, cfg),
+                      "profile": p, "saliency_summary": summarize(p)})  # fmt: skip
+    return cards
+
+
+def embedding_projection(embedding: np.ndarray, seed: int, n_components: int) -> np.ndarray:
+    """UMAP of the embeddings (cosine), seeded."""
+    import warnings
+
+    import umap
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "n_jobs overridden by setting random_state": seeded means one thread
+        reducer = umap.UMAP(n_components=n_components, n_neighbors=min(15, len(embedding) - 1), metric="cosine",
+                            random_state=seed)  # fmt: skip
+        return reducer.fit_transform(embedding).astype(np.float32)
+
+
 def run_explain(experiment: str, data: str | Path | None = None, models_root: str | Path = MODELS_DIR,
-                fold: int = 0, top: int = 10, out: str | Path | None = None) -> dict[str, pd.DataFrame]:  # fmt: skip
+                fold: int = 0, top: int = 10, out: str | Path | None = None, cards_per_class: int = 3,
+                n_saliency: int = 8, ig_steps: int = 8, seed: int = 42, report: bool = True,
+                progress: bool = True) -> dict[str, pd.DataFrame]:  # fmt: skip
+    """Tables (features.csv, class_rankings.csv, ground_truth.csv on simulated data) and, with ``report``, the
+    self-contained page ``index.html`` in ``out`` (default files/reports/<experiment>/)."""
     from hms.data import Competition
     from hms.sae.model import SparseAutoencoder
     from hms.stack import FoldStack, build_features
@@ -110,7 +168,8 @@ def run_explain(experiment: str, data: str | Path | None = None, models_root: st
     outputs = load_fold_outputs(cache_dir(exp_dir) / f"fold{fold}.npz")
     hand = pd.read_parquet(cache_dir(exp_dir) / "hand.parquet")
     ok = np.isfinite(outputs.probs).all(axis=1)
-    targets = rows[list(VOTE_COLS)].to_numpy(dtype=float)[ok]
+    rows_ok = rows[ok].reset_index(drop=True)
+    targets = rows_ok[list(VOTE_COLS)].to_numpy(dtype=float)
     targets = targets / targets.sum(axis=1, keepdims=True)
     emb = torch.from_numpy(outputs.embedding[ok])
     codes = sae.codes(emb).numpy()
@@ -129,12 +188,39 @@ def run_explain(experiment: str, data: str | Path | None = None, models_root: st
         x, _ = build_features("logits_sae", sub, sae)
     rankings = class_rankings(stats, targets, x, booster, top)
     out = Path(out) if out else files_dir() / "reports" / experiment
-    write_csv(stats, out / "features.csv")
-    write_csv(rankings, out / "class_rankings.csv")
     tables = {"features": stats, "rankings": rankings}
     if (comp.root / "oracle.csv").is_file():
         tables["ground_truth"] = ground_truth(rankings, stats)
+    if report:
+        from hms.explain.report import ReportData, write_report
+        from hms.explain.saliency import class_maps, confident
+        from hms.train.loop import load_fold
+
+        torch.manual_seed(seed)
+        model, cfg = load_fold(exp_dir / f"fold{fold}.safetensors")
+        keep = np.unique(np.concatenate([confident(targets, c, n_saliency) for c in range(N_CLASSES)]
+                                        + [np.flatnonzero(targets[:, 0] < 0.1)[:n_saliency]]))  # fmt: skip
+        maps = class_maps(model, row_images(comp, rows_ok.iloc[keep], cfg), targets[keep], cfg, n_saliency,
+                          ig_steps, progress)  # fmt: skip
+        cards = feature_cards(model, sae, comp, rows_ok, codes, card_features(rankings, cards_per_class), cfg,
+                              progress=progress)  # fmt: skip
+        summaries = {c["feature"]: c["saliency_summary"] for c in cards}
+        stats["saliency"] = [summaries.get(j, "") for j in range(len(stats))]
+        rankings["saliency"] = [summaries.get(int(j), "") for j in rankings["feature"]]
+        show = sorted({*card_features(rankings, cards_per_class)})
+        data = ReportData(
+            experiment=experiment, fold=fold, stats=stats, rankings=rankings, ground_truth=tables.get("ground_truth"),
+            sae_dir=exp_dir / "sae", targets=targets, probs=outputs.probs[ok], codes=codes[:, show],
+            code_features=show, umap2=embedding_projection(emb.numpy(), seed, 2),
+            umap3=embedding_projection(emb.numpy(), seed, 3), class_maps=maps, cards=cards, cfg=cfg,
+            ranked_by="stacker pred_contrib" if booster is not None else "one-vs-rest AUROC",
+        )  # fmt: skip
+        write_report(data, out / "index.html", cards_per_class)
+    write_csv(stats, out / "features.csv")
+    write_csv(rankings, out / "class_rankings.csv")
+    if "ground_truth" in tables:
         write_csv(tables["ground_truth"], out / "ground_truth.csv")
-    write_json({"experiment": experiment, "fold": fold, "rows": int(ok.sum()), "ranked_by": "stacker pred_contrib"
-                if booster is not None else "one-vs-rest AUROC", "top": top}, out / "explain.json")  # fmt: skip
+    ranked_by = "stacker pred_contrib" if booster is not None else "one-vs-rest AUROC"
+    write_json({"experiment": experiment, "fold": fold, "rows": int(ok.sum()), "ranked_by": ranked_by, "top": top,
+                "report": str(out / "index.html") if report else None}, out / "explain.json")  # fmt: skip
     return tables

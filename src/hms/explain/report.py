@@ -1,0 +1,267 @@
+"""The explanation report: one self-contained HTML page (plotly.js and every image inlined, so it opens from disk with
+no network) with the SAE metrics, a class overview, UMAP views of the embeddings, a feature x class heatmap, one
+section per class (saliency map, ranked features, feature cards), the feature clusters and, on simulated data, the
+ground-truth check."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from hms.constants import CLASSES
+from hms.io import atomic_write
+from hms.plots import figure_png, plot_image, plot_panels
+from hms.signal.config import FrontEndConfig
+from hms.signal.image import image_to_panels, n_views, panels_to_image
+
+CLASS_COLORS = dict(zip(CLASSES, ("#d62728", "#ff7f0e", "#bcbd22", "#1f77b4", "#17becf", "#7f7f7f"), strict=True))
+CLASS_TITLES = {"seizure": "Seizure", "lpd": "LPD - lateralized periodic discharges",
+                "gpd": "GPD - generalized periodic discharges", "lrda": "LRDA - lateralized rhythmic delta activity",
+                "grda": "GRDA - generalized rhythmic delta activity", "other": "Other"}  # fmt: skip
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
+nav{position:sticky;top:0;background:#263238;padding:.5em 1em;z-index:10}
+nav a{color:#eceff1;margin-right:1em;text-decoration:none;font-size:.9em}
+main{max-width:1300px;margin:auto;padding:1em}
+section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:1em;margin:1em 0}
+h2{margin-top:0;border-left:6px solid var(--c,#263238);padding-left:.4em}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+td,th{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top}
+th{background:#eceff1}
+img{max-width:100%}
+.cards{display:flex;flex-wrap:wrap;gap:1em}
+.card{border:1px solid #ccc;border-radius:6px;padding:.6em;width:400px;background:#fcfcfc}
+.card h3{margin:.1em 0 .4em 0;font-size:1em}
+.thumbs{display:flex;gap:.3em}
+.thumbs figure{margin:0;flex:1}
+.thumbs figcaption{font-size:.7em;color:#555}
+.note{color:#555;font-size:.9em}
+"""
+
+
+@dataclass
+class ReportData:
+    experiment: str
+    fold: int
+    stats: pd.DataFrame  # one row per SAE feature (features.csv)
+    rankings: pd.DataFrame  # class_rankings.csv
+    ground_truth: pd.DataFrame | None
+    sae_dir: Path
+    targets: np.ndarray  # (n, 6) vote shares
+    probs: np.ndarray  # (n, 6) the fold's CNN
+    codes: np.ndarray  # (n, len(code_features)) activations of the features offered in the UMAP colour menu
+    code_features: list[int]
+    umap2: np.ndarray
+    umap3: np.ndarray
+    class_maps: dict[str, np.ndarray]  # name -> (views, 4, H, W) mean integrated gradients
+    cards: list[dict]
+    cfg: FrontEndConfig
+    ranked_by: str
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _file_img(path: Path, alt: str) -> str:
+    return _img(path.read_bytes(), alt) if path.is_file() else ""
+
+
+def _table(df: pd.DataFrame, digits: int = 3) -> str:
+    return df.to_html(index=False, float_format=lambda v: f"{v:.{digits}f}", border=0, escape=True)
+
+
+def _plotly(fig: go.Figure, div_id: str) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config={"displaylogo": False})
+
+
+def _thumbnail(image, cfg: FrontEndConfig, title: str) -> bytes:
+    """Stacked image as the stack layout shows it (a channels-layout image is laid out as panels first)."""
+    panels = image_to_panels(image, cfg.layout, n_views(cfg))
+    return figure_png(plot_image(panels_to_image(panels, "stack8"), title, width=2.2), dpi=55)
+
+
+def _map_png(panels: np.ndarray, cfg: FrontEndConfig, title: str, signed: bool, smooth: int = 5) -> bytes:
+    """Attribution panels, smoothed over ``smooth`` x ``smooth`` pixels (per-pixel gradients are speckled)."""
+    from scipy.ndimage import uniform_filter
+
+    panels = uniform_filter(np.asarray(panels, dtype=np.float32), size=(1, 1, smooth, smooth), mode="nearest")
+    vmax = float(np.abs(panels).max()) or 1.0
+    fig = plot_panels(panels, cfg, title, cmap="RdBu_r" if signed else "viridis", vmin=-vmax if signed else 0.0,
+                      vmax=vmax, label="attribution" if signed else "|saliency|")  # fmt: skip
+    return figure_png(fig, dpi=50)
+
+
+def sae_section(d: ReportData) -> str:
+    path = d.sae_dir / "metrics.json"
+    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    keys = ("d_in", "d_sae", "k", "sparsity", "explained_variance", "explained_variance_train", "l0", "dead_fraction",
+            "dead_fraction_valid")  # fmt: skip
+    table = pd.DataFrame([{"metric": k, "value": metrics[k]} for k in keys if k in metrics])
+    figures = "".join(_file_img(d.sae_dir / f, f) for f in ("density.png", "k_curve.png", "reconstructions.png"))
+    return (f'<section id="sae"><h2>Sparse autoencoder</h2><p class="note">Metrics over all folds (validation rows '
+            f"unless marked train); explained variance = 1 - FVU.</p>{_table(table) if len(table) else ''}"
+            f"{figures}</section>")  # fmt: skip
+
+
+def overview_section(d: ReportData) -> str:
+    consensus = d.targets.argmax(axis=1)
+    table = pd.DataFrame({
+        "class": CLASSES, "rows (consensus)": np.bincount(consensus, minlength=len(CLASSES)),
+        "mean vote share": d.targets.mean(axis=0), "mean CNN probability": d.probs.mean(axis=0),
+        "live features whose top class it is": [int(((d.stats["top_class"] == c) & (d.stats["density"] > 0)).sum())
+                                                for c in CLASSES],
+    })  # fmt: skip
+    fig = go.Figure([go.Bar(name="vote share", x=list(CLASSES), y=table["mean vote share"]),
+                     go.Bar(name="CNN probability", x=list(CLASSES), y=table["mean CNN probability"])])  # fmt: skip
+    fig.update_layout(barmode="group", height=320, margin=dict(t=30, b=30), title="Mean vote share vs prediction")
+    diff = ""
+    if "seizure_vs_rest" in d.class_maps:
+        diff = (
+            "<h3>Seizure vs non-seizure</h3><p class='note'>Integrated gradients of log p(seizure) on seizure "
+            "samples minus on samples with under 10 % seizure votes (red: more evidence for seizure).</p>"
+            + _img(_map_png(d.class_maps["seizure_vs_rest"], d.cfg, "seizure - rest", True), "seizure - rest")
+        )
+    return (f'<section id="overview"><h2>Class overview</h2><p class="note">Experiment <b>{html.escape(d.experiment)}'
+            f"</b>, fold {d.fold}, {len(d.targets)} label rows; features ranked by {html.escape(d.ranked_by)}.</p>"
+            f"{_table(table)}{_plotly(fig, 'overview-bars')}{diff}</section>")  # fmt: skip
+
+
+def _projection_figure(d: ReportData, xyz: np.ndarray, three_d: bool) -> go.Figure:
+    consensus = d.targets.argmax(axis=1)
+    scatter = go.Scatter3d if three_d else go.Scatter
+    coords = lambda m: dict(x=xyz[m, 0], y=xyz[m, 1], **({"z": xyz[m, 2]} if three_d else {}))  # noqa: E731
+    size = 3 if three_d else 5
+    traces = [scatter(mode="markers", name=c, marker=dict(color=CLASS_COLORS[c], size=size), **coords(consensus == k),
+                      hovertext=[f"{c} {v:.2f}" for v in d.targets[consensus == k, k]], hoverinfo="text")
+              for k, c in enumerate(CLASSES)]  # fmt: skip
+    everything = np.ones(len(xyz), bool)
+    first = d.codes[:, 0] if d.codes.shape[1] else np.zeros(len(xyz))
+    traces.append(scatter(mode="markers", name="feature", visible=False, **coords(everything),
+                          marker=dict(color=first, colorscale="Viridis", size=size, showscale=True),
+                          hoverinfo="skip"))  # fmt: skip
+    n = len(CLASSES)
+    buttons = [dict(label="colour: consensus class", method="restyle",
+                    args=[{"visible": [True] * n + [False]}])]  # fmt: skip
+    for i, j in enumerate(d.code_features):
+        top_class = d.stats.loc[j, "top_class"]
+        buttons.append(dict(label=f"colour: feature {j} ({top_class})", method="restyle",
+                            args=[{"visible": [False] * n + [True], "marker.color": [d.codes[:, i].tolist()]},
+                                  [n]]))  # fmt: skip
+    fig = go.Figure(traces)
+    fig.update_layout(height=520, margin=dict(t=40, l=10, r=10, b=10), legend=dict(itemsizing="constant"),
+                      title=f"UMAP of the CNN embeddings ({'3D' if three_d else '2D'})",
+                      updatemenus=[dict(buttons=buttons, x=1.0, xanchor="right", y=1.12)])  # fmt: skip
+    return fig
+
+
+def projection_section(d: ReportData) -> str:
+    return ('<section id="umap"><h2>Embeddings (UMAP)</h2><p class="note">Each point is a label row (the fold\'s CNN '
+            "embedding); colour by consensus class, or pick a feature in the menu to colour by its activation.</p>"
+            f"{_plotly(_projection_figure(d, d.umap2, False), 'umap2d')}"
+            f"{_plotly(_projection_figure(d, d.umap3, True), 'umap3d')}</section>")  # fmt: skip
+
+
+def heatmap_section(d: ReportData) -> str:
+    feats = d.code_features
+    means = d.stats.loc[feats, [f"class_mean_{c}" for c in CLASSES]].to_numpy(dtype=float)
+    share = means / np.clip(means.sum(axis=1, keepdims=True), 1e-12, None)
+    text = [[html.escape(str(d.stats.loc[j, "description"]))] * len(CLASSES) for j in feats]
+    fig = go.Figure(go.Heatmap(z=share, x=list(CLASSES), y=[f"f{j}" for j in feats], colorscale="Blues", zmin=0,
+                               zmax=1, customdata=text, colorbar=dict(title="share"),
+                               hovertemplate="%{y} · %{x}: %{z:.2f}<br>%{customdata}<extra></extra>"))  # fmt: skip
+    fig.update_layout(height=max(300, 22 * len(feats) + 120), margin=dict(t=40, b=30),
+                      title="Share of each feature's mean activation per class (soft labels)")  # fmt: skip
+    return f'<section id="heatmap"><h2>Feature x class</h2>{_plotly(fig, "feature-class-heatmap")}</section>'
+
+
+def _card(card: dict, d: ReportData) -> str:
+    j = card["feature"]
+    s = d.stats.loc[j]
+    thumbs = "".join(
+        f"<figure>{_img(_thumbnail(img, d.cfg, ''), f'feature {j} example {i}')}<figcaption>eeg {r['eeg_id']}/"
+        f"{r['eeg_sub_id']} · z {a:.2f}</figcaption></figure>"
+        for i, (img, r, a) in enumerate(zip(card["images"], card["rows"], card["activations"], strict=True))
+    )  # fmt: skip
+    aurocs = ", ".join(f"{c} {s[f'auroc_{c}']:.2f}" for c in CLASSES if pd.notna(s[f"auroc_{c}"]))
+    return (f'<div class="card" id="feature-{j}"><h3>Feature {j} · {html.escape(str(s["top_class"]))} '
+            f"(selectivity {s['selectivity']:.2f}, density {s['density']:.3f})</h3>"
+            f"<p>{html.escape(str(s['description']))}</p><p class='note'>Saliency: "
+            f"{html.escape(card['saliency_summary'])}<br>AUROC: {aurocs}</p>"
+            f"<div class='thumbs'>{thumbs}</div>"
+            f"{_img(_map_png(card['saliency'], d.cfg, f'feature {j}: |d z / d image|', False), f'saliency {j}')}"
+            "</div>")  # fmt: skip
+
+
+def class_section(d: ReportData, k: int, name: str, cards: dict[int, dict], cards_per_class: int) -> str:
+    ranked = d.rankings[d.rankings["class"] == name]
+    cols = [c for c in ("rank", "feature", "contribution", "gain", "auroc", "selectivity", "top_class", "description")
+            if c in ranked.columns and ranked[c].notna().any()]  # fmt: skip
+    smap = ""
+    if name in d.class_maps:
+        png = _map_png(d.class_maps[name], d.cfg, f"{name}: integrated gradients", True)
+        smap = (
+            f"<p class='note'>Integrated gradients of log p({name}), averaged over its most confident samples "
+            f"(baseline: the blank image; smoothed over 5 x 5 pixels).</p>{_img(png, f'{name} saliency')}"
+        )
+    else:
+        smap = f"<p class='note'>No sample with at least half of the votes for {name}: no saliency map.</p>"
+    shown = [cards[f] for f in ranked["feature"].head(cards_per_class) if f in cards]
+    return (f'<section class="class-section" id="class-{name}" data-class="{name}" style="--c:{CLASS_COLORS[name]}">'
+            f"<h2>{html.escape(CLASS_TITLES[name])}</h2>{smap}<h3>What drives {name}</h3>"
+            f"{_table(ranked[cols]) if len(ranked) else '<p>No ranked features.</p>'}"
+            f"<div class='cards'>{''.join(_card(c, d) for c in shown)}</div></section>")  # fmt: skip
+
+
+def clusters_section(d: ReportData) -> str:
+    live = d.stats[d.stats["cluster"] >= 0]
+    rows = []
+    for cl, part in live.groupby("cluster"):
+        top = part.sort_values("density", ascending=False)
+        rows.append({"cluster": int(cl), "features": len(part), "main top class": part["top_class"].mode().iloc[0],
+                     "mean selectivity": part["selectivity"].mean(),
+                     "mean lateralization": part["lateralization"].mean(),
+                     "densest members": ", ".join(f"f{j}" for j in top["feature"].head(8))})  # fmt: skip
+    table = _table(pd.DataFrame(rows)) if rows else "<p>No live features.</p>"
+    return ('<section id="clusters"><h2>Feature clusters</h2><p class="note">Agglomerative clustering (cosine) of the '
+            f"decoder directions of the live features.</p>{table}</section>")  # fmt: skip
+
+
+def ground_truth_section(d: ReportData) -> str:
+    if d.ground_truth is None or not len(d.ground_truth):
+        return ""
+    return ('<section id="ground-truth"><h2>Simulated ground truth</h2><p class="note">Where the simulator planted '
+            "each pattern (one hemisphere or both, frequency band) against the top-ranked features of that class: "
+            "their mean lateralization (0 bilateral, 1 one-sided) and the share whose best-correlated band overlaps "
+            f"the planted one.</p>{_table(d.ground_truth)}</section>")  # fmt: skip
+
+
+def render(d: ReportData, cards_per_class: int = 3) -> str:
+    cards = {c["feature"]: c for c in d.cards}
+    links = [("overview", "Overview"), ("sae", "SAE"), ("umap", "UMAP"), ("heatmap", "Feature x class")]
+    links += [(f"class-{c}", c) for c in CLASSES] + [("clusters", "Clusters")]
+    if d.ground_truth is not None and len(d.ground_truth):
+        links.append(("ground-truth", "Ground truth"))
+    nav = "".join(f'<a href="#{i}">{html.escape(t)}</a>' for i, t in links)
+    body = "".join([
+        overview_section(d), sae_section(d), projection_section(d), heatmap_section(d),
+        *(class_section(d, k, c, cards, cards_per_class) for k, c in enumerate(CLASSES)),
+        clusters_section(d), ground_truth_section(d),
+    ])  # fmt: skip
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>HMS explanations: '
+            f"{html.escape(d.experiment)}</title><style>{STYLE}</style><script>{get_plotlyjs()}</script></head>"
+            f"<body><nav>{nav}</nav><main><h1>What the model learned: {html.escape(d.experiment)}</h1>{body}</main>"
+            "</body></html>")  # fmt: skip
+
+
+def write_report(d: ReportData, path: str | Path, cards_per_class: int = 3) -> Path:
+    page = render(d, cards_per_class)
+    return atomic_write(path, lambda p: p.write_text(page, encoding="utf-8"))
