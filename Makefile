@@ -6,7 +6,7 @@ DATA ?= data/sim
 N_PATIENTS ?= 20
 SEED ?= 42
 
-.PHONY: run test lint format sample bench clean
+.PHONY: run test lint format sample bench clean browser
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -24,8 +24,14 @@ run: $(VENV)/.installed
 	$(PY) submission.py --data $(DATA) --models models/quick --out submission.csv
 	$(PY) -m hms score --solution $(DATA)/test_votes.csv --submission submission.csv
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed browser
 	$(PY) -m pytest -q
+
+# Debian's Chromium, for the test that renders the explanation report headless (needs root; says so otherwise)
+browser:
+	@command -v chromium >/dev/null || apt-get install -y -qq chromium >/dev/null 2>&1 \
+	  || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "could not install chromium (apt-get install -y chromium as root); the report-rendering test will skip"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

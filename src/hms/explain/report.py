@@ -241,7 +241,9 @@ def ground_truth_section(d: ReportData) -> str:
     return ('<section id="ground-truth"><h2>Simulated ground truth</h2><p class="note">Where the simulator planted '
             "each pattern (one hemisphere or both, frequency band) against the top-ranked features of that class: "
             "their mean lateralization (0 bilateral, 1 one-sided) and the share whose best-correlated band overlaps "
-            f"the planted one.</p>{_table(d.ground_truth)}</section>")  # fmt: skip
+            "the planted one; for the features with cards, the left-right imbalance of their saliency (0 both sides, "
+            "1 one side) and the share whose saliency peaks (per Hz) in the planted band.</p>"
+            f"{_table(d.ground_truth)}</section>")  # fmt: skip
 
 
 def render(d: ReportData, cards_per_class: int = 3) -> str:

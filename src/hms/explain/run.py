@@ -148,6 +148,26 @@ def embedding_projection(embedding: np.ndarray, seed: int, n_components: int) ->
         return reducer.fit_transform(embedding).astype(np.float32)
 
 
+def saliency_ground_truth(truth: pd.DataFrame, rankings: pd.DataFrame, cards: list[dict],
+                          per_class: int) -> pd.DataFrame:  # fmt: skip
+    """Add the saliency view of the ground-truth check: over each class's carded top features, the mean left-right
+    imbalance of the saliency mass (|left - right| / total, 0 = both sides) and the share whose saliency peaks in a
+    band overlapping the planted one."""
+    from hms.synth.signals import PLANTED
+
+    profiles = {c["feature"]: c["profile"] for c in cards}
+    imbalance, overlap = [], []
+    for name in truth["class"]:
+        lo, hi = PLANTED[name][1]
+        top = [int(f) for f in rankings[(rankings["class"] == name) & (rankings["rank"] <= per_class)]["feature"]]
+        ps = [profiles[f] for f in top if f in profiles]
+        left = [p["chains"]["LL"] + p["chains"]["LP"] for p in ps]
+        peaks = [max(p["bands"], key=p["bands"].get) for p in ps]
+        imbalance.append(float(np.mean([abs(2 * v - 1) for v in left])) if ps else np.nan)
+        overlap.append(float(np.mean([BANDS[b][0] < hi and BANDS[b][1] > lo for b in peaks])) if ps else np.nan)
+    return truth.assign(saliency_side_imbalance_top=imbalance, saliency_band_overlaps_planted=overlap)
+
+
 def run_explain(experiment: str, data: str | Path | None = None, models_root: str | Path = MODELS_DIR,
                 fold: int = 0, top: int = 10, out: str | Path | None = None, cards_per_class: int = 3,
                 n_saliency: int = 8, ig_steps: int = 8, seed: int = 42, report: bool = True,
@@ -205,6 +225,8 @@ def run_explain(experiment: str, data: str | Path | None = None, models_root: st
         cards = feature_cards(model, sae, comp, rows_ok, codes, card_features(rankings, cards_per_class), cfg,
                               progress=progress)  # fmt: skip
         summaries = {c["feature"]: c["saliency_summary"] for c in cards}
+        if "ground_truth" in tables:
+            tables["ground_truth"] = saliency_ground_truth(tables["ground_truth"], rankings, cards, cards_per_class)
         stats["saliency"] = [summaries.get(j, "") for j in range(len(stats))]
         rankings["saliency"] = [summaries.get(int(j), "") for j in rankings["feature"]]
         show = sorted({*card_features(rankings, cards_per_class)})

@@ -72,12 +72,15 @@ def row_frequencies(cfg: FrontEndConfig, view: int) -> np.ndarray:
 
 
 def profile(attr: torch.Tensor, cfg: FrontEndConfig) -> dict:
-    """Shares of |attribution| by view, by chain and by band (EEG 50 s view), and its time profile (EEG view)."""
+    """Shares of |attribution| by view and by chain, its per-Hz density by band (normalised to sum 1), and its time
+    profile, all on the EEG 50 s view except the view shares."""
     panels = image_to_panels(attr.abs().mean(0), cfg.layout, n_views(cfg)).numpy()  # (views, 4, H, W)
     total = max(float(panels.sum()), 1e-12)
     eeg = panels[1]
     freqs = row_frequencies(cfg, 1)
-    band_mass = {b: float(eeg[:, (freqs >= lo) & (freqs < hi)].sum()) for b, (lo, hi) in BANDS.items()}
+    # per-Hz density: mean over the band's image rows (wide bands would win a plain sum)
+    in_band = {b: (freqs >= lo) & (freqs < hi) for b, (lo, hi) in BANDS.items()}
+    band_mass = {b: float(eeg[:, m].sum(axis=(0, 2)).mean()) if m.any() else 0.0 for b, m in in_band.items()}
     eeg_total = max(sum(band_mass.values()), 1e-12)
     chain_mass = eeg.sum(axis=(1, 2))
     return {
