@@ -6,7 +6,7 @@ DATA ?= data/sim
 N_PATIENTS ?= 20
 SEED ?= 42
 
-.PHONY: run test lint format sample bench clean browser
+.PHONY: run test lint format sample bench clean browser explain
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -46,6 +46,14 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_prepare.py --sim $(DATA)
 	test -f models/quick/fold0.safetensors || $(MAKE) run
 	$(PY) benchmarks/bench_submission.py --experiment quick:$(DATA) $(if $(wildcard models/bench/fold0.safetensors),--experiment bench:data/bench)
+
+# SAE + stacker + explanation report for an experiment trained by make run (EXPERIMENT=quick DATA=data/sim)
+EXPERIMENT ?= quick
+explain: $(VENV)/.installed browser
+	test -f models/$(EXPERIMENT)/fold0.safetensors || $(MAKE) run
+	$(PY) -m hms sae --experiment $(EXPERIMENT) --data $(DATA)
+	$(PY) -m hms stack --experiment $(EXPERIMENT) --data $(DATA)
+	$(PY) -m hms explain --experiment $(EXPERIMENT) --data $(DATA) --screenshot
 
 # Regenerate the small committed sample in sample_data/
 sample: $(VENV)/.installed
