@@ -216,6 +216,24 @@ def _sae(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clip(args: argparse.Namespace) -> int:
+    from hms.clip.model import ClipConfig
+    from hms.clip.train import run_clip
+
+    settings: dict = {}
+    for key, value in _settings(args.config, args.set).items():  # model.name=... -> {"model": {"name": ...}}
+        *parents, leaf = key.split(".")
+        node = settings
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    cfg = ClipConfig.from_dict(settings)
+    table = run_clip(cfg, args.data, args.models)
+    print(table.round(4).to_string(index=False))
+    print(f"written: {Path(args.models) / cfg.name / 'clip'}")
+    return 0
+
+
 def _stack(args: argparse.Namespace) -> int:
     from hms.stack import FEATURE_SETS, run_stack
 
@@ -342,6 +360,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="models/bandpower")
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=_bandpower)
+
+    p = sub.add_parser("clip", help="EEG-CLIP: align EEG embeddings with report text; zero-shot scores per fold")
+    p.add_argument("--config", default="configs/clip.yaml", help="settings (YAML; see hms.clip.model.ClipConfig)")
+    p.add_argument("--data", default=None)
+    p.add_argument("--models", default="models")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting, e.g. folds=[0] epochs=4")
+    p.set_defaults(func=_clip)
 
     p = sub.add_parser("sae", help="sparse autoencoder per fold on the CNN's embeddings (resumable per fold)")
     p.add_argument("--experiment", required=True, help="a trained experiment: models/<experiment>/")

@@ -38,8 +38,15 @@ def _gauss_map(centre: tuple[float, float], sigma: float) -> np.ndarray:
     return np.exp(-d2 / (2 * sigma**2))
 
 
-def _focal_field(rng: np.random.Generator, side: int) -> np.ndarray:
-    fx, fy = FOCI[rng.integers(len(FOCI))]
+#: names of FOCI, for the simulated reports
+FOCUS_NAMES = ("frontal", "temporal", "central", "parieto-occipital")
+
+
+def _focal_field(rng: np.random.Generator, side: int, notes: dict | None = None) -> np.ndarray:
+    focus = int(rng.integers(len(FOCI)))
+    fx, fy = FOCI[focus]
+    if notes is not None:
+        notes.setdefault("region", FOCUS_NAMES[focus])
     field = _gauss_map((side * fx, fy), rng.uniform(0.4, 0.65))
     contra = XY[:, 0] * side < -0.05
     field[contra] *= 0.08
@@ -97,53 +104,74 @@ PLANTED = {
 }  # fmt: skip
 
 
-def _pattern(rng: np.random.Generator, cls: int, n: int) -> np.ndarray:
-    """(19, n) scalp field of one planted pattern at unit clarity, in uV."""
+def _pattern(rng: np.random.Generator, cls: int, n: int, notes: dict | None = None) -> np.ndarray:
+    """(19, n) scalp field of one planted pattern at unit clarity, in uV. ``notes`` (when given) receives what was
+    drawn: side, region, frequency, evolution (the simulated reports are written from it); the draws are the same
+    with or without it."""
     side = int(rng.choice([-1, 1]))
+    record = (lambda **kw: notes.update(kw)) if notes is not None else (lambda **kw: None)  # noqa: E731
     if cls == LRDA:
-        wave = _rhythmic(rng, n, rng.uniform(*PLANTED["lrda"][1]), (0.3,))
-        return rng.uniform(60, 130) * _focal_field(rng, side)[:, None] * wave
+        f = rng.uniform(*PLANTED["lrda"][1])
+        record(side="left" if side < 0 else "right", freq_hz=float(f))
+        wave = _rhythmic(rng, n, f, (0.3,))
+        return rng.uniform(60, 130) * _focal_field(rng, side, notes)[:, None] * wave
     if cls == GRDA:
-        wave = _rhythmic(rng, n, rng.uniform(*PLANTED["grda"][1]), (0.3,))
-        return rng.uniform(60, 130) * _general_field(rng, frontal=rng.random() < 0.7)[:, None] * wave
+        f = rng.uniform(*PLANTED["grda"][1])
+        wave = _rhythmic(rng, n, f, (0.3,))
+        amplitude, frontal = rng.uniform(60, 130), rng.random() < 0.7  # the draw order of the original expression
+        record(side="bilateral", freq_hz=float(f), region="frontal" if frontal else "diffuse")
+        return amplitude * _general_field(rng, frontal=frontal)[:, None] * wave
     if cls == LPD:
-        wave = _discharges(rng, n, rng.uniform(*PLANTED["lpd"][1]))
-        return rng.uniform(150, 300) * _focal_field(rng, side)[:, None] * wave
+        rate = rng.uniform(*PLANTED["lpd"][1])
+        record(side="left" if side < 0 else "right", freq_hz=float(rate))
+        wave = _discharges(rng, n, rate)
+        return rng.uniform(150, 300) * _focal_field(rng, side, notes)[:, None] * wave
     if cls == GPD:
-        wave = _discharges(rng, n, rng.uniform(*PLANTED["gpd"][1]))
-        return rng.uniform(150, 300) * _general_field(rng, frontal=rng.random() < 0.4)[:, None] * wave
+        rate = rng.uniform(*PLANTED["gpd"][1])
+        wave = _discharges(rng, n, rate)
+        amplitude, frontal = rng.uniform(150, 300), rng.random() < 0.4
+        record(side="bilateral", freq_hz=float(rate), region="frontal" if frontal else "diffuse")
+        return amplitude * _general_field(rng, frontal=frontal)[:, None] * wave
     if cls == SEIZURE:
         # evolving rhythm: frequency sweeps (usually down) and amplitude builds up over the episode
         f0, f1 = rng.uniform(4.0, 9.0), rng.uniform(1.5, 4.0)
         if rng.random() < 0.3:
             f0, f1 = f1, f0
+        record(freq_hz=float(f0), freq_end_hz=float(f1))
         freq = np.geomspace(f0, f1, n)
         build = np.clip(np.linspace(0.25, 1.6, n), 0, 1)
         wave = _rhythmic(rng, n, freq, (0.45, 0.2)) * build
         if rng.random() < 0.55:
-            focal, general = _focal_field(rng, side), _general_field(rng, frontal=False)
-            spread = np.clip(np.linspace(-0.5, 1.2, n), 0, 1) if rng.random() < 0.5 else np.zeros(n)
+            focal, general = _focal_field(rng, side, notes), _general_field(rng, frontal=False)
+            spreads = rng.random() < 0.5
+            record(side="left" if side < 0 else "right", spread=bool(spreads))
+            spread = np.clip(np.linspace(-0.5, 1.2, n), 0, 1) if spreads else np.zeros(n)
             field = focal[:, None] * (1 - spread) + general[:, None] * spread
         else:
+            record(side="bilateral", region="diffuse")
             field = _general_field(rng, frontal=False)[:, None]
         return rng.uniform(60, 150) * field * wave
     return np.zeros((N_SCALP, n))
 
 
-def _plant(x: np.ndarray, rng: np.random.Generator, ep: Episode) -> None:
+def _plant(x: np.ndarray, rng: np.random.Generator, ep: Episode, notes: dict | None = None) -> None:
     start, stop = max(0, int(ep.start * FS)), min(x.shape[1], int(ep.stop * FS))
     n = stop - start
     if n <= FS:
         return
     env = _envelope(n, int(2 * FS))
+    main = {} if notes is not None else None
+    second = {} if notes is not None else None
     if ep.cls != OTHER:
-        x[:N_SCALP, start:stop] += (0.3 + 0.7 * ep.clarity) * _pattern(rng, ep.cls, n) * env
+        x[:N_SCALP, start:stop] += (0.3 + 0.7 * ep.clarity) * _pattern(rng, ep.cls, n, main) * env
     if ep.secondary is not None and ep.secondary != OTHER:
         weight = 0.25 + 0.35 * (1 - ep.clarity) if ep.cls != OTHER else 0.3 + 0.6 * (1 - ep.clarity)
-        x[:N_SCALP, start:stop] += weight * _pattern(rng, ep.secondary, n) * env
+        x[:N_SCALP, start:stop] += weight * _pattern(rng, ep.secondary, n, second) * env
+    if notes is not None:
+        notes.update(main=main, secondary=second)
 
 
-def _background(rng: np.random.Generator, n: int) -> np.ndarray:
+def _background(rng: np.random.Generator, n: int, notes: dict | None = None) -> np.ndarray:
     beta = rng.uniform(1.4, 2.0)
     pink = lambda f: 1.0 / np.maximum(f, 0.4) ** (beta / 2) * (f < 70)  # noqa: E731
     k = 6
@@ -156,6 +184,8 @@ def _background(rng: np.random.Generator, n: int) -> np.ndarray:
     out = bg * amplitude
     # posterior alpha, waxing and waning with eyes open / closed
     fa = rng.uniform(8.0, 11.5)
+    if notes is not None:
+        notes.update(alpha_hz=float(fa))
     alpha = _coloured_noise(rng, 1, n, lambda f: np.exp(-((f - fa) ** 2) / (2 * 0.6**2)))[0]
     eyes = (_coloured_noise(rng, 1, n, lambda f: (f < 0.05).astype(float))[0] > -0.3).astype(float)
     eyes = np.convolve(eyes, np.ones(FS) / FS, mode="same")
@@ -163,21 +193,25 @@ def _background(rng: np.random.Generator, n: int) -> np.ndarray:
     return out
 
 
-def _artifacts(x: np.ndarray, rng: np.random.Generator) -> None:
+def _artifacts(x: np.ndarray, rng: np.random.Generator, notes: dict | None = None) -> None:
     n = x.shape[1]
     seconds = n / FS
     idx = {c: i for i, c in enumerate(SCALP_CHANNELS)}
     # eye blinks: slow positive bumps, frontal
     blink_map = np.array([1.0 if c in ("Fp1", "Fp2") else 0.35 if c in ("F3", "F4", "F7", "F8", "Fz") else 0.05
                           for c in SCALP_CHANNELS])  # fmt: skip
-    for _ in range(rng.poisson(seconds * rng.uniform(0.0, 0.25))):
+    n_blinks = rng.poisson(seconds * rng.uniform(0.0, 0.25))
+    for _ in range(n_blinks):
         width = rng.uniform(0.15, 0.35) * FS
         centre = rng.uniform(0, n)
         lo, hi = int(max(0, centre - 3 * width)), int(min(n, centre + 3 * width))
         bump = np.exp(-(((np.arange(lo, hi) - centre) / width) ** 2) / 2)
         x[:N_SCALP, lo:hi] += rng.uniform(80, 250) * blink_map[:, None] * bump
     # muscle bursts: broadband 20-70 Hz, temporal and frontal, one side or both
-    for _ in range(rng.poisson(seconds * rng.uniform(0.0, 0.04))):
+    n_muscle = rng.poisson(seconds * rng.uniform(0.0, 0.04))
+    if notes is not None:
+        notes.update(blinks_per_min=60 * n_blinks / seconds, muscle_per_min=60 * n_muscle / seconds)
+    for _ in range(n_muscle):
         dur = int(rng.uniform(0.5, 4) * FS)
         lo = int(rng.integers(0, max(1, n - dur)))
         chans = [idx[c] for c in ("F7", "T3", "T5", "F8", "T4", "T6", "Fp1", "Fp2")]
@@ -221,20 +255,23 @@ def _dropouts(x: np.ndarray, rng: np.random.Generator) -> None:
         x[int(rng.integers(N_SCALP))] = np.nan
 
 
-def session_signal(plan: SessionPlan) -> np.ndarray:
+def session_signal(plan: SessionPlan, notes: dict | None = None) -> np.ndarray:
     """The whole session as float32 (length * 200, 20) in EEG_CHANNELS order, uV, NaN where dropped out.
 
     Background, patterns, artifacts and dropouts draw from separate streams of the session seed, so planting an
-    episode leaves everything else unchanged.
+    episode leaves everything else unchanged. ``notes`` (when given) receives what was drawn: background alpha,
+    artifact rates and, per episode, the planted side / region / frequency (``hms.synth.reports`` writes from it).
     """
     rng_bg, rng_pattern, rng_artifact, rng_dropout = (
         np.random.default_rng(s) for s in np.random.SeedSequence(plan.seed).spawn(4)
     )
     n = plan.length * FS
     x = np.zeros((len(EEG_CHANNELS), n))
-    x[:N_SCALP] = _background(rng_bg, n)
-    for ep in plan.episodes:
-        _plant(x, rng_pattern, ep)
-    _artifacts(x, rng_artifact)
+    if notes is not None:
+        notes.update(background={}, artifacts={}, episodes=[{} for _ in plan.episodes])
+    x[:N_SCALP] = _background(rng_bg, n, notes["background"] if notes is not None else None)
+    for i, ep in enumerate(plan.episodes):
+        _plant(x, rng_pattern, ep, notes["episodes"][i] if notes is not None else None)
+    _artifacts(x, rng_artifact, notes["artifacts"] if notes is not None else None)
     _dropouts(x, rng_dropout)
     return x.T.astype(np.float32)

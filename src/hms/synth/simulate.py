@@ -25,11 +25,12 @@ from hms.io import write_csv, write_json, write_parquet
 from hms.metric import score_arrays
 from hms.signal.organizer import organizer_table
 from hms.synth.params import REAL_REFERENCE
+from hms.synth.reports import reports_table
 from hms.synth.signals import session_signal
 from hms.synth.structure import SessionPlan, Structure, build_structure
 
 log = logging.getLogger(__name__)
-TRUTH_FILES = ("oracle.csv", "test_votes.csv", "synth_summary.json")
+TRUTH_FILES = ("oracle.csv", "test_votes.csv", "reports.csv", "synth_summary.json")
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,13 @@ class SynthConfig:
         return self.n_test_patients if self.n_test_patients is not None else max(2, self.n_patients // 6)
 
 
-def _write_session(plan: SessionPlan, out: Path) -> None:
+def _write_session(plan: SessionPlan, out: Path) -> dict:
+    """Write the session's EEG and spectrogram files; return what was planted (for the reports)."""
     import torch
 
     torch.set_num_threads(1)
-    signal = session_signal(plan)
+    notes: dict = {}
+    signal = session_signal(plan, notes)
     for eeg in plan.eegs:
         part = signal[eeg.start * SAMPLE_RATE : (eeg.start + eeg.length) * SAMPLE_RATE]
         df = pd.DataFrame(np.round(part, 2).astype(np.float32), columns=list(EEG_CHANNELS))
@@ -62,10 +65,11 @@ def _write_session(plan: SessionPlan, out: Path) -> None:
     # the organizers' train files store time as int64, the test file as int16
     spec = organizer_table(signal, np.int16 if plan.split == "test" else np.int64)
     write_parquet(spec, out / f"{plan.split}_spectrograms" / f"{plan.spectrogram_id}.parquet")
+    return notes
 
 
-def _write_session_star(args: tuple[SessionPlan, Path]) -> None:
-    _write_session(*args)
+def _write_session_star(args: tuple[SessionPlan, Path]) -> dict:
+    return _write_session(*args)
 
 
 def bayes_floor(train: pd.DataFrame, oracle: pd.DataFrame) -> dict[str, float]:
@@ -132,13 +136,15 @@ def simulate(out: str | Path, cfg: SynthConfig, workers: int = 2, force: bool = 
             stale.unlink()
     jobs = [(plan, out) for plan in structure.sessions]
     bar = tqdm(total=len(jobs), desc="synth sessions", unit="session")
+    notes: dict[int, dict] = {}
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for _ in pool.map(_write_session_star, jobs, chunksize=4):
+            for (plan, _), planted in zip(jobs, pool.map(_write_session_star, jobs, chunksize=4), strict=True):
+                notes[plan.spectrogram_id] = planted
                 bar.update()
     else:
         for job in jobs:
-            _write_session_star(job)
+            notes[job[0].spectrogram_id] = _write_session_star(job)
             bar.update()
     bar.close()
     write_csv(structure.train, out / "train.csv")
@@ -149,6 +155,7 @@ def simulate(out: str | Path, cfg: SynthConfig, workers: int = 2, force: bool = 
     write_csv(sample[list(SUBMISSION_COLUMNS)], out / "sample_submission.csv")
     write_csv(structure.oracle, out / "oracle.csv")
     write_csv(structure.test_votes, out / "test_votes.csv")
+    write_csv(reports_table(structure, notes, cfg.seed), out / "reports.csv")
     summary = _summary(cfg, structure)
     write_json(summary, out / "synth_summary.json")
     write_json(asdict(cfg), out / "synth_config.json")

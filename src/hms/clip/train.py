@@ -1,0 +1,202 @@
+"""``python -m hms clip --config configs/clip.yaml [--data DIR]``: train EEG-CLIP per patient-grouped fold on
+(EEG image, report) pairs and evaluate zero-shot decoding of the six patterns on the held-out eeg_ids.
+
+Writes ``models/<name>/clip/``: fold{k}.safetensors + .json (weights and settings), fold{k}.npz (eeg_ids, their
+aligned EEG embeddings and the report embeddings), scores.csv (zero-shot KL on golden eeg_ids, accuracy, class prior)
+and a leaderboard row."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from hms.clip.model import ClipConfig, ClipModel
+from hms.clip.text import embed_texts
+from hms.clip.zeroshot import fit_temperature, read_prompts, zero_shot_probs
+from hms.constants import CLASSES, VOTE_COLS
+from hms.data import Competition
+from hms.data.errors import DataError
+from hms.data.folds import make_folds
+from hms.data.labels import dedupe_rows, eeg_level
+from hms.io import atomic_write, write_csv, write_json
+from hms.metric import score_arrays
+from hms.paths import MODELS_DIR, REPO_ROOT
+from hms.signal.config import FrontEndConfig
+
+
+def read_reports(comp: Competition) -> pd.DataFrame:
+    path = comp.root / "reports.csv"
+    if not path.is_file():
+        raise DataError(f"{path}: missing; the simulator writes one report per recording "
+                        f"(python -m hms synth --out {comp.root} ... again)")  # fmt: skip
+    reports = pd.read_csv(path)
+    return reports[reports["split"] == "train"].drop_duplicates("eeg_id").set_index("eeg_id")
+
+
+def pair_rows(train: pd.DataFrame, reports: pd.DataFrame, rows_per_eeg: int) -> pd.DataFrame:
+    """Up to ``rows_per_eeg`` distinct-vote label rows of every eeg_id that has a report (first ones first)."""
+    rows = dedupe_rows(train)
+    rows = rows[rows["eeg_id"].isin(reports.index)]
+    return rows.groupby("eeg_id", sort=False).head(rows_per_eeg).reset_index(drop=True)
+
+
+def build_images(comp: Competition, rows: pd.DataFrame, cfg: FrontEndConfig, batch_size: int = 32) -> torch.Tensor:
+    from hms.infer import images_for, load_inputs
+
+    out = []
+    records = rows.to_dict("records")
+    for start in tqdm(range(0, len(records), batch_size), desc="clip images", unit="batch", leave=False):
+        loaded = [load_inputs(comp, r, "train") for r in records[start : start + batch_size]]
+        out.append(images_for([e for e, _, _ in loaded], [s for _, s, _ in loaded], cfg))
+    return torch.cat(out)
+
+
+def train_fold(cfg: ClipConfig, images: torch.Tensor, text: torch.Tensor, rows: pd.DataFrame, fold: int,
+               train_ids: np.ndarray, progress: bool = True) -> tuple[ClipModel, list[float]]:  # fmt: skip
+    """Contrastive training on the training eeg_ids; each epoch draws one label row per eeg_id."""
+    torch.manual_seed(cfg.seed + fold)
+    gen = torch.Generator().manual_seed(cfg.seed + fold)
+    model = ClipModel(cfg, pretrained=cfg.model.pretrained is not None)
+    model = model.to(memory_format=torch.channels_last)
+    backbone = list(model.eeg.parameters())
+    heads = [p for n, p in model.named_parameters() if not n.startswith("eeg.")]
+    opt = torch.optim.AdamW([{"params": backbone, "lr": cfg.lr_backbone}, {"params": heads, "lr": cfg.lr}],
+                            weight_decay=cfg.weight_decay)  # fmt: skip
+    by_eeg = rows.groupby("eeg_id").indices
+    ids = [int(e) for e in train_ids if int(e) in by_eeg]
+    history = []
+    model.train()
+    for _ in tqdm(range(cfg.epochs), desc=f"clip fold {fold}", unit="epoch", disable=not progress, leave=False):
+        order = torch.randperm(len(ids), generator=gen).tolist()
+        picks = [by_eeg[ids[i]][int(torch.randint(len(by_eeg[ids[i]]), (1,), generator=gen))] for i in order]
+        losses = []
+        for start in range(0, len(picks) - 1, cfg.batch_size):
+            batch = picks[start : start + cfg.batch_size]
+            if len(batch) < 2:
+                continue
+            x = images[batch].contiguous(memory_format=torch.channels_last)
+            loss = model.loss(x, text[batch])  # text is aligned with the pair rows
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        history.append(float(np.mean(losses)) if losses else float("nan"))
+    return model.eval(), history
+
+
+@torch.no_grad()
+def encode_eegs(model: ClipModel, images: torch.Tensor, batch_size: int = 64) -> np.ndarray:
+    model.eval()
+    out = [model.encode_eeg(images[i : i + batch_size].contiguous(memory_format=torch.channels_last))
+           for i in range(0, len(images), batch_size)]  # fmt: skip
+    return torch.cat(out).numpy()
+
+
+@torch.no_grad()
+def encode_texts(model: ClipModel, text_embeddings: np.ndarray) -> np.ndarray:
+    model.eval()
+    return model.encode_text(torch.from_numpy(np.asarray(text_embeddings, dtype=np.float32))).numpy()
+
+
+def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def save_fold(model: ClipModel, cfg: ClipConfig, path: Path, extra: dict) -> None:
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    atomic_write(path, lambda p: save_file(state, str(p)))
+    write_json({"config": cfg.to_dict(), **extra}, path.with_suffix(".json"))
+
+
+def load_fold(path: str | Path) -> tuple[ClipModel, ClipConfig]:
+    meta = json.loads(Path(path).with_suffix(".json").read_text())
+    cfg = ClipConfig.from_dict(meta["config"])
+    model = ClipModel(cfg, pretrained=False)
+    model.load_state_dict(load_file(str(path)))
+    return model.eval(), cfg
+
+
+def eeg_targets(train: pd.DataFrame, eeg_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """eeg_id-level vote distributions (votes summed over rows) and golden flags, in ``eeg_ids`` order."""
+    eegs = eeg_level(train).set_index("eeg_id").loc[eeg_ids]
+    votes = eegs[list(VOTE_COLS)].to_numpy(dtype=float)
+    return votes / votes.sum(axis=1, keepdims=True), eegs["golden"].to_numpy()
+
+
+def zero_shot_scores(eeg_z: np.ndarray, prompt_z: np.ndarray, targets: np.ndarray, golden: np.ndarray,
+                     is_train: np.ndarray) -> dict:  # fmt: skip
+    """Temperature fitted on training eeg_ids; KL (golden held-out) and accuracy vs the training class prior."""
+    sims = eeg_z @ prompt_z.T
+    temperature = fit_temperature(sims[is_train], targets[is_train])
+    probs = zero_shot_probs(sims, temperature)
+    held = ~is_train
+    gold = held & golden
+    prior = targets[is_train].mean(axis=0)
+    score = lambda p, m: score_arrays(targets[m], p[m]) if m.any() else float("nan")  # noqa: E731
+    return {
+        "temperature": temperature, "held_out_eegs": int(held.sum()), "golden_eegs": int(gold.sum()),
+        "zero_shot_kl_golden": score(probs, gold), "zero_shot_kl_all": score(probs, held),
+        "prior_kl_golden": score(np.tile(prior, (len(targets), 1)), gold),
+        "prior_kl_all": score(np.tile(prior, (len(targets), 1)), held),
+        "zero_shot_accuracy": float((probs[held].argmax(1) == targets[held].argmax(1)).mean()) if held.any() else 0.0,
+        "prior_accuracy": float((targets[held].argmax(1) == prior.argmax()).mean()) if held.any() else 0.0,
+    }, probs  # fmt: skip
+
+
+def run_clip(cfg: ClipConfig, data: str | Path | None = None, models_root: str | Path = MODELS_DIR,
+             files_dir: str | Path | None = None, progress: bool = True) -> pd.DataFrame:  # fmt: skip
+    started = time.perf_counter()
+    comp = Competition.from_arg(data)
+    train = comp.train()
+    reports = read_reports(comp)
+    out = Path(models_root) / cfg.name / "clip"
+    out.mkdir(parents=True, exist_ok=True)
+    folds = make_folds(train, cfg.n_folds, cfg.seed)
+    write_csv(folds, out / "folds.csv")
+    fe = FrontEndConfig.from_dict(cfg.frontend)
+    rows = pair_rows(train, reports, cfg.rows_per_eeg)
+    images = build_images(comp, rows, fe)
+    report_text = reports.loc[rows["eeg_id"], "report"].tolist()
+    text = torch.from_numpy(embed_texts(report_text))
+    first = ~rows["eeg_id"].duplicated().to_numpy()  # one image per eeg_id for evaluation
+    eeg_ids = rows.loc[first, "eeg_id"].to_numpy()
+    targets, golden = eeg_targets(train, eeg_ids)
+    fold_of = folds.set_index("eeg_id").loc[eeg_ids, "fold"].to_numpy()
+    prompt_path = Path(cfg.prompts) if Path(cfg.prompts).is_absolute() else REPO_ROOT / cfg.prompts
+    prompt_emb = embed_texts(read_prompts(prompt_path))
+    records = []
+    for fold in cfg.folds if cfg.folds is not None else range(cfg.n_folds):
+        is_train = fold_of != fold
+        model, history = train_fold(cfg, images, text, rows, fold, eeg_ids[is_train], progress)
+        eeg_z = encode_eegs(model, images[torch.from_numpy(np.flatnonzero(first))])
+        text_z = encode_texts(model, text.numpy()[first])
+        scores, probs = zero_shot_scores(eeg_z, encode_texts(model, prompt_emb), targets, golden, is_train)
+        save_fold(model, cfg, out / f"fold{fold}.safetensors", {"fold": fold, "history": history, **scores})
+        arrays = {"eeg_ids": eeg_ids, "eeg_z": eeg_z, "text_z": text_z, "zero_shot": probs, "is_train": is_train}
+        atomic_write(out / f"fold{fold}.npz", lambda p, a=arrays: _savez(p, a))
+        records.append({"fold": fold, **scores, "final_loss": history[-1] if history else float("nan")})
+    table = pd.DataFrame(records)
+    write_csv(table, out / "scores.csv")
+    _record(cfg, table, (time.perf_counter() - started) / 60, files_dir)
+    return table
+
+
+def _record(cfg: ClipConfig, table: pd.DataFrame, minutes: float, files_dir: str | Path | None) -> None:
+    from hms import leaderboard
+
+    weights = table["held_out_eegs"].to_numpy(dtype=float)
+    mean = lambda c: float(np.average(table[c], weights=weights)) if weights.sum() else float("nan")  # noqa: E731
+    row = {"experiment": f"{cfg.name}_clip_zeroshot", "seed": cfg.seed, "folds": len(table), "model": cfg.model.name,
+           "oof_kl_all": mean("zero_shot_kl_all"), "oof_kl_golden": mean("zero_shot_kl_golden"),
+           "class_prior_kl": mean("prior_kl_golden"), "train_minutes": round(minutes, 2),
+           "notes": f"zero-shot accuracy {mean('zero_shot_accuracy'):.3f} (prior {mean('prior_accuracy'):.3f}); "
+                    f"classes {','.join(CLASSES)}"}  # fmt: skip
+    leaderboard.append(row, files_dir)
