@@ -93,3 +93,58 @@ def test_clip_trains_a_fold_and_writes_valid_zero_shot_probabilities(sim_dir, tm
     model, cfg = load_fold(out / "fold0.safetensors")
     assert cfg.dim == 8 and model.encode_text(torch.zeros(1, 384)).shape == (1, 8)
     assert "c_clip_zeroshot" in set(pd.read_csv(tmp_path / "leaderboard.csv")["experiment"])
+
+
+def test_feature_words_follow_the_correlated_phrase():
+    from hms.clip.describe import feature_words
+
+    rng = np.random.default_rng(0)
+    sims = rng.normal(size=(200, 3))
+    codes = np.stack([np.clip(sims[:, 1], 0, None), np.zeros(200)], axis=1)  # feature 0 tracks phrase 1
+    words = feature_words(codes, sims, ("alpha", "beta", "gamma"), top=1)
+    assert words[0].startswith("beta (r 0.") and words[1] == ""
+
+
+def test_explain_uses_a_clip_fold_for_words_and_retrieval(stacked, sim_dir, tmp_path):
+    import shutil
+
+    from hms.clip.model import ClipConfig
+    from hms.clip.train import run_clip
+    from hms.explain.run import run_explain
+
+    models = tmp_path / "models"
+    shutil.copytree(stacked[0], models / "s")
+    run_clip(ClipConfig.from_dict(TINY_CLIP | {"name": "s"}), sim_dir, models, files_dir=tmp_path, progress=False)
+    tables = run_explain("s", sim_dir, models, fold=0, top=2, out=tmp_path / "r", report=False, progress=False)
+    live = tables["features"][tables["features"]["density"] > 0]
+    assert live["words"].str.contains(r"\(r 0\.", regex=True).any()
+    retrieval = pd.read_csv(tmp_path / "r/retrieval.csv")
+    assert len(retrieval) and retrieval["own_rank"].ge(1).all() and retrieval["own_report"].str.len().gt(10).all()
+
+
+def test_swapped_reports_exchange_the_sides_only():
+    from hms.clip.train import swap_sides
+
+    assert swap_sides("LPDs over the Left temporal region; right frontal; leftover") == (
+        "LPDs over the Right temporal region; left frontal; leftover")  # fmt: skip
+
+
+def test_init_from_refuses_an_experiment_with_other_folds(tiny_models, sim_dir):
+    from hms.clip.model import ClipConfig
+    from hms.clip.train import init_model
+    from hms.data import Competition
+    from hms.data.errors import DataError
+    from hms.data.folds import make_folds
+
+    cfg = ClipConfig.from_dict(TINY_CLIP | {"init_from": str(tiny_models)})
+    train = Competition(sim_dir).train()
+    same = make_folds(train, 2, 42)
+    model = init_model(cfg, 0, same)  # the tiny experiment's folds: its fold-0 CNN initialises the EEG side
+    from safetensors.torch import load_file
+
+    cnn = load_file(str(tiny_models / "fold0.safetensors"))
+    key = next(iter(cnn))
+    assert torch.equal(model.eeg.state_dict()[key], cnn[key])
+    other = same.assign(fold=1 - same["fold"])
+    with pytest.raises(DataError, match="differs from the CLIP folds"):
+        init_model(cfg, 0, other)

@@ -29,6 +29,8 @@ class ClipConfig:
     temperature: float = 0.07  # initial; learned
     rows_per_eeg: int = 3  # distinct-vote label rows kept per eeg_id (one is drawn per epoch)
     prompts: str = "configs/clip_prompts.yaml"
+    swap_p: float = 0.5  # hemisphere swap of the image with "left" <-> "right" swapped in its report
+    init_from: str | None = None  # a trained experiment (same folds): fold k's CNN initialises fold k's EEG side
     model: ModelConfig = field(default_factory=ModelConfig)
     frontend: dict = field(default_factory=lambda: {"panel_height": 64, "panel_width": 128})
 

@@ -8,6 +8,7 @@ and a leaderboard row."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -58,12 +59,42 @@ def build_images(comp: Competition, rows: pd.DataFrame, cfg: FrontEndConfig, bat
     return torch.cat(out)
 
 
+def swap_sides(report: str) -> str:
+    """The report of the hemisphere-swapped recording: left <-> right."""
+    return re.sub(r"\b(left|right|Left|Right)\b", lambda m: {"left": "right", "right": "left", "Left": "Right",
+                                                               "Right": "Left"}[m.group(1)], report)  # fmt: skip
+
+
+def init_model(cfg: ClipConfig, fold: int, folds: pd.DataFrame) -> ClipModel:
+    """ImageNet init, or (``init_from``) the supervised CNN of the same fold, whose training never saw this fold's
+    held-out patients (the folds must be identical)."""
+    if cfg.init_from is None:
+        return ClipModel(cfg, pretrained=cfg.model.pretrained is not None)
+    source = Path(cfg.init_from) if Path(cfg.init_from).is_absolute() else REPO_ROOT / cfg.init_from
+    theirs = pd.read_csv(source / "folds.csv").sort_values("eeg_id").reset_index(drop=True)
+    ours = folds.sort_values("eeg_id").reset_index(drop=True)
+    if not theirs[["eeg_id", "fold"]].equals(ours[["eeg_id", "fold"]]):
+        raise DataError(f"{source}/folds.csv differs from the CLIP folds: its fold {fold} CNN may have seen held-out "
+                        "patients; use the same n_folds and seed as that experiment")  # fmt: skip
+    meta = json.loads((source / f"fold{fold}.json").read_text())
+    if meta["model"]["name"] != cfg.model.name:
+        raise ValueError(f"init_from {source}: model {meta['model']['name']} != clip model {cfg.model.name}")
+    model = ClipModel(cfg, pretrained=False)
+    model.eeg.load_state_dict(load_file(str(source / f"fold{fold}.safetensors")))
+    return model
+
+
 def train_fold(cfg: ClipConfig, images: torch.Tensor, text: torch.Tensor, rows: pd.DataFrame, fold: int,
-               train_ids: np.ndarray, progress: bool = True) -> tuple[ClipModel, list[float]]:  # fmt: skip
-    """Contrastive training on the training eeg_ids; each epoch draws one label row per eeg_id."""
+               train_ids: np.ndarray, progress: bool = True, folds: pd.DataFrame | None = None,
+               swapped_text: torch.Tensor | None = None, frontend: FrontEndConfig | None = None,
+               ) -> tuple[ClipModel, list[float]]:  # fmt: skip
+    """Contrastive training on the training eeg_ids; each epoch draws one label row per eeg_id, and (``swap_p``)
+    swaps the hemispheres of the image together with left/right in its report."""
+    from hms.signal.image import n_views, swap_image
+
     torch.manual_seed(cfg.seed + fold)
     gen = torch.Generator().manual_seed(cfg.seed + fold)
-    model = ClipModel(cfg, pretrained=cfg.model.pretrained is not None)
+    model = init_model(cfg, fold, folds) if folds is not None else ClipModel(cfg, cfg.model.pretrained is not None)
     model = model.to(memory_format=torch.channels_last)
     backbone = list(model.eeg.parameters())
     heads = [p for n, p in model.named_parameters() if not n.startswith("eeg.")]
@@ -81,8 +112,14 @@ def train_fold(cfg: ClipConfig, images: torch.Tensor, text: torch.Tensor, rows: 
             batch = picks[start : start + cfg.batch_size]
             if len(batch) < 2:
                 continue
-            x = images[batch].contiguous(memory_format=torch.channels_last)
-            loss = model.loss(x, text[batch])  # text is aligned with the pair rows
+            x, t = images[batch], text[batch]  # text is aligned with the pair rows
+            if swapped_text is not None and frontend is not None and cfg.swap_p > 0:
+                swap = torch.rand(len(batch), generator=gen) < cfg.swap_p
+                if swap.any():
+                    x = x.clone()
+                    x[swap] = swap_image(x[swap], frontend.layout, n_views(frontend))
+                    t = torch.where(swap[:, None], swapped_text[batch], t)
+            loss = model.loss(x.contiguous(memory_format=torch.channels_last), t)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -166,6 +203,7 @@ def run_clip(cfg: ClipConfig, data: str | Path | None = None, models_root: str |
     images = build_images(comp, rows, fe)
     report_text = reports.loc[rows["eeg_id"], "report"].tolist()
     text = torch.from_numpy(embed_texts(report_text))
+    swapped = torch.from_numpy(embed_texts([swap_sides(r) for r in report_text])) if cfg.swap_p > 0 else None
     first = ~rows["eeg_id"].duplicated().to_numpy()  # one image per eeg_id for evaluation
     eeg_ids = rows.loc[first, "eeg_id"].to_numpy()
     targets, golden = eeg_targets(train, eeg_ids)
@@ -175,7 +213,7 @@ def run_clip(cfg: ClipConfig, data: str | Path | None = None, models_root: str |
     records = []
     for fold in cfg.folds if cfg.folds is not None else range(cfg.n_folds):
         is_train = fold_of != fold
-        model, history = train_fold(cfg, images, text, rows, fold, eeg_ids[is_train], progress)
+        model, history = train_fold(cfg, images, text, rows, fold, eeg_ids[is_train], progress, folds, swapped, fe)
         eeg_z = encode_eegs(model, images[torch.from_numpy(np.flatnonzero(first))])
         text_z = encode_texts(model, text.numpy()[first])
         scores, probs = zero_shot_scores(eeg_z, encode_texts(model, prompt_emb), targets, golden, is_train)

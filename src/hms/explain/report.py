@@ -44,6 +44,7 @@ img{max-width:100%}
 .thumbs figure{margin:0;flex:1}
 .thumbs figcaption{font-size:.7em;color:#555}
 .note{color:#555;font-size:.9em}
+.words{color:#1a5e20;font-size:.9em}
 """
 
 
@@ -65,6 +66,7 @@ class ReportData:
     cards: list[dict]
     cfg: FrontEndConfig
     ranked_by: str
+    retrieval: pd.DataFrame | None = None  # EEG-CLIP: held-out EEGs and their nearest reports
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -191,10 +193,13 @@ def _card(card: dict, d: ReportData) -> str:
         f"{r['eeg_sub_id']} · z {a:.2f}</figcaption></figure>"
         for i, (img, r, a) in enumerate(zip(card["images"], card["rows"], card["activations"], strict=True))
     )  # fmt: skip
+    words = ""
+    if "words" in s.index and isinstance(s["words"], str) and s["words"]:
+        words = f"<p class='words'>In words (EEG-CLIP): {html.escape(s['words'])}</p>"
     aurocs = ", ".join(f"{c} {s[f'auroc_{c}']:.2f}" for c in CLASSES if pd.notna(s[f"auroc_{c}"]))
     return (f'<div class="card" id="feature-{j}"><h3>Feature {j} · {html.escape(str(s["top_class"]))} '
             f"(selectivity {s['selectivity']:.2f}, density {s['density']:.3f})</h3>"
-            f"<p>{html.escape(str(s['description']))}</p><p class='note'>Saliency: "
+            f"<p>{html.escape(str(s['description']))}</p>{words}<p class='note'>Saliency: "
             f"{html.escape(card['saliency_summary'])}<br>AUROC: {aurocs}</p>"
             f"<div class='thumbs'>{thumbs}</div>"
             f"{_img(_map_png(card['saliency'], d.cfg, f'feature {j}: |d z / d image|', False), f'saliency {j}')}"
@@ -203,8 +208,8 @@ def _card(card: dict, d: ReportData) -> str:
 
 def class_section(d: ReportData, k: int, name: str, cards: dict[int, dict], cards_per_class: int) -> str:
     ranked = d.rankings[d.rankings["class"] == name]
-    cols = [c for c in ("rank", "feature", "contribution", "gain", "auroc", "selectivity", "top_class", "description")
-            if c in ranked.columns and ranked[c].notna().any()]  # fmt: skip
+    cols = [c for c in ("rank", "feature", "contribution", "gain", "auroc", "selectivity", "top_class", "description",
+                        "words") if c in ranked.columns and ranked[c].notna().any()]  # fmt: skip
     smap = ""
     if name in d.class_maps:
         png = _map_png(d.class_maps[name], d.cfg, f"{name}: integrated gradients", True)
@@ -219,6 +224,15 @@ def class_section(d: ReportData, k: int, name: str, cards: dict[int, dict], card
             f"<h2>{html.escape(CLASS_TITLES[name])}</h2>{smap}<h3>What drives {name}</h3>"
             f"{_table(ranked[cols]) if len(ranked) else '<p>No ranked features.</p>'}"
             f"<div class='cards'>{''.join(_card(c, d) for c in shown)}</div></section>")  # fmt: skip
+
+
+def retrieval_section(d: ReportData) -> str:
+    if d.retrieval is None or not len(d.retrieval):
+        return ""
+    cols = [c for c in d.retrieval.columns if c != "eeg_id" and not c.startswith("similarity")]
+    return ('<section id="retrieval"><h2>Reports nearest to held-out EEGs (EEG-CLIP)</h2><p class="note">For EEGs of '
+            "the fold's held-out patients: their own report (never seen in training), its rank among all reports, "
+            f"and the nearest reports in the aligned space.</p>{_table(d.retrieval[cols])}</section>")  # fmt: skip
 
 
 def clusters_section(d: ReportData) -> str:
@@ -250,13 +264,15 @@ def render(d: ReportData, cards_per_class: int = 3) -> str:
     cards = {c["feature"]: c for c in d.cards}
     links = [("overview", "Overview"), ("sae", "SAE"), ("umap", "UMAP"), ("heatmap", "Feature x class")]
     links += [(f"class-{c}", c) for c in CLASSES] + [("clusters", "Clusters")]
+    if d.retrieval is not None and len(d.retrieval):
+        links.append(("retrieval", "Reports"))
     if d.ground_truth is not None and len(d.ground_truth):
         links.append(("ground-truth", "Ground truth"))
     nav = "".join(f'<a href="#{i}">{html.escape(t)}</a>' for i, t in links)
     body = "".join([
         overview_section(d), sae_section(d), projection_section(d), heatmap_section(d),
         *(class_section(d, k, c, cards, cards_per_class) for k, c in enumerate(CLASSES)),
-        clusters_section(d), ground_truth_section(d),
+        clusters_section(d), retrieval_section(d), ground_truth_section(d),
     ])  # fmt: skip
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>HMS explanations: '
             f"{html.escape(d.experiment)}</title><style>{STYLE}</style><script>{get_plotlyjs()}</script></head>"

@@ -168,6 +168,30 @@ def saliency_ground_truth(truth: pd.DataFrame, rankings: pd.DataFrame, cards: li
     return truth.assign(saliency_side_imbalance_top=imbalance, saliency_band_overlaps_planted=overlap)
 
 
+def clip_words(exp_dir: Path, fold: int, comp, rows: pd.DataFrame, codes: np.ndarray,
+               stats: pd.DataFrame) -> pd.DataFrame | None:  # fmt: skip
+    """With an EEG-CLIP fold of the experiment (models/<experiment>/clip/fold{k}): add ``words`` to ``stats`` (the
+    phrases each feature correlates with, on each eeg_id's first label row) and return retrieval examples."""
+    clip_fold = exp_dir / "clip" / f"fold{fold}.safetensors"
+    if not clip_fold.is_file() or not (comp.root / "reports.csv").is_file():
+        return None
+    from hms.clip.describe import feature_words, phrase_similarity, retrieval_examples
+    from hms.clip.train import read_reports
+    from hms.data.labels import eeg_level
+
+    with np.load(clip_fold.with_suffix(".npz")) as z:
+        ids, eeg_z = z["eeg_ids"], z["eeg_z"]
+    first = pd.Series(np.arange(len(rows)), index=rows["eeg_id"].to_numpy())
+    first = first[~first.index.duplicated()]
+    keep = np.isin(ids, first.index)
+    sims = phrase_similarity(clip_fold, eeg_z[keep])
+    stats["words"] = feature_words(codes[first.loc[ids[keep]].to_numpy()], sims)
+    eegs = eeg_level(comp.train())
+    consensus = pd.Series(eegs[list(VOTE_COLS)].to_numpy().argmax(axis=1), index=eegs["eeg_id"]).map(
+        dict(enumerate(CLASSES)))  # fmt: skip
+    return retrieval_examples(clip_fold.with_suffix(".npz"), read_reports(comp), consensus)
+
+
 def run_explain(experiment: str, data: str | Path | None = None, models_root: str | Path = MODELS_DIR,
                 fold: int = 0, top: int = 10, out: str | Path | None = None, cards_per_class: int = 3,
                 n_saliency: int = 8, ig_steps: int = 8, seed: int = 42, report: bool = True,
@@ -206,7 +230,10 @@ def run_explain(experiment: str, data: str | Path | None = None, models_root: st
         booster = stack.booster
         sub = type(outputs)(outputs.probs[ok], outputs.views[ok])
         x, _ = build_features("logits_sae", sub, sae)
+    retrieval = clip_words(exp_dir, fold, comp, rows_ok, codes, stats)
     rankings = class_rankings(stats, targets, x, booster, top)
+    if "words" in stats:
+        rankings["words"] = stats.loc[rankings["feature"], "words"].to_numpy()
     out = Path(out) if out else files_dir() / "reports" / experiment
     tables = {"features": stats, "rankings": rankings}
     if (comp.root / "oracle.csv").is_file():
@@ -235,11 +262,14 @@ def run_explain(experiment: str, data: str | Path | None = None, models_root: st
             sae_dir=exp_dir / "sae", targets=targets, probs=outputs.probs[ok], codes=codes[:, show],
             code_features=show, umap2=embedding_projection(emb.numpy(), seed, 2),
             umap3=embedding_projection(emb.numpy(), seed, 3), class_maps=maps, cards=cards, cfg=cfg,
-            ranked_by="stacker pred_contrib" if booster is not None else "one-vs-rest AUROC",
+            ranked_by="stacker pred_contrib" if booster is not None else "one-vs-rest AUROC", retrieval=retrieval,
         )  # fmt: skip
         write_report(data, out / "index.html", cards_per_class)
     write_csv(stats, out / "features.csv")
     write_csv(rankings, out / "class_rankings.csv")
+    if retrieval is not None:
+        write_csv(retrieval, out / "retrieval.csv")
+        tables["retrieval"] = retrieval
     if "ground_truth" in tables:
         write_csv(tables["ground_truth"], out / "ground_truth.csv")
     ranked_by = "stacker pred_contrib" if booster is not None else "one-vs-rest AUROC"

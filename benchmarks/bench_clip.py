@@ -1,0 +1,148 @@
+"""EEG-CLIP on a trained experiment: zero-shot vs the class prior, the few-shot curve (a linear probe with k labelled
+eeg_ids per class on three embeddings: CLIP-aligned, the supervised CNN of the same fold, ImageNet-only), and text
+retrieval (the reports nearest a held-out EEG).
+
+    python -m hms clip --data data/bench --set "folds=[0,1]"
+    python benchmarks/bench_clip.py --data data/bench --clip models/bench/clip --supervised models/bench
+
+Prints the tables and writes files/clip/<name>/ (few_shot.csv, few_shot.png, retrieval.csv)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from hms.clip.train import build_images, eeg_targets, read_reports
+from hms.constants import CLASSES, N_CLASSES
+from hms.data import Competition
+from hms.embed import cache_dir, load_fold_outputs
+from hms.metric import score_arrays
+from hms.models.build import HMSModel, ModelConfig
+from hms.paths import files_dir
+from hms.plots import save_figure, subplots
+from hms.signal.config import FrontEndConfig
+
+
+def probe(x: np.ndarray, y: np.ndarray, support: np.ndarray, query: np.ndarray, seed: int) -> np.ndarray:
+    """Logistic regression on the support rows -> (len(query), 6) probabilities (absent classes get ~0)."""
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000, random_state=seed))
+    model.fit(x[support], y[support])
+    p = np.full((len(query), N_CLASSES), 1e-4)
+    p[:, model.classes_] += model.predict_proba(x[query])
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def sample_support(y: np.ndarray, pool: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    picks = [rng.choice(idx, size=min(k, len(idx)), replace=False) for c in range(N_CLASSES)
+             if len(idx := pool[y[pool] == c])]  # fmt: skip
+    return np.concatenate(picks)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="data/bench")
+    ap.add_argument("--clip", default="models/bench/clip", help="models/<name>/clip of python -m hms clip")
+    ap.add_argument("--supervised", default="models/bench", help="the supervised experiment (same folds)")
+    ap.add_argument("--ks", default="1,5,10,50")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    comp = Competition.from_arg(args.data)
+    train = comp.train()
+    reports = read_reports(comp)
+    clip_dir, sup_dir = Path(args.clip), Path(args.supervised)
+    folds_same = pd.read_csv(clip_dir / "folds.csv").equals(pd.read_csv(sup_dir / "folds.csv"))
+    print(f"CLIP and supervised folds identical: {folds_same}")
+    rows = pd.read_parquet(cache_dir(sup_dir) / "rows.parquet")
+    first_row = rows.drop_duplicates("eeg_id").reset_index().set_index("eeg_id")["index"]
+    fold_files = sorted(clip_dir.glob("fold*.npz"))
+    cfg = json.loads(fold_files[0].with_suffix(".json").read_text())["config"]
+    # ImageNet-only: the same backbone, pretrained init, no training
+    with np.load(fold_files[0]) as z:
+        all_ids = z["eeg_ids"]
+    first = rows.iloc[first_row.loc[all_ids].to_numpy()]
+    images = build_images(comp, first, FrontEndConfig.from_dict(cfg["frontend"]))
+    imagenet = HMSModel(ModelConfig(**cfg["model"]), pretrained=True).eval()
+    with torch.no_grad():
+        x_imagenet = torch.cat([imagenet.embed(images[i : i + 64]) for i in range(0, len(images), 64)]).numpy()
+    ks = [int(k) for k in args.ks.split(",")]
+    records, zero, retrieval = [], [], []
+    for path in fold_files:
+        fold = int(path.stem.removeprefix("fold"))
+        with np.load(path) as z:
+            ids, eeg_z, text_z, zs, is_train = z["eeg_ids"], z["eeg_z"], z["text_z"], z["zero_shot"], z["is_train"]
+        assert (ids == all_ids).all()
+        targets, golden = eeg_targets(train, ids)
+        y = targets.argmax(axis=1)
+        query = np.flatnonzero(~is_train & golden)
+        pool = np.flatnonzero(is_train)
+        sup = load_fold_outputs(cache_dir(sup_dir) / f"fold{fold}.npz").embedding[first_row.loc[ids].to_numpy()]
+        embeddings = {"clip-aligned": eeg_z, "supervised CNN": sup, "ImageNet-only": x_imagenet}
+        prior = np.tile(targets[pool].mean(axis=0), (len(query), 1))
+        zero.append({"fold": fold, "golden_eegs": len(query), "zero_shot_kl": score_arrays(targets[query], zs[query]),
+                     "prior_kl": score_arrays(targets[query], prior),
+                     "zero_shot_acc": float((zs[query].argmax(1) == y[query]).mean()),
+                     "prior_acc": float((prior.argmax(1) == y[query]).mean())})  # fmt: skip
+        for name, x in embeddings.items():
+            for k in ks:
+                for r in range(args.repeats):
+                    rng = np.random.default_rng([fold, k, r])
+                    p = probe(x, y, sample_support(y, pool, k, rng), query, r)
+                    records.append({"fold": fold, "embedding": name, "k": k, "repeat": r,
+                                    "kl_golden": score_arrays(targets[query], p),
+                                    "accuracy": float((p.argmax(1) == y[query]).mean())})  # fmt: skip
+        # retrieval: every held-out EEG against every report (its own included, never seen in training)
+        held = np.flatnonzero(~is_train)
+        sims = eeg_z[held] @ text_z.T
+        own_rank = (sims > sims[np.arange(len(held)), held][:, None]).sum(axis=1)
+        top = np.argsort(-sims, axis=1)[:, :3]
+        main = reports.loc[ids, "main_class"].to_numpy()
+        for i, h in enumerate(held):
+            retrieval.append({"fold": fold, "eeg_id": int(ids[h]), "consensus": CLASSES[y[h]],
+                              "own_rank": int(own_rank[i]), "top1_main_class": main[top[i, 0]],
+                              "own_report": reports.loc[ids[h], "report"],
+                              "top1_report": reports.loc[ids[top[i, 0]], "report"],
+                              "top2_report": reports.loc[ids[top[i, 1]], "report"]})  # fmt: skip
+    out = files_dir() / "clip" / clip_dir.parent.name
+    out.mkdir(parents=True, exist_ok=True)
+    few = pd.DataFrame(records)
+    few.to_csv(out / "few_shot.csv", index=False)
+    ret = pd.DataFrame(retrieval)
+    ret.to_csv(out / "retrieval.csv", index=False)
+    zero = pd.DataFrame(zero)
+    print("\nzero-shot on held-out golden eeg_ids (KL, lower is better; accuracy):")
+    print(zero.round(4).to_string(index=False))
+    curve = few.groupby(["embedding", "k"])[["kl_golden", "accuracy"]].agg(["mean", "std"]).round(4)
+    print("\nfew-shot linear probe (mean, sd over folds x repeats):")
+    print(curve.to_string())
+    same = (ret["top1_main_class"] == ret["consensus"]).mean()
+    print(f"\nretrieval: own report rank 1 for {(ret['own_rank'] == 0).mean():.1%}, in top 5 for "
+          f"{(ret['own_rank'] < 5).mean():.1%} of {len(ret)} held-out EEGs (chance top-5: {5 / len(all_ids):.1%}); "
+          f"top-1 report's pattern = consensus for {same:.1%}")  # fmt: skip
+    for _, r in ret.sample(3, random_state=0).iterrows():
+        print(
+            f"\n  eeg {r['eeg_id']} (consensus {r['consensus']}, own report rank {r['own_rank']})\n"
+            f"    own:   {r['own_report']}\n    top-1: {r['top1_report']}\n    top-2: {r['top2_report']}"
+        )
+    fig, ax = subplots(figsize=(6.5, 4))
+    means = few.groupby(["embedding", "k"])["kl_golden"].mean().unstack(0)
+    for name in means.columns:
+        ax.plot(means.index, means[name], marker="o", label=f"probe on {name}")
+    ax.axhline(zero["zero_shot_kl"].mean(), color="tab:red", ls="--", label="CLIP zero-shot")
+    ax.axhline(zero["prior_kl"].mean(), color="grey", ls=":", label="class prior")
+    ax.set(xscale="log", xlabel="labelled eeg_ids per class (k)", ylabel="KL on held-out golden eeg_ids",
+           title="Few-shot decoding")  # fmt: skip
+    ax.legend(fontsize=8)
+    save_figure(fig, out / "few_shot.png")
+    print(f"\nwritten: {out}")
+
+
+if __name__ == "__main__":
+    main()
