@@ -230,11 +230,14 @@ def run_clip(cfg: ClipConfig, data: str | Path | None = None, models_root: str |
 def _record(cfg: ClipConfig, table: pd.DataFrame, minutes: float, files_dir: str | Path | None) -> None:
     from hms import leaderboard
 
-    weights = table["held_out_eegs"].to_numpy(dtype=float)
-    mean = lambda c: float(np.average(table[c], weights=weights)) if weights.sum() else float("nan")  # noqa: E731
+    def mean(column: str, count: str = "held_out_eegs") -> float:
+        w = table[count].to_numpy(dtype=float)
+        ok = w > 0
+        return float(np.average(table.loc[ok, column], weights=w[ok])) if ok.any() else float("nan")
+
     row = {"experiment": f"{cfg.name}_clip_zeroshot", "seed": cfg.seed, "folds": len(table), "model": cfg.model.name,
-           "oof_kl_all": mean("zero_shot_kl_all"), "oof_kl_golden": mean("zero_shot_kl_golden"),
-           "class_prior_kl": mean("prior_kl_golden"), "train_minutes": round(minutes, 2),
+           "oof_kl_all": mean("zero_shot_kl_all"), "oof_kl_golden": mean("zero_shot_kl_golden", "golden_eegs"),
+           "class_prior_kl": mean("prior_kl_golden", "golden_eegs"), "train_minutes": round(minutes, 2),
            "notes": f"zero-shot accuracy {mean('zero_shot_accuracy'):.3f} (prior {mean('prior_accuracy'):.3f}); "
                     f"classes {','.join(CLASSES)}"}  # fmt: skip
     leaderboard.append(row, files_dir)
