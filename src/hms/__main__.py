@@ -249,7 +249,8 @@ def _explain(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else files_dir() / "reports" / args.experiment
     tables = run_explain(args.experiment, args.data, args.models, fold=args.fold, top=args.top, out=out,
-                         cards_per_class=args.cards, report=not args.no_report, seed=args.seed)  # fmt: skip
+                         cards_per_class=args.cards, report=not args.no_report, seed=args.seed,
+                         clip=args.clip)  # fmt: skip
     r = tables["rankings"]
     print(r[r["rank"] <= 3][["class", "rank", "feature", "auroc", "description"]].to_string(index=False))
     if "ground_truth" in tables:
@@ -396,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default files/reports/<experiment>)")
     p.add_argument("--seed", type=int, default=42, help="UMAP seed")
     p.add_argument("--no-report", action="store_true", help="CSV tables only, no saliency and no index.html")
+    p.add_argument("--clip", default=None, help="EEG-CLIP folder for feature words (default models/<experiment>/clip)")
     p.add_argument("--screenshot", action="store_true", help="render index.html in headless Chromium -> screenshot.png")
     p.set_defaults(func=_explain)
 

@@ -46,8 +46,9 @@ def feature_words(codes: np.ndarray, similarity: np.ndarray, phrases: tuple[str,
 
 def retrieval_examples(npz: str | Path, reports: pd.DataFrame, consensus: pd.Series, per_class: int = 2,
                        top: int = 2) -> pd.DataFrame:  # fmt: skip
-    """Held-out EEGs (up to ``per_class`` per consensus class): own report, its rank, and the ``top`` nearest reports
-    among all eeg_ids' reports. ``reports`` indexed by eeg_id; ``consensus`` maps eeg_id -> class name."""
+    """Held-out EEGs (the first ``per_class`` eeg_ids of each consensus class): own report, its rank, and the
+    ``top`` nearest reports among all eeg_ids' reports. ``reports`` indexed by eeg_id; ``consensus`` maps eeg_id ->
+    class name."""
     with np.load(npz) as z:
         ids, eeg_z, text_z, is_train = z["eeg_ids"], z["eeg_z"], z["text_z"], z["is_train"]
     held = np.flatnonzero(~is_train)
@@ -60,4 +61,5 @@ def retrieval_examples(npz: str | Path, reports: pd.DataFrame, consensus: pd.Ser
                      **{f"nearest_{n + 1}": reports.loc[ids[order[n]], "report"] for n in range(top)},
                      **{f"similarity_{n + 1}": float(sims[i, order[n]]) for n in range(top)}})  # fmt: skip
     table = pd.DataFrame(rows)
-    return table.sort_values(["consensus", "own_rank"]).groupby("consensus").head(per_class).reset_index(drop=True)
+    # the first held-out eeg_ids of each class (not the best-retrieved ones: no cherry-picking)
+    return table.sort_values(["consensus", "eeg_id"]).groupby("consensus").head(per_class).reset_index(drop=True)

@@ -168,11 +168,11 @@ def saliency_ground_truth(truth: pd.DataFrame, rankings: pd.DataFrame, cards: li
     return truth.assign(saliency_side_imbalance_top=imbalance, saliency_band_overlaps_planted=overlap)
 
 
-def clip_words(exp_dir: Path, fold: int, comp, rows: pd.DataFrame, codes: np.ndarray,
+def clip_words(clip_dir: Path, fold: int, comp, rows: pd.DataFrame, codes: np.ndarray,
                stats: pd.DataFrame) -> pd.DataFrame | None:  # fmt: skip
-    """With an EEG-CLIP fold of the experiment (models/<experiment>/clip/fold{k}): add ``words`` to ``stats`` (the
-    phrases each feature correlates with, on each eeg_id's first label row) and return retrieval examples."""
-    clip_fold = exp_dir / "clip" / f"fold{fold}.safetensors"
+    """With an EEG-CLIP fold (``clip_dir``/fold{k}, default models/<experiment>/clip): add ``words`` to ``stats``
+    (the phrases each feature correlates with, on each eeg_id's first label row) and return retrieval examples."""
+    clip_fold = Path(clip_dir) / f"fold{fold}.safetensors"
     if not clip_fold.is_file() or not (comp.root / "reports.csv").is_file():
         return None
     from hms.clip.describe import feature_words, phrase_similarity, retrieval_examples
@@ -195,7 +195,7 @@ def clip_words(exp_dir: Path, fold: int, comp, rows: pd.DataFrame, codes: np.nda
 def run_explain(experiment: str, data: str | Path | None = None, models_root: str | Path = MODELS_DIR,
                 fold: int = 0, top: int = 10, out: str | Path | None = None, cards_per_class: int = 3,
                 n_saliency: int = 8, ig_steps: int = 8, seed: int = 42, report: bool = True,
-                progress: bool = True) -> dict[str, pd.DataFrame]:  # fmt: skip
+                progress: bool = True, clip: str | Path | None = None) -> dict[str, pd.DataFrame]:  # fmt: skip
     """Tables (features.csv, class_rankings.csv, ground_truth.csv on simulated data) and, with ``report``, the
     self-contained page ``index.html`` in ``out`` (default files/reports/<experiment>/)."""
     from hms.data import Competition
@@ -230,7 +230,7 @@ def run_explain(experiment: str, data: str | Path | None = None, models_root: st
         booster = stack.booster
         sub = type(outputs)(outputs.probs[ok], outputs.views[ok])
         x, _ = build_features("logits_sae", sub, sae)
-    retrieval = clip_words(exp_dir, fold, comp, rows_ok, codes, stats)
+    retrieval = clip_words(Path(clip) if clip else exp_dir / "clip", fold, comp, rows_ok, codes, stats)
     rankings = class_rankings(stats, targets, x, booster, top)
     if "words" in stats:
         rankings["words"] = stats.loc[rankings["feature"], "words"].to_numpy()
