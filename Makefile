@@ -6,7 +6,7 @@ DATA ?= data/sim
 N_PATIENTS ?= 20
 SEED ?= 42
 
-.PHONY: run test lint format sample bench clean browser explain
+.PHONY: run test lint format sample bench clean browser explain clip
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -53,6 +53,16 @@ explain: $(VENV)/.installed browser
 	test -f models/$(EXPERIMENT)/fold0.safetensors || $(MAKE) run
 	$(PY) -m hms sae --experiment $(EXPERIMENT) --data $(DATA)
 	$(PY) -m hms stack --experiment $(EXPERIMENT) --data $(DATA)
+	$(PY) -m hms explain --experiment $(EXPERIMENT) --data $(DATA) --screenshot
+
+# EEG-CLIP from the supervised CNN of each fold of an experiment, its benchmark (zero-shot, few-shot, retrieval,
+# side in words), and the explanation report with feature words (EXPERIMENT=quick DATA=data/sim)
+clip: $(VENV)/.installed browser
+	test -f models/$(EXPERIMENT)/fold0.safetensors || $(MAKE) run
+	$(PY) -m hms clip --data $(DATA) --set name=$(EXPERIMENT) --set init_from=models/$(EXPERIMENT)
+	$(PY) benchmarks/bench_clip.py --data $(DATA) --clip models/$(EXPERIMENT)/clip --supervised models/$(EXPERIMENT)
+	test -f models/$(EXPERIMENT)/sae/fold0.safetensors || $(PY) -m hms sae --experiment $(EXPERIMENT) --data $(DATA)
+	test -f models/$(EXPERIMENT)/stack/best.json || $(PY) -m hms stack --experiment $(EXPERIMENT) --data $(DATA)
 	$(PY) -m hms explain --experiment $(EXPERIMENT) --data $(DATA) --screenshot
 
 # Regenerate the small committed sample in sample_data/

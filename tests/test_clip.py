@@ -66,6 +66,15 @@ def test_reports_are_deterministic_and_follow_what_was_planted(sim_dir):
     accurate = again[(again["quality"] == "accurate") & again["side"].isin(["left", "right"])]
     for _, r in accurate.iterrows():
         assert r["side"] in r["report"].lower(), r["report"]
+    # a region is named as a region; without one the side reads as a side ("over the left region" never)
+    from hms.synth.reports import write_report
+
+    facts = {"main_class": "lrda", "side": "left", "region": "diffuse", "freq_hz": 1.5, "alpha_hz": 10.0,
+             "muscle_per_min": 0.0, "blinks_per_min": 0.0}  # fmt: skip
+    texts = pd.Series([write_report(facts, np.random.default_rng(s))[0] for s in range(60)])
+    texts = pd.concat([texts, again["report"]])
+    assert not texts.str.contains(r"(?:left|right|hemisphere|sided) region", regex=True).any()
+    assert texts.str.contains("left").sum() >= 40  # accurate, unvague reports name the side without a region
 
 
 def test_zero_shot_temperature_and_probabilities():
@@ -148,3 +157,8 @@ def test_init_from_refuses_an_experiment_with_other_folds(tiny_models, sim_dir):
     other = same.assign(fold=1 - same["fold"])
     with pytest.raises(DataError, match="differs from the CLIP folds"):
         init_model(cfg, 0, other)
+    wider = ClipConfig.from_dict(
+        TINY_CLIP | {"init_from": str(tiny_models), "frontend": {"panel_height": 16, "panel_width": 64}}
+    )
+    with pytest.raises(ValueError, match="front-end"):
+        init_model(wider, 0, same)

@@ -79,6 +79,9 @@ def init_model(cfg: ClipConfig, fold: int, folds: pd.DataFrame) -> ClipModel:
     meta = json.loads((source / f"fold{fold}.json").read_text())
     if meta["model"]["name"] != cfg.model.name:
         raise ValueError(f"init_from {source}: model {meta['model']['name']} != clip model {cfg.model.name}")
+    if FrontEndConfig.from_dict(meta["frontend"]) != FrontEndConfig.from_dict(cfg.frontend):
+        raise ValueError(f"init_from {source}: its front-end (fold{fold}.json) differs from the clip config's; "
+                         "copy that experiment's frontend block into the clip config")  # fmt: skip
     model = ClipModel(cfg, pretrained=False)
     model.eeg.load_state_dict(load_file(str(source / f"fold{fold}.safetensors")))
     return model
