@@ -56,11 +56,12 @@ explain: $(VENV)/.installed browser
 	$(PY) -m hms explain --experiment $(EXPERIMENT) --data $(DATA) --screenshot
 
 # EEG-CLIP from the supervised CNN of each fold of an experiment, its benchmark (zero-shot, few-shot, retrieval,
-# side in words), and the explanation report with feature words (EXPERIMENT=quick DATA=data/sim)
+# side in words, side probe), and the explanation report with feature words (EXPERIMENT=quick DATA=data/sim)
 clip: $(VENV)/.installed browser
 	test -f models/$(EXPERIMENT)/fold0.safetensors || $(MAKE) run
 	$(PY) -m hms clip --data $(DATA) --set name=$(EXPERIMENT) --set init_from=models/$(EXPERIMENT)
 	$(PY) benchmarks/bench_clip.py --data $(DATA) --clip models/$(EXPERIMENT)/clip --supervised models/$(EXPERIMENT)
+	$(PY) benchmarks/bench_clip_side.py --data $(DATA) --clip models/$(EXPERIMENT)/clip --supervised models/$(EXPERIMENT)
 	test -f models/$(EXPERIMENT)/sae/fold0.safetensors || $(PY) -m hms sae --experiment $(EXPERIMENT) --data $(DATA)
 	test -f models/$(EXPERIMENT)/stack/best.json || $(PY) -m hms stack --experiment $(EXPERIMENT) --data $(DATA)
 	$(PY) -m hms explain --experiment $(EXPERIMENT) --data $(DATA) --screenshot
