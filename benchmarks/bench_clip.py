@@ -20,12 +20,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from tqdm.auto import tqdm
 
 from hms.clip.describe import phrase_similarity
 from hms.clip.train import build_images, eeg_targets, read_reports
 from hms.constants import CLASSES, N_CLASSES
 from hms.data import Competition
-from hms.embed import cache_dir, load_fold_outputs
+from hms.embed import cache_dir, ensure_embeddings, load_fold_outputs
 from hms.metric import score_arrays
 from hms.models.build import HMSModel, ModelConfig
 from hms.paths import files_dir
@@ -92,7 +93,7 @@ def main() -> None:
     clip_dir, sup_dir = Path(args.clip), Path(args.supervised)
     folds_same = pd.read_csv(clip_dir / "folds.csv").equals(pd.read_csv(sup_dir / "folds.csv"))
     print(f"CLIP and supervised folds identical: {folds_same}")
-    rows = pd.read_parquet(cache_dir(sup_dir) / "rows.parquet")
+    rows = ensure_embeddings(sup_dir, args.data)  # the supervised embeddings (computed once, then cached)
     first_row = rows.drop_duplicates("eeg_id").reset_index().set_index("eeg_id")["index"]
     fold_files = sorted(clip_dir.glob("fold*.npz"))
     cfg = json.loads(fold_files[0].with_suffix(".json").read_text())["config"]
@@ -106,7 +107,7 @@ def main() -> None:
         x_imagenet = torch.cat([imagenet.embed(images[i : i + 64]) for i in range(0, len(images), 64)]).numpy()
     ks = [int(k) for k in args.ks.split(",")]
     records, zero, retrieval, sides = [], [], [], []
-    for path in fold_files:
+    for path in tqdm(fold_files, desc="zero-shot, probes, retrieval", unit="fold"):
         fold = int(path.stem.removeprefix("fold"))
         with np.load(path) as z:
             ids, eeg_z, text_z, zs, is_train = z["eeg_ids"], z["eeg_z"], z["text_z"], z["zero_shot"], z["is_train"]

@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from hms.clip.train import read_reports
 from hms.data import Competition
-from hms.embed import cache_dir, load_fold_outputs
+from hms.embed import cache_dir, ensure_embeddings, load_fold_outputs
 
 SIDES = ("left", "right")
 
@@ -44,7 +44,7 @@ def main() -> None:
     fold_files = sorted(clip_dir.glob("fold*.npz"))
     if not fold_files:
         raise SystemExit(f"{clip_dir}: no fold*.npz; train it first (python -m hms clip --data {args.data})")
-    rows = pd.read_parquet(cache_dir(sup_dir) / "rows.parquet")
+    rows = ensure_embeddings(sup_dir, args.data)  # the supervised embeddings (computed once, then cached)
     first_row = rows.drop_duplicates("eeg_id").reset_index().set_index("eeg_id")["index"]
     records = []
     for path in fold_files:

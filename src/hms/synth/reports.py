@@ -100,10 +100,12 @@ def write_report(facts: dict, rng: np.random.Generator) -> tuple[str, str]:
             parts.append(f"{lead} {name}, {where}{region_text}{rhythm}.")
         elif region_text:
             parts.append(f"{lead} {name} over the {where}{region_text} region{rhythm}.")
-        else:  # no region named: "on the left", "over the left hemisphere" or "left-sided"
-            where = f", {where}" if where.endswith("sided") else f" over the {where}" if " " in where else (
-                f" on the {where}")  # fmt: skip
-            parts.append(f"{lead} {name}{where}{rhythm}.")
+        elif where.endswith("sided"):  # no region named: "left-sided", "over the left hemisphere" or "on the left"
+            parts.append(f"{lead} {name}, {where}{rhythm}.")
+        elif " " in where:
+            parts.append(f"{lead} {name} over the {where}{rhythm}.")
+        else:
+            parts.append(f"{lead} {name} on the {where}{rhythm}.")
         if facts.get("clarity", 1.0) < 0.4:
             parts.append(_pick(rng, ["Pattern is intermittent and of low amplitude.", "Poorly formed at times.",
                                      "Borderline; could represent an artifact."]))  # fmt: skip
