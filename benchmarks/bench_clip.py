@@ -131,7 +131,6 @@ def main() -> None:
                     records.append({"fold": fold, "embedding": name, "k": k, "repeat": r,
                                     "kl_golden": score_arrays(targets[query], p),
                                     "accuracy": float((p.argmax(1) == y[query]).mean())})  # fmt: skip
-        # retrieval: every held-out EEG against every report (its own included, never seen in training)
         main = reports.loc[ids, "main_class"].to_numpy()
         # a question never trained as a label: which side? ("left hemisphere" vs "right hemisphere" prompt) on
         # held-out EEGs whose planted pattern is one-sided (reports.csv side = the planted side, not the report's)
@@ -142,6 +141,7 @@ def main() -> None:
         )
         sides += [{"fold": fold, "eeg_id": int(ids[i]), "side": side[i], "pattern": main[i],
                    "said": "left" if ab[0] > ab[1] else "right"} for i, ab in zip(lat, sim, strict=True)]  # fmt: skip
+        # retrieval: every held-out EEG against every report (its own included, never seen in training)
         held = np.flatnonzero(~is_train)
         sims = eeg_z[held] @ text_z.T
         own_rank = (sims > sims[np.arange(len(held)), held][:, None]).sum(axis=1)
@@ -161,7 +161,7 @@ def main() -> None:
     zero = pd.DataFrame(zero)
     print("\nzero-shot on held-out golden eeg_ids (KL, lower is better; accuracy):")
     print(zero.round(4).to_string(index=False))
-    wz = zero["golden_eegs"] / zero["golden_eegs"].sum()
+    wz = zero["golden_eegs"] / zero["golden_eegs"].sum()  # means over eeg_ids, not over folds
     print("weighted by eeg_ids: " + ", ".join(f"{c} {(zero[c] * wz).sum():.4f}" for c in zero.columns[2:]))
     curve = few.groupby(["embedding", "k"])[["kl_golden", "accuracy"]].agg(["mean", "std"]).round(4)
     print("\nfew-shot linear probe (mean, sd over folds x repeats):")
@@ -181,15 +181,14 @@ def main() -> None:
             f"\n  eeg {r['eeg_id']} (consensus {r['consensus']}, own report rank {r['own_rank']})\n"
             f"    own:   {r['own_report']}\n    top-1: {r['top1_report']}\n    top-2: {r['top2_report']}"
         )
-    w = zero["golden_eegs"] / zero["golden_eegs"].sum()  # means over eeg_ids, not over folds
     fig, axes = subplots(1, 2, figsize=(12, 4))
     for ax, metric, zcol, pcol, label in [(axes[0], "kl_golden", "zero_shot_kl", "prior_kl", "KL (lower is better)"),
                                           (axes[1], "accuracy", "zero_shot_acc", "prior_acc", "accuracy")]:  # fmt: skip
         means = few.groupby(["embedding", "k"])[metric].mean().unstack(0)
         for name in means.columns:
             ax.plot(means.index, means[name], marker="o", label=f"probe on {name}")
-        ax.axhline((zero[zcol] * w).sum(), color="tab:red", ls="--", label="CLIP zero-shot (k = 0)")
-        ax.axhline((zero[pcol] * w).sum(), color="grey", ls=":", label="class prior")
+        ax.axhline((zero[zcol] * wz).sum(), color="tab:red", ls="--", label="CLIP zero-shot (k = 0)")
+        ax.axhline((zero[pcol] * wz).sum(), color="grey", ls=":", label="class prior")
         ax.set(xscale="log", xlabel="labelled eeg_ids per class (k)", ylabel=f"{label}, held-out golden eeg_ids")
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Few-shot decoding ({clip_dir.parent.name}; mean of {few['fold'].nunique()} folds x "
