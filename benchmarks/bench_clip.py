@@ -26,7 +26,7 @@ from hms.clip.describe import phrase_similarity
 from hms.clip.train import build_images, eeg_targets, read_reports
 from hms.constants import CLASSES, N_CLASSES
 from hms.data import Competition
-from hms.embed import cache_dir, ensure_embeddings, load_fold_outputs
+from hms.embed import eeg_embeddings, ensure_embeddings
 from hms.metric import score_arrays
 from hms.models.build import HMSModel, ModelConfig
 from hms.paths import files_dir
@@ -94,13 +94,12 @@ def main() -> None:
     folds_same = pd.read_csv(clip_dir / "folds.csv").equals(pd.read_csv(sup_dir / "folds.csv"))
     print(f"CLIP and supervised folds identical: {folds_same}")
     rows = ensure_embeddings(sup_dir, args.data)  # the supervised embeddings (computed once, then cached)
-    first_row = rows.drop_duplicates("eeg_id").reset_index().set_index("eeg_id")["index"]
     fold_files = sorted(clip_dir.glob("fold*.npz"))
     cfg = json.loads(fold_files[0].with_suffix(".json").read_text())["config"]
     # ImageNet-only: the same backbone, pretrained init, no training
     with np.load(fold_files[0]) as z:
         all_ids = z["eeg_ids"]
-    first = rows.iloc[first_row.loc[all_ids].to_numpy()]
+    first = rows.drop_duplicates("eeg_id").set_index("eeg_id", drop=False).loc[all_ids].reset_index(drop=True)
     images = build_images(comp, first, FrontEndConfig.from_dict(cfg["frontend"]))
     imagenet = HMSModel(ModelConfig(**cfg["model"]), pretrained=True).eval()
     with torch.no_grad():
@@ -116,7 +115,7 @@ def main() -> None:
         y = targets.argmax(axis=1)
         query = np.flatnonzero(~is_train & golden)
         pool = np.flatnonzero(is_train)
-        sup = load_fold_outputs(cache_dir(sup_dir) / f"fold{fold}.npz").embedding[first_row.loc[ids].to_numpy()]
+        sup = eeg_embeddings(sup_dir, fold, rows, ids)
         embeddings = {"clip-aligned": eeg_z, "supervised CNN": sup, "ImageNet-only": x_imagenet}
         prior = np.tile(targets[pool].mean(axis=0), (len(query), 1))
         zero.append({"fold": fold, "golden_eegs": len(query), "zero_shot_kl": score_arrays(targets[query], zs[query]),

@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from hms.clip.train import read_reports
 from hms.data import Competition
-from hms.embed import cache_dir, ensure_embeddings, load_fold_outputs
+from hms.embed import eeg_embeddings, ensure_embeddings
 
 SIDES = ("left", "right")
 
@@ -45,7 +45,6 @@ def main() -> None:
     if not fold_files:
         raise SystemExit(f"{clip_dir}: no fold*.npz; train it first (python -m hms clip --data {args.data})")
     rows = ensure_embeddings(sup_dir, args.data)  # the supervised embeddings (computed once, then cached)
-    first_row = rows.drop_duplicates("eeg_id").reset_index().set_index("eeg_id")["index"]
     records = []
     for path in fold_files:
         fold = int(path.stem.removeprefix("fold"))
@@ -54,7 +53,7 @@ def main() -> None:
         side = reports.loc[ids, "side"].fillna("").to_numpy()
         one_sided = np.isin(side, SIDES)
         train, test = is_train & one_sided, ~is_train & one_sided
-        sup = load_fold_outputs(cache_dir(sup_dir) / f"fold{fold}.npz").embedding[first_row.loc[ids].to_numpy()]
+        sup = eeg_embeddings(sup_dir, fold, rows, ids)
         records.append({"fold": fold, "train_eegs": int(train.sum()), "held_out_eegs": int(test.sum()),
                         "clip_aligned": side_accuracy(eeg_z, side, train, test, args.c),
                         "supervised_cnn": side_accuracy(sup, side, train, test, args.c),

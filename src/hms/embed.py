@@ -114,6 +114,13 @@ def load_fold_outputs(path: Path) -> FoldOutputs:
         return FoldOutputs(z["probs"], z["views"])
 
 
+def eeg_embeddings(experiment_dir: Path, fold: int, rows: pd.DataFrame, eeg_ids: np.ndarray) -> np.ndarray:
+    """Fold ``fold``'s embedding of each eeg_id's first label row (the row EEG-CLIP evaluates), in ``eeg_ids`` order;
+    ``rows`` is what :func:`ensure_embeddings` returned."""
+    first = rows.drop_duplicates("eeg_id").reset_index().set_index("eeg_id")["index"]
+    return load_fold_outputs(cache_dir(experiment_dir) / f"fold{fold}.npz").embedding[first.loc[eeg_ids].to_numpy()]
+
+
 def ensure_embeddings(experiment_dir: Path, data: str | Path | None, batch_size: int = 32) -> pd.DataFrame:
     """Compute (or reuse) rows.parquet, hand.parquet and fold{k}.npz for every fold model of an experiment."""
     from hms.infer import fold_files
