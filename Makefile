@@ -21,7 +21,7 @@ run: $(VENV)/.installed
 	$(PY) -m hms baseline --data $(DATA) --folds files/folds.csv --out models/baseline
 	$(PY) -m hms train --config configs/quick.yaml --data $(DATA)
 	$(PY) -m hms leaderboard
-	$(PY) submission.py --data $(DATA) --models models/quick --out submission.csv
+	$(PY) submission.py --data $(DATA) --experiment-dir models/quick --out submission.csv
 	$(PY) -m hms score --solution $(DATA)/test_votes.csv --submission submission.csv
 
 test: $(VENV)/.installed browser

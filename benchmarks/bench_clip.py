@@ -26,7 +26,8 @@ from hms.clip.describe import phrase_similarity
 from hms.clip.train import build_images, eeg_targets, read_reports
 from hms.constants import CLASSES, N_CLASSES
 from hms.data import Competition
-from hms.embed import eeg_embeddings, ensure_embeddings
+from hms.embed import EmbeddingCache
+from hms.experiment import ExperimentDir
 from hms.metric import score_arrays
 from hms.models.build import HMSModel, ModelConfig
 from hms.paths import files_dir
@@ -91,10 +92,12 @@ def main() -> None:
     train = comp.train()
     reports = read_reports(comp)
     clip_dir, sup_dir = Path(args.clip), Path(args.supervised)
-    folds_same = pd.read_csv(clip_dir / "folds.csv").equals(pd.read_csv(sup_dir / "folds.csv"))
+    clip_exp, sup_exp = ExperimentDir(clip_dir.parent), ExperimentDir(sup_dir)
+    folds_same = clip_exp.read_folds().equals(sup_exp.read_folds())
     print(f"CLIP and supervised folds identical: {folds_same}")
-    rows = ensure_embeddings(sup_dir, args.data)  # the supervised embeddings (computed once, then cached)
-    fold_files = sorted(clip_dir.glob("fold*.npz"))
+    cache = EmbeddingCache.build(sup_dir, args.data)  # the supervised embeddings (computed once, then cached)
+    rows = cache.rows
+    fold_files = ExperimentDir.clip_array_files(clip_dir)
     cfg = json.loads(fold_files[0].with_suffix(".json").read_text())["config"]
     # ImageNet-only: the same backbone, pretrained init, no training
     with np.load(fold_files[0]) as z:
@@ -115,7 +118,7 @@ def main() -> None:
         y = targets.argmax(axis=1)
         query = np.flatnonzero(~is_train & golden)
         pool = np.flatnonzero(is_train)
-        sup = eeg_embeddings(sup_dir, fold, rows, ids)
+        sup = cache.eeg_embeddings(fold, ids)
         embeddings = {"clip-aligned": eeg_z, "supervised CNN": sup, "ImageNet-only": x_imagenet}
         prior = np.tile(targets[pool].mean(axis=0), (len(query), 1))
         zero.append({"fold": fold, "golden_eegs": len(query), "zero_shot_kl": score_arrays(targets[query], zs[query]),

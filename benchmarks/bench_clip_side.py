@@ -20,7 +20,8 @@ from sklearn.preprocessing import StandardScaler
 
 from hms.clip.train import read_reports
 from hms.data import Competition
-from hms.embed import eeg_embeddings, ensure_embeddings
+from hms.embed import EmbeddingCache
+from hms.experiment import ExperimentDir
 
 SIDES = ("left", "right")
 
@@ -41,10 +42,10 @@ def main() -> None:
     comp = Competition.from_arg(args.data)
     reports = read_reports(comp)
     clip_dir, sup_dir = Path(args.clip), Path(args.supervised)
-    fold_files = sorted(clip_dir.glob("fold*.npz"))
+    fold_files = ExperimentDir.clip_array_files(clip_dir)
     if not fold_files:
         raise SystemExit(f"{clip_dir}: no fold*.npz; train it first (python -m hms clip --data {args.data})")
-    rows = ensure_embeddings(sup_dir, args.data)  # the supervised embeddings (computed once, then cached)
+    cache = EmbeddingCache.build(sup_dir, args.data)  # the supervised embeddings (computed once, then cached)
     records = []
     for path in fold_files:
         fold = int(path.stem.removeprefix("fold"))
@@ -53,7 +54,7 @@ def main() -> None:
         side = reports.loc[ids, "side"].fillna("").to_numpy()
         one_sided = np.isin(side, SIDES)
         train, test = is_train & one_sided, ~is_train & one_sided
-        sup = eeg_embeddings(sup_dir, fold, rows, ids)
+        sup = cache.eeg_embeddings(fold, ids)
         records.append({"fold": fold, "train_eegs": int(train.sum()), "held_out_eegs": int(test.sum()),
                         "clip_aligned": side_accuracy(eeg_z, side, train, test, args.c),
                         "supervised_cnn": side_accuracy(sup, side, train, test, args.c),

@@ -17,14 +17,14 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import pandas as pd
 import torch
 
 from hms.data import Competition
-from hms.infer import fold_files, predict_rows
-from hms.stack import CNN_ONLY, default_feature_set
+from hms.experiment import ExperimentDir
+from hms.infer import predict_rows
+from hms.stack.model import CNN_ONLY, default_feature_set
 
 HIDDEN_TEST_EEGS = 2640
 TARGET_FOLDS = 5
@@ -36,7 +36,7 @@ def test_rows(comp: Competition, n: int) -> pd.DataFrame:
     return pd.concat([test] * (n // len(test) + 1), ignore_index=True).head(n)
 
 
-def measure(comp: Competition, rows: pd.DataFrame, models: Path, feature_set: str) -> dict[str, float]:
+def measure(comp: Competition, rows: pd.DataFrame, models: ExperimentDir, feature_set: str) -> dict[str, float]:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     predict_rows(comp, rows, models, "test", feature_set=feature_set, timings=timings)
@@ -44,8 +44,8 @@ def measure(comp: Competition, rows: pd.DataFrame, models: Path, feature_set: st
     return {k: v / len(rows) for k, v in timings.items()}
 
 
-def reference(comp: Competition, rows: pd.DataFrame, models: Path, feature_set: str) -> float:
-    folds = [int(p.stem.removeprefix("fold")) for p in fold_files(models)]
+def reference(comp: Competition, rows: pd.DataFrame, models: ExperimentDir, feature_set: str) -> float:
+    folds = models.folds_with_weights()
     t0 = time.perf_counter()
     for k in folds:
         predict_rows(comp, rows, models, "test", folds=[k], feature_set=feature_set)
@@ -56,7 +56,7 @@ def project(per_eeg: dict[str, float], n_folds: int, cores_here: int) -> tuple[f
     """(minutes on a 4-core CPU, CPU-bound floor in minutes) for the hidden test set with TARGET_FOLDS folds."""
     scale = TARGET_FOLDS / n_folds
     serial = per_eeg["read"] + per_eeg["front-end"] + per_eeg.get("stack", 0.0) * scale
-    cnn_4 = per_eeg["cnn"] * scale * cores_here / 4
+    cnn_4 = per_eeg["model"] * scale * cores_here / 4
     return (serial + cnn_4) * HIDDEN_TEST_EEGS / 60, serial * HIDDEN_TEST_EEGS / 60
 
 
@@ -64,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiment", action="append", required=True, metavar="NAME:DATA",
                         help="models/NAME trained on DATA (its test.csv is used)")  # fmt: skip
-    parser.add_argument("--models", default="models")
+    parser.add_argument("--models-root", "--models", dest="models_root", default="models")
     parser.add_argument("--n", type=int, default=48, help="test rows timed per experiment (test.csv cycled)")
     args = parser.parse_args()
     cores = torch.get_num_threads()
@@ -72,13 +72,13 @@ def main() -> None:
     lines = []
     for item in args.experiment:
         name, _, data = item.partition(":")
-        models = Path(args.models) / name
+        models = ExperimentDir.named(name, args.models_root)
         comp = Competition.from_arg(data or None)
         rows = test_rows(comp, args.n)
-        n_folds = len(fold_files(models))
+        n_folds = len(models.folds_with_weights())
         # the CNN alone, the experiment's default, and the heaviest stack (CNN -> SAE -> LightGBM + band powers)
         sets = [CNN_ONLY, default_feature_set(models)]
-        if (models / "stack" / "logits_sae_hand").is_dir():
+        if models.stack_set_dir("logits_sae_hand").is_dir():
             sets.append("logits_sae_hand")
         sets = list(dict.fromkeys(sets))
         predict_rows(comp, rows.head(4), models, "test", feature_set=sets[-1])  # warm-up (first-call overheads)
@@ -86,11 +86,11 @@ def main() -> None:
             ours = measure(comp, rows, models, feature_set)
             ref = reference(comp, rows, models, feature_set)
             minutes_4, floor = project(ours, n_folds, cores)
-            stages = ", ".join(f"{k} {ours.get(k, 0.0):.4f}" for k in ("read", "front-end", "cnn", "stack"))
+            stages = ", ".join(f"{k} {ours.get(k, 0.0):.4f}" for k in ("read", "front-end", "model", "stack"))
             print(f"{name} [{feature_set}] {n_folds} folds, {len(rows)} EEGs: s/EEG {stages}, total "
                   f"{ours['total']:.4f}; reference (fold by fold) {ref:.4f} -> {ref / ours['total']:.2f}x")  # fmt: skip
             if torch.cuda.is_available():  # the CNN ran on the GPU: no core scaling applies
-                per_fold = (ours["cnn"] + ours.get("stack", 0.0)) * TARGET_FOLDS / n_folds
+                per_fold = (ours["model"] + ours.get("stack", 0.0)) * TARGET_FOLDS / n_folds
                 gpu_minutes = (ours["read"] + ours["front-end"] + per_fold) * HIDDEN_TEST_EEGS / 60
                 print(f"  projection {HIDDEN_TEST_EEGS} EEGs x {TARGET_FOLDS} folds on this GPU: {gpu_minutes:.1f} min")
                 minutes_4 = float("nan")

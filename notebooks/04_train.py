@@ -24,9 +24,9 @@ MODELS = "models"
 OVERRIDES = []  # e.g. ["train.epochs_stage1=8", "model.name=tf_efficientnet_b0"]
 
 # %%
+from hms.experiment import load_config
 from hms.leaderboard import show
 from hms.paths import REPO_ROOT
-from hms.train.config import load_config
 from hms.train.run import run_experiment
 
 cfg = load_config(REPO_ROOT / CONFIG, OVERRIDES)

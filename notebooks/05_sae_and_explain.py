@@ -33,7 +33,7 @@ from IPython.display import HTML, display
 from hms.explain.run import run_explain
 from hms.paths import REPO_ROOT, files_dir
 from hms.sae.run import run_sae
-from hms.stack import run_stack
+from hms.stack.run import run_stack
 
 data, models = REPO_ROOT / DATA, REPO_ROOT / MODELS
 settings = yaml.safe_load((REPO_ROOT / "configs/sae.yaml").read_text()) | SAE

@@ -23,4 +23,4 @@ MODELS = "../models/quick"
 OUT = "submission.csv"
 
 # %%
-# !{PYTHON} {SUBMISSION} --data {DATA} --models {MODELS} --out {OUT}
+# !{PYTHON} {SUBMISSION} --data {DATA} --experiment-dir {MODELS} --out {OUT}

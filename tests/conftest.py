@@ -51,7 +51,7 @@ TINY_TRAIN = [
 @pytest.fixture(scope="session")
 def tiny_models(sim_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny two-fold experiment trained once per session on the simulated data: models/<name>/ folder."""
-    from hms.train.config import load_config
+    from hms.experiment import load_config
     from hms.train.run import run_experiment
 
     root = tmp_path_factory.mktemp("tiny_models")
@@ -68,7 +68,7 @@ SAE_TINY = {"expansion": 4, "k": 4, "aux_k": 8, "dead_after": 64, "steps": 40, "
 def stacked(tiny_models: Path, sim_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """The tiny experiment with its SAE (all folds) and stackers: (models dir, SAE table, ablation, files dir)."""
     from hms.sae.run import run_sae
-    from hms.stack import run_stack
+    from hms.stack.run import run_stack
 
     files = tmp_path_factory.mktemp("files")
     sae_table = run_sae("s", sim_dir, tiny_models.parent, SAE_TINY, k_curve=(2, 4), files_dir=files, progress=False)

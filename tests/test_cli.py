@@ -52,8 +52,7 @@ def test_pipeline_folds_baseline_submission(sim_dir, tmp_path):
 
 
 def test_submission_on_the_real_public_test(real_dir, real_train, tmp_path):
-    from hms.baseline import golden_prior
-    from hms.data import eeg_level
+    from hms.data import eeg_level, golden_prior
     from hms.io import write_json
 
     prior = golden_prior(eeg_level(real_train))

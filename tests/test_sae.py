@@ -80,7 +80,7 @@ def test_save_load_roundtrip_and_codes(tmp_path):
 def test_config_rejects_bad_settings():
     with pytest.raises(ValueError, match="sparsity"):
         SAEConfig(sparsity="l2")
-    with pytest.raises(ValueError, match="unknown SAE settings"):
+    with pytest.raises(ValueError, match=r"SAE settings: unknown keys \['kk'\]; known: \[.*'k',"):
         SAEConfig.from_dict({"kk": 3})
     with pytest.raises(ValueError, match="NaN"):
         fit_sae(np.full((10, 4), np.nan, np.float32), SAEConfig(d_in=4, k=2, steps=1), progress=False)

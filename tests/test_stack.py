@@ -14,7 +14,7 @@ from conftest import SAE_TINY
 
 from hms.constants import VOTE_COLS
 from hms.data import Competition
-from hms.stack import CNN_ONLY, FEATURE_SETS
+from hms.stack.model import CNN_ONLY, FEATURE_SETS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,7 +137,7 @@ def test_kaggle_package_runs_on_its_own(stacked, sim_dir, tmp_path):
     assert meta["enable_internet"] is False and meta["dataset_sources"] == ["me/hms-s"]
     assert json.loads((dataset / "dataset-metadata.json").read_text())["id"] == "me/hms-s"
     cell = json.loads((kernel / "submission.ipynb").read_text())["cells"][1]["source"][0]
-    assert cell.startswith("!python /kaggle/input/hms-s/submission.py --models /kaggle/input/hms-s/models/s")
+    assert cell.startswith("!python /kaggle/input/hms-s/submission.py --experiment-dir /kaggle/input/hms-s/models/s")
     shipped = {p.relative_to(dataset / "models/s").as_posix() for p in (dataset / "models/s").rglob("*") if p.is_file()}
     assert {"fold0.safetensors", "prior.json", "sae/fold1.safetensors", "stack/logits_sae_hand/fold1.txt"} <= shipped
     assert not any(name.endswith(".state.pt") or name.startswith("embeddings") for name in shipped)

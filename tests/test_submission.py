@@ -85,9 +85,7 @@ def test_bad_test_csv_stops_before_any_work(test_copy, tiny_models, tmp_path, ca
     else:
         test = pd.concat([test, test.head(1)])
     test.to_csv(test_copy / "test.csv", index=False)
-    import hms.infer
-
-    monkeypatch.setattr(hms.infer, "predict_test", lambda *a, **k: pytest.fail("work started on a bad test.csv"))
+    monkeypatch.setattr(submission, "predict_test", lambda *a, **k: pytest.fail("work started on a bad test.csv"))
     out = tmp_path / "sub.csv"
     assert submission.main(["--data", str(test_copy), "--models", str(tiny_models), "--out", str(out)]) == 2
     err = capsys.readouterr().err

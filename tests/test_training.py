@@ -12,11 +12,13 @@ from safetensors.torch import load_file
 
 from hms.constants import VOTE_COLS
 from hms.data import Competition
+from hms.experiment import from_dict, load_config
+from hms.families import AugmentConfig
+from hms.families.spectrogram_cnn import WindowDataset
 from hms.signal.config import FrontEndConfig
-from hms.signal.image import swap_panels
+from hms.signal.image import panels_to_image, swap_panels
 from hms.signal.prepare import CachedRecordings, prepare
-from hms.train.config import AugmentConfig, from_dict, load_config
-from hms.train.dataset import WindowDataset, epoch_rows, stage_rows
+from hms.train.rows import epoch_rows, stage_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = TINY_TRAIN
@@ -50,10 +52,8 @@ def test_swap_augmentation_keeps_the_label(sim_dir, tiny_cache):
         a, b = plain[i], swapped[i]
         assert torch.equal(a["target"], b["target"])
         expected = swap_panels(tiny_cache.panels(rows.iloc[i].to_dict()))
-        from hms.signal.image import panels_to_image
-
-        torch.testing.assert_close(b["image"], panels_to_image(expected, "stack8"))
-        assert not torch.equal(a["image"], b["image"])
+        torch.testing.assert_close(b["inputs"], panels_to_image(expected, "stack8"))
+        assert not torch.equal(a["inputs"], b["inputs"])
 
 
 def test_masking_spares_the_central_10_seconds(sim_dir, tiny_cache):
@@ -62,7 +62,7 @@ def test_masking_spares_the_central_10_seconds(sim_dir, tiny_cache):
     clean = WindowDataset(rows, tiny_cache, None)
     changed = 0
     for i in range(len(rows)):
-        a, b = clean[i]["image"][0], ds[i]["image"][0]
+        a, b = clean[i]["inputs"][0], ds[i]["inputs"][0]
         changed += int(not torch.equal(a, b))
         eeg_half_centre = slice(32 + 16 - 4, 32 + 16 + 4)  # the EEG column's central 10 s (of 50 s) at width 32
         torch.testing.assert_close(a[:, eeg_half_centre], b[:, eeg_half_centre])

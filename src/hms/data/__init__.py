@@ -1,8 +1,8 @@
 """Competition data layer: validated tables, EEG/spectrogram windows, labels, folds."""
 
 from hms.data.errors import DataError
-from hms.data.folds import fold_class_shares, make_folds, read_folds
-from hms.data.labels import dedupe_rows, eeg_level, golden_mask, total_votes, vote_probabilities
+from hms.data.folds import fold_class_shares, fold_summary, make_folds, read_folds
+from hms.data.labels import dedupe_rows, eeg_level, golden_mask, golden_prior, total_votes, vote_probabilities
 from hms.data.layout import Competition
 from hms.data.signals import (
     clean_eeg,
@@ -23,7 +23,9 @@ __all__ = [
     "eeg_level",
     "eeg_window",
     "fold_class_shares",
+    "fold_summary",
     "golden_mask",
+    "golden_prior",
     "make_folds",
     "read_eeg",
     "read_folds",

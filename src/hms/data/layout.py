@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hms.data.errors import DataError
 from hms.data.signals import (
     clean_eeg,
     clean_spectrogram,
@@ -114,3 +115,21 @@ class Competition:
         return clean_spectrogram(
             spectrogram_window(times, power, row.get("spectrogram_label_offset_seconds", 0.0), path)
         )
+
+    def load_windows(self, row: dict, split: str = "train") -> tuple[np.ndarray | None, np.ndarray | None, str]:
+        """(clean EEG window or None, clean organizer window or None, what was wrong): the inputs of every model
+        family. A missing or unreadable file, or an EEG whose scalp channels are all NaN, leaves that modality None."""
+        problems = []
+        eeg = spec = None
+        try:
+            eeg, nan_frac = self.clean_eeg_window(row, split)
+            if nan_frac[:-1].min() == 1.0:  # every scalp channel empty: nothing to read from the EEG
+                eeg = None
+                problems.append("EEG all NaN")
+        except DataError as exc:
+            problems.append(str(exc).split(": ", 1)[-1].split(";")[0])
+        try:
+            spec = self.clean_spectrogram_window(row, split)
+        except DataError as exc:
+            problems.append("spectrogram " + str(exc).split(": ", 1)[-1].split(";")[0])
+        return eeg, spec, "; ".join(problems)

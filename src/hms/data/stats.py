@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from hms.constants import CLASSES, EEG_WINDOW_SECONDS, GOLDEN_MIN_VOTES, SPEC_WINDOW_SECONDS, VOTE_COLS
 from hms.data.labels import total_votes, vote_probabilities
+from hms.data.tables import read_train_csv
 
 
 def _q(series: pd.Series, qs: tuple[float, ...]) -> dict[str, float]:
@@ -58,3 +61,10 @@ def compare_table(sim: dict[str, object], real: dict[str, object]) -> pd.DataFra
 
     a, b = flat(sim), flat(real)
     return pd.DataFrame({"simulated": pd.Series(a), "real": pd.Series(b)})
+
+
+def real_comparison(train_csv: str | Path, real: dict[str, object]) -> pd.DataFrame:
+    """``python -m hms stats``: a train.csv's statistics beside the real competition's (``real``)."""
+    table = compare_table(describe_train(read_train_csv(train_csv)), {})
+    table["real"] = pd.Series(real)
+    return table

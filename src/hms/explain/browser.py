@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import matplotlib.image as mpimg
 import numpy as np
 
 from hms.constants import CLASSES
@@ -29,7 +30,7 @@ def check_page(page: str | Path, screenshot: str | Path, width: int = 1300, heig
     """Load ``page`` from disk, wait for plotly to draw, and report: console_errors, page_errors, requests (anything
     not from the file itself), broken_images (alt texts), images, class_sections (ids present), plots (drawn plotly
     divs), the screenshot path and its pixel spread (0 = blank)."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # deferred: optional, only the screenshot check needs it
 
     page_path = Path(page).resolve()
     if not page_path.is_file():
@@ -62,7 +63,5 @@ def check_page(page: str | Path, screenshot: str | Path, width: int = 1300, heig
 
 def _pixel_spread(png: Path) -> float:
     """Standard deviation of the screenshot's grey levels (0 for a blank page)."""
-    import matplotlib.image as mpimg
-
     pixels = mpimg.imread(png)[..., :3]
     return float(np.asarray(pixels, dtype=np.float64).mean(axis=-1).std())

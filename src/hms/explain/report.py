@@ -15,8 +15,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
+from scipy.ndimage import uniform_filter
 
 from hms.constants import CLASSES
+from hms.experiment import ExperimentDir
 from hms.io import atomic_write
 from hms.plots import figure_png, plot_image, plot_panels
 from hms.signal.config import FrontEndConfig
@@ -55,7 +57,7 @@ class ReportData:
     stats: pd.DataFrame  # one row per SAE feature (features.csv)
     rankings: pd.DataFrame  # class_rankings.csv
     ground_truth: pd.DataFrame | None
-    sae_dir: Path
+    exp: ExperimentDir
     targets: np.ndarray  # (n, 6) vote shares
     probs: np.ndarray  # (n, 6) the fold's CNN
     codes: np.ndarray  # (n, len(code_features)) activations of the features offered in the UMAP colour menu
@@ -93,8 +95,6 @@ def _thumbnail(image, cfg: FrontEndConfig, title: str) -> bytes:
 
 def _map_png(panels: np.ndarray, cfg: FrontEndConfig, title: str, signed: bool, smooth: int = 5) -> bytes:
     """Attribution panels, smoothed over ``smooth`` x ``smooth`` pixels (per-pixel gradients are speckled)."""
-    from scipy.ndimage import uniform_filter
-
     panels = uniform_filter(np.asarray(panels, dtype=np.float32), size=(1, 1, smooth, smooth), mode="nearest")
     vmax = float(np.abs(panels).max()) or 1.0
     fig = plot_panels(panels, cfg, title, cmap="RdBu_r" if signed else "viridis", vmin=-vmax if signed else 0.0,
@@ -103,12 +103,14 @@ def _map_png(panels: np.ndarray, cfg: FrontEndConfig, title: str, signed: bool, 
 
 
 def sae_section(d: ReportData) -> str:
-    path = d.sae_dir / "metrics.json"
+    path = d.exp.sae_metrics_json
     metrics = json.loads(path.read_text()) if path.is_file() else {}
     keys = ("d_in", "d_sae", "k", "sparsity", "explained_variance", "explained_variance_train", "l0", "dead_fraction",
             "dead_fraction_valid")  # fmt: skip
     table = pd.DataFrame([{"metric": k, "value": metrics[k]} for k in keys if k in metrics])
-    figures = "".join(_file_img(d.sae_dir / f, f) for f in ("density.png", "k_curve.png", "reconstructions.png"))
+    figures = "".join(
+        _file_img(p, p.name) for p in (d.exp.sae_density_png, d.exp.sae_k_curve_png, d.exp.sae_reconstructions_png)
+    )
     return (f'<section id="sae"><h2>Sparse autoencoder</h2><p class="note">Metrics over all folds (validation rows '
             f"unless marked train); explained variance = 1 - FVU.</p>{_table(table) if len(table) else ''}"
             f"{figures}</section>")  # fmt: skip

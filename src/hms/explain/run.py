@@ -4,18 +4,33 @@ data) the ground-truth check, as CSV tables in ``files/reports/<experiment>/``. 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.cluster import AgglomerativeClustering
+from tqdm.auto import tqdm
 
+from hms.clip.describe import feature_words, phrase_similarity, retrieval_examples
+from hms.clip.train import read_reports
 from hms.constants import CLASSES, N_CLASSES, VOTE_COLS
-from hms.embed import cache_dir, ensure_embeddings, load_fold_outputs
-from hms.explain.features import band_and_side, class_statistics, describe, lateralization
-from hms.features import BANDS
+from hms.data import Competition
+from hms.data.labels import eeg_level
+from hms.embed import EmbeddingCache
+from hms.experiment import ExperimentDir
+from hms.explain.latents import band_and_side, class_statistics, describe, lateralization
+from hms.families import ModelFamily
+from hms.inputs import row_inputs
 from hms.io import write_csv, write_json
 from hms.paths import MODELS_DIR, files_dir
+from hms.predict import load_fold
+from hms.sae.model import SparseAutoencoder
+from hms.signal.bands import BANDS
+from hms.signal.config import FrontEndConfig
+from hms.stack.model import FoldStack, feature_matrix
+from hms.synth.signals import PLANTED
 
 
 def class_gain(booster, n_features: int) -> np.ndarray:
@@ -65,8 +80,6 @@ def class_rankings(stats: pd.DataFrame, targets: np.ndarray, x: np.ndarray | Non
 
 def feature_clusters(sae, alive: np.ndarray, n_clusters: int = 12) -> np.ndarray:
     """Agglomerative clusters (cosine, average linkage) of the decoder directions of the live features; -1 = dead."""
-    from sklearn.cluster import AgglomerativeClustering
-
     labels = np.full(len(alive), -1)
     idx = np.flatnonzero(alive)
     if len(idx) >= 2:
@@ -78,8 +91,6 @@ def feature_clusters(sae, alive: np.ndarray, n_clusters: int = 12) -> np.ndarray
 
 def ground_truth(rankings: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
     """Simulated data: do the top features of each class sit where the simulator planted the pattern?"""
-    from hms.synth.signals import PLANTED
-
     rows = []
     for name, (extent, (lo, hi)) in PLANTED.items():
         top = rankings[rankings["class"] == name]["feature"].to_numpy()
@@ -94,15 +105,13 @@ def ground_truth(rankings: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def row_images(comp, rows: pd.DataFrame, cfg, batch_size: int = 32) -> torch.Tensor:
-    """The CNN images of label rows, through the inference front-end (a missing modality is blank)."""
-    from hms.infer import images_for, load_inputs
-
+def row_model_inputs(comp: Competition, rows: pd.DataFrame, family: ModelFamily, frontend: FrontEndConfig,
+                     batch_size: int = 32) -> torch.Tensor:  # fmt: skip
+    """The model inputs of label rows (for an image family, the CNN images), through the inference path; a missing
+    modality is blank."""
     records = rows.to_dict("records")
-    out = []
-    for start in range(0, len(records), batch_size):
-        loaded = [load_inputs(comp, r, "train") for r in records[start : start + batch_size]]
-        out.append(images_for([e for e, _, _ in loaded], [s for _, s, _ in loaded], cfg))
+    out = [row_inputs(comp, records[i : i + batch_size], "train", family, frontend, all_rows=True).inputs
+           for i in range(0, len(records), batch_size)]  # fmt: skip
     return torch.cat(out) if out else torch.zeros(0)
 
 
@@ -112,13 +121,12 @@ def card_features(rankings: pd.DataFrame, per_class: int) -> list[int]:
     return list(dict.fromkeys(int(f) for f in top["feature"]))
 
 
-def feature_cards(model, sae, comp, rows: pd.DataFrame, codes: np.ndarray, features: list[int], cfg,
-                  n_examples: int = 3, progress: bool = True) -> list[dict]:  # fmt: skip
+def feature_cards(model, sae, comp, rows: pd.DataFrame, codes: np.ndarray, features: list[int],
+                  family: ModelFamily, cfg: FrontEndConfig, n_examples: int = 3,
+                  progress: bool = True) -> list[dict]:  # fmt: skip
     """Per feature: its top activating rows (ids, activation, image), its saliency map averaged over them (captum
     Saliency through the SAE encoder) and the plain-words summary of where that saliency lies."""
-    from tqdm.auto import tqdm
-
-    from hms.explain.saliency import feature_attribution, mean_panels, profile, summarize
+    from hms.explain.saliency import feature_attribution, mean_panels, profile, summarize  # deferred: captum
 
     cards = []
     for j in tqdm(features, desc="feature cards", unit="feature", disable=not progress, leave=False):
@@ -126,7 +134,7 @@ def feature_cards(model, sae, comp, rows: pd.DataFrame, codes: np.ndarray, featu
         top = top[codes[top, j] > 0]
         if not len(top):
             continue
-        images = row_images(comp, rows.iloc[top], cfg)
+        images = row_model_inputs(comp, rows.iloc[top], family, cfg)
         attr = feature_attribution(model, sae, images, j)
         p = profile(attr, cfg)
         cards.append({"feature": j, "rows": rows.iloc[top][["eeg_id", "eeg_sub_id"]].to_dict("records"),
@@ -137,9 +145,7 @@ def feature_cards(model, sae, comp, rows: pd.DataFrame, codes: np.ndarray, featu
 
 def embedding_projection(embedding: np.ndarray, seed: int, n_components: int) -> np.ndarray:
     """UMAP of the embeddings (cosine), seeded."""
-    import warnings
-
-    import umap
+    import umap  # deferred: heavy (numba compilation), only the report needs it
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "n_jobs overridden by setting random_state": seeded means one thread
@@ -153,8 +159,6 @@ def saliency_ground_truth(truth: pd.DataFrame, rankings: pd.DataFrame, cards: li
     """Add the saliency view of the ground-truth check: over each class's carded top features, the mean left-right
     imbalance of the saliency mass (|left - right| / total, 0 = both sides) and the share whose saliency peaks in a
     band overlapping the planted one."""
-    from hms.synth.signals import PLANTED
-
     profiles = {c["feature"]: c["profile"] for c in cards}
     imbalance, overlap = [], []
     for name in truth["class"]:
@@ -168,18 +172,14 @@ def saliency_ground_truth(truth: pd.DataFrame, rankings: pd.DataFrame, cards: li
     return truth.assign(saliency_side_imbalance_top=imbalance, saliency_band_overlaps_planted=overlap)
 
 
-def clip_words(clip_dir: Path, fold: int, comp, rows: pd.DataFrame, codes: np.ndarray,
+def clip_words(exp: ExperimentDir, clip_dir: Path, fold: int, comp, rows: pd.DataFrame, codes: np.ndarray,
                stats: pd.DataFrame) -> pd.DataFrame | None:  # fmt: skip
-    """With an EEG-CLIP fold (``clip_dir``/fold{k}, default models/<experiment>/clip): add ``words`` to ``stats``
+    """With an EEG-CLIP fold (in ``clip_dir``, default models/<experiment>/clip): add ``words`` to ``stats``
     (the phrases each feature correlates with, on each eeg_id's first label row) and return retrieval examples."""
-    clip_fold = Path(clip_dir) / f"fold{fold}.safetensors"
+    clip_fold = exp.clip_weights(fold, clip_dir)
     if not clip_fold.is_file() or not (comp.root / "reports.csv").is_file():
         return None
-    from hms.clip.describe import feature_words, phrase_similarity, retrieval_examples
-    from hms.clip.train import read_reports
-    from hms.data.labels import eeg_level
-
-    with np.load(clip_fold.with_suffix(".npz")) as z:
+    with np.load(exp.clip_arrays(fold, clip_dir)) as z:
         ids, eeg_z = z["eeg_ids"], z["eeg_z"]
     first = pd.Series(np.arange(len(rows)), index=rows["eeg_id"].to_numpy())
     first = first[~first.index.duplicated()]
@@ -189,7 +189,7 @@ def clip_words(clip_dir: Path, fold: int, comp, rows: pd.DataFrame, codes: np.nd
     eegs = eeg_level(comp.train())
     consensus = pd.Series(eegs[list(VOTE_COLS)].to_numpy().argmax(axis=1), index=eegs["eeg_id"]).map(
         dict(enumerate(CLASSES)))  # fmt: skip
-    return retrieval_examples(clip_fold.with_suffix(".npz"), read_reports(comp), consensus)
+    return retrieval_examples(exp.clip_arrays(fold, clip_dir), read_reports(comp), consensus)
 
 
 def run_explain(experiment: str, data: str | Path | None = None, models_root: str | Path = MODELS_DIR,
@@ -198,19 +198,16 @@ def run_explain(experiment: str, data: str | Path | None = None, models_root: st
                 progress: bool = True, clip: str | Path | None = None) -> dict[str, pd.DataFrame]:  # fmt: skip
     """Tables (features.csv, class_rankings.csv, ground_truth.csv on simulated data) and, with ``report``, the
     self-contained page ``index.html`` in ``out`` (default files/reports/<experiment>/)."""
-    from hms.data import Competition
-    from hms.sae.model import SparseAutoencoder
-    from hms.stack import FoldStack, build_features
-
-    exp_dir = Path(models_root) / experiment
+    exp = ExperimentDir.named(experiment, models_root)
     comp = Competition.from_arg(data)
-    rows = ensure_embeddings(exp_dir, comp.root)
-    sae_path = exp_dir / "sae" / f"fold{fold}.safetensors"
+    cache = EmbeddingCache.build(exp, comp.root)
+    rows = cache.rows
+    sae_path = exp.sae_weights(fold)
     if not sae_path.is_file():
         raise FileNotFoundError(f"{sae_path}: missing; run python -m hms sae --experiment {experiment} first")
     sae = SparseAutoencoder.load(sae_path)
-    outputs = load_fold_outputs(cache_dir(exp_dir) / f"fold{fold}.npz")
-    hand = pd.read_parquet(cache_dir(exp_dir) / "hand.parquet")
+    outputs = cache.fold(fold)
+    hand = cache.hand()
     ok = np.isfinite(outputs.probs).all(axis=1)
     rows_ok = rows[ok].reset_index(drop=True)
     targets = rows_ok[list(VOTE_COLS)].to_numpy(dtype=float)
@@ -225,12 +222,10 @@ def run_explain(experiment: str, data: str | Path | None = None, models_root: st
     stats["description"] = [describe(r) if r["density"] > 0 else "dead" for _, r in stats.iterrows()]
     stats["cluster"] = feature_clusters(sae, stats["density"].to_numpy() > 0)
     booster, x = None, None
-    if (exp_dir / "stack" / "logits_sae" / f"fold{fold}.txt").is_file():
-        stack = FoldStack(exp_dir, "logits_sae", fold)
-        booster = stack.booster
-        sub = type(outputs)(outputs.probs[ok], outputs.views[ok])
-        x, _ = build_features("logits_sae", sub, sae)
-    retrieval = clip_words(Path(clip) if clip else exp_dir / "clip", fold, comp, rows_ok, codes, stats)
+    if exp.stack_model("logits_sae", fold).is_file():
+        booster = FoldStack(exp, "logits_sae", fold).booster
+        x, _ = feature_matrix("logits_sae", outputs.subset(ok), sae)
+    retrieval = clip_words(exp, Path(clip) if clip else exp.clip_dir, fold, comp, rows_ok, codes, stats)
     rankings = class_rankings(stats, targets, x, booster, top)
     if "words" in stats:
         rankings["words"] = stats.loc[rankings["feature"], "words"].to_numpy()
@@ -239,18 +234,23 @@ def run_explain(experiment: str, data: str | Path | None = None, models_root: st
     if (comp.root / "oracle.csv").is_file():
         tables["ground_truth"] = ground_truth(rankings, stats)
     if report:
-        from hms.explain.report import ReportData, write_report
-        from hms.explain.saliency import class_maps, confident
-        from hms.train.loop import load_fold
+        from hms.explain.report import ReportData, write_report  # deferred: plotly
+        from hms.explain.saliency import class_maps, confident  # deferred: captum
 
         torch.manual_seed(seed)
-        model, cfg = load_fold(exp_dir / f"fold{fold}.safetensors")
+        loaded = load_fold(exp, fold)
+        model, cfg, family = loaded.model, loaded.frontend, loaded.family
+        if not family.image_saliency:
+            raise ValueError(
+                f"{exp.root}: the report's saliency maps read stacked spectrogram images, and the "
+                f"{family.name} family has other inputs; run explain with --no-report for the tables"
+            )
         keep = np.unique(np.concatenate([confident(targets, c, n_saliency) for c in range(N_CLASSES)]
                                         + [np.flatnonzero(targets[:, 0] < 0.1)[:n_saliency]]))  # fmt: skip
-        maps = class_maps(model, row_images(comp, rows_ok.iloc[keep], cfg), targets[keep], cfg, n_saliency,
-                          ig_steps, progress)  # fmt: skip
-        cards = feature_cards(model, sae, comp, rows_ok, codes, card_features(rankings, cards_per_class), cfg,
-                              progress=progress)  # fmt: skip
+        maps = class_maps(model, row_model_inputs(comp, rows_ok.iloc[keep], family, cfg), targets[keep], cfg,
+                          n_saliency, ig_steps, progress)  # fmt: skip
+        cards = feature_cards(model, sae, comp, rows_ok, codes, card_features(rankings, cards_per_class), family,
+                              cfg, progress=progress)  # fmt: skip
         summaries = {c["feature"]: c["saliency_summary"] for c in cards}
         if "ground_truth" in tables:
             tables["ground_truth"] = saliency_ground_truth(tables["ground_truth"], rankings, cards, cards_per_class)
@@ -259,7 +259,7 @@ def run_explain(experiment: str, data: str | Path | None = None, models_root: st
         show = sorted({*card_features(rankings, cards_per_class)})
         data = ReportData(
             experiment=experiment, fold=fold, stats=stats, rankings=rankings, ground_truth=tables.get("ground_truth"),
-            sae_dir=exp_dir / "sae", targets=targets, probs=outputs.probs[ok], codes=codes[:, show],
+            exp=exp, targets=targets, probs=outputs.probs[ok], codes=codes[:, show],
             code_features=show, umap2=embedding_projection(emb.numpy(), seed, 2),
             umap3=embedding_projection(emb.numpy(), seed, 3), class_maps=maps, cards=cards, cfg=cfg,
             ranked_by="stacker pred_contrib" if booster is not None else "one-vs-rest AUROC", retrieval=retrieval,

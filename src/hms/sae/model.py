@@ -8,12 +8,15 @@ buffers ``x_mean``/``x_scale`` (fitted on the training part of the fold), so a s
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from hms import config
+from hms.io import atomic_write, write_json
 
 SPARSITY_MODES = ("topk", "l1", "kl")
 
@@ -53,11 +56,7 @@ class SAEConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> SAEConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown SAE settings {sorted(unknown)}; known: {sorted(names)}")
-        return cls(**d)
+        return config.build(cls, d, "SAE settings")
 
 
 class SparseAutoencoder(nn.Module):
@@ -166,8 +165,6 @@ class SparseAutoencoder(nn.Module):
     # -- files --------------------------------------------------------------------------------------------------
     def save(self, path: str | Path, extra: dict | None = None) -> None:
         """safetensors weights + a JSON sidecar (config and metrics); both written atomically."""
-        from hms.io import atomic_write, write_json
-
         path = Path(path)
         tensors = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
         atomic_write(path, lambda p: save_file(tensors, str(p)))

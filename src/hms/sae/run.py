@@ -4,25 +4,25 @@ leaderboard row. Resumable per fold (a fold whose weights exist with the same se
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
-from hms.embed import cache_dir as embeddings_dir
-from hms.embed import ensure_embeddings, load_fold_outputs
+from hms import leaderboard
+from hms.embed import EmbeddingCache
+from hms.experiment import ExperimentDir
 from hms.io import write_csv, write_json
 from hms.paths import MODELS_DIR
+from hms.plots import save_figure, subplots
 from hms.sae.fit import evaluate, fit_sae
 from hms.sae.model import SAEConfig, SparseAutoencoder
 
 log = logging.getLogger(__name__)
-
-
-def sae_dir(experiment_dir: Path) -> Path:
-    return Path(experiment_dir) / "sae"
 
 
 def fold_matrices(rows: pd.DataFrame, views: np.ndarray, fold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -50,8 +50,6 @@ def fit_fold(rows: pd.DataFrame, views: np.ndarray, fold: int, cfg: SAEConfig,
 
 
 def _same_config(path: Path, cfg: SAEConfig) -> bool:
-    import json
-
     meta = json.loads(path.with_suffix(".json").read_text())
     return meta.get("config") == asdict(cfg)
 
@@ -60,21 +58,19 @@ def run_sae(experiment: str, data: str | Path | None = None, models_root: str | 
             settings: dict | None = None, k_curve: tuple[int, ...] = (), files_dir: str | Path | None = None,
             progress: bool = True) -> pd.DataFrame:  # fmt: skip
     """Fit/evaluate every fold; returns the per-fold metrics table (also written to sae/metrics.csv)."""
-    exp_dir = Path(models_root) / experiment
-    rows = ensure_embeddings(exp_dir, data)
-    out = sae_dir(exp_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    exp = ExperimentDir.named(experiment, models_root)
+    cache = EmbeddingCache.build(exp, data)
+    rows = cache.rows
+    exp.sae_dir.mkdir(parents=True, exist_ok=True)
     records, densities = [], []
-    folds = sorted(int(p.stem.removeprefix("fold")) for p in embeddings_dir(exp_dir).glob("fold*.npz"))
+    folds = cache.folds()
     cfg = None
     for fold in folds:
-        views = load_fold_outputs(embeddings_dir(exp_dir) / f"fold{fold}.npz").views
+        views = cache.fold(fold).views
         cfg = SAEConfig.from_dict({"d_in": views.shape[-1]} | (settings or {}))
-        path = out / f"fold{fold}.safetensors"
+        path = exp.sae_weights(fold)
         if path.is_file() and _same_config(path, cfg):
             sae = SparseAutoencoder.load(path)
-            import json
-
             metrics = json.loads(path.with_suffix(".json").read_text())["metrics"]
             x_train, _, _ = fold_matrices(rows, views, fold)
             metrics["density"] = evaluate(sae, x_train)["density"]
@@ -85,29 +81,28 @@ def run_sae(experiment: str, data: str | Path | None = None, models_root: str | 
         records.append({k: v for k, v in metrics.items() if k not in ("history", "train_eeg_ids")})
         if fold == folds[0]:
             _, x_valid, _ = fold_matrices(rows, views, fold)
-            _plot_reconstructions(sae, x_valid, out / "reconstructions.png")
+            _plot_reconstructions(sae, x_valid, exp.sae_reconstructions_png)
     table = pd.DataFrame(records)
-    write_csv(table, out / "metrics.csv")
+    write_csv(table, exp.sae_metrics_csv)
     summary = {c: float(table[c].mean()) for c in ("explained_variance", "explained_variance_train", "l0",
                                                    "dead_fraction", "dead_fraction_valid")}  # fmt: skip
     summary |= {"d_in": cfg.d_in, "d_sae": cfg.d_sae, "sparsity": cfg.sparsity, "k": cfg.k, "folds": folds}
-    write_json(summary, out / "metrics.json")
-    _plot_density(np.stack(densities), out / "density.png", cfg)
+    write_json(summary, exp.sae_metrics_json)
+    _plot_density(np.stack(densities), exp.sae_density_png, cfg)
     if k_curve:
-        curve = run_k_curve(rows, exp_dir, folds[0], cfg, k_curve, progress, known=records[0])
-        write_csv(curve, out / "k_curve.csv")
-        _plot_k_curve(curve, out / "k_curve.png")
+        curve = run_k_curve(rows, cache.fold(folds[0]).views, folds[0], cfg, k_curve, progress, known=records[0])
+        write_csv(curve, exp.sae_k_curve_csv)
+        _plot_k_curve(curve, exp.sae_k_curve_png)
     _record(experiment, summary, files_dir)
     log.info("SAE %s: explained variance %.3f (valid), L0 %.1f, dead %.3f", experiment, summary["explained_variance"],
              summary["l0"], summary["dead_fraction"])  # fmt: skip
     return table
 
 
-def run_k_curve(rows: pd.DataFrame, exp_dir: Path, fold: int, cfg: SAEConfig, ks: tuple[int, ...],
+def run_k_curve(rows: pd.DataFrame, views: np.ndarray, fold: int, cfg: SAEConfig, ks: tuple[int, ...],
                 progress: bool = True, known: dict | None = None) -> pd.DataFrame:  # fmt: skip
-    """Explained variance (validation part) against k, on one fold, everything else as ``cfg``; ``known`` holds
-    the metrics of the fit with ``cfg.k`` itself (not refitted)."""
-    views = load_fold_outputs(embeddings_dir(exp_dir) / f"fold{fold}.npz").views
+    """Explained variance (validation part) against k, on one fold's per-view embeddings, everything else as
+    ``cfg``; ``known`` holds the metrics of the fit with ``cfg.k`` itself (not refitted)."""
     rows_out = []
     for k in sorted(set(ks) | ({cfg.k} if known else set())):
         if known and k == cfg.k:
@@ -121,8 +116,6 @@ def run_k_curve(rows: pd.DataFrame, exp_dir: Path, fold: int, cfg: SAEConfig, ks
 
 
 def _record(experiment: str, summary: dict, files_dir: str | Path | None) -> None:
-    from hms import leaderboard
-
     row = {"experiment": f"{experiment}_sae", "model": f"sae-{summary['sparsity']} k={summary['k']} "
            f"d_sae={summary['d_sae']}", "folds": ",".join(map(str, summary["folds"])),
            "sae_explained_variance": summary["explained_variance"], "sae_l0": summary["l0"],
@@ -132,8 +125,6 @@ def _record(experiment: str, summary: dict, files_dir: str | Path | None) -> Non
 
 
 def _plot_density(density: np.ndarray, path: Path, cfg: SAEConfig) -> None:
-    from hms.plots import save_figure, subplots
-
     fig, ax = subplots(figsize=(7, 4))
     eps = 1e-5
     logd = np.log10(density.reshape(-1) + eps)
@@ -146,12 +137,8 @@ def _plot_density(density: np.ndarray, path: Path, cfg: SAEConfig) -> None:
     save_figure(fig, path)
 
 
-@__import__("torch").no_grad()
+@torch.no_grad()
 def _plot_reconstructions(sae: SparseAutoencoder, x_valid: np.ndarray, path: Path, n: int = 3) -> None:
-    import torch
-
-    from hms.plots import save_figure, subplots
-
     xs = sae.standardize(torch.from_numpy(x_valid[:: max(1, len(x_valid) // n)][:n].astype(np.float32)))
     rec = sae(xs)
     fig, axes = subplots(n, 1, figsize=(10, 2.4 * n), sharex=True)
@@ -166,8 +153,6 @@ def _plot_reconstructions(sae: SparseAutoencoder, x_valid: np.ndarray, path: Pat
 
 
 def _plot_k_curve(curve: pd.DataFrame, path: Path) -> None:
-    from hms.plots import save_figure, subplots
-
     fig, ax = subplots(figsize=(6, 4))
     ax.plot(curve["k"], curve["explained_variance"], "o-", label="validation part")
     ax.plot(curve["k"], curve["explained_variance_train"], "s--", label="training part")

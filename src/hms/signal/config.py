@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
+
+from hms import config
 
 LAYOUTS = ("stack8", "stack12", "channels")
 
@@ -77,12 +79,7 @@ class FrontEndConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> FrontEndConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown front-end keys {sorted(unknown)}; known: {sorted(known)}")
-        cast = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        return cls(**cast)
+        return config.build(cls, values, "front-end settings")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from hms.constants import CHAIN_NAMES, EEG_TO_SPEC_SHIFT
 from hms.data.signals import clean_eeg, read_eeg, read_spectrogram
@@ -29,8 +30,6 @@ class Pair:
 
 def real_pairs(sample_dir: Path) -> list[Pair]:
     """Every EEG of the real sample with its spectrogram and the offsets of its first label row."""
-    import pandas as pd
-
     train = pd.read_csv(sample_dir / "train.csv")
     pairs = []
     for eeg_path in sorted((sample_dir / "train_eegs").glob("*.parquet")):
@@ -77,3 +76,20 @@ def pair_fidelity(
         "scale_ratio": np.array(ratio),
         "rows": np.array(int(keep.sum())),
     }
+
+
+def fidelity_report(sample: Path) -> str:
+    """The table ``python -m hms fidelity`` prints: per real pair, r of the time-averaged spectrum, r of the log total
+    power over time and the power ratio, per chain; then the pooled time r."""
+    lines = ["eeg_id       rows  r_spectrum LL/RL/LP/RP       r_power_time LL/RL/LP/RP     power ratio"]
+    pooled = []
+    fmt = lambda a: " ".join(f"{v:.3f}" for v in a)  # noqa: E731
+    for pair in real_pairs(sample):
+        r = pair_fidelity(pair)
+        pooled.append(r["r_power_time"])
+        lines.append(f"{pair.eeg.stem:11s} {int(r['rows']):5d}  {fmt(r['r_spectrum'])}   {fmt(r['r_power_time'])}   "
+                     f"{fmt(r['scale_ratio'])}")  # fmt: skip
+    allr = np.concatenate(pooled)
+    lines.append(f"r_power_time over all chains: median {np.median(allr):.3f}, mean {allr.mean():.3f}, "
+                 f"min {allr.min():.3f}")  # fmt: skip
+    return "\n".join(lines)

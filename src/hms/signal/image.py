@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hms.constants import EEG_WINDOW_SAMPLES, LABEL_CENTRE_SECONDS
+from hms.constants import EEG_CHANNELS, EEG_WINDOW_SAMPLES, LABEL_CENTRE_SECONDS, SPEC_COLUMNS, SPEC_WINDOW_ROWS
 from hms.signal.config import FrontEndConfig
 from hms.signal.spectrogram import chain_spectrogram, preprocess
 
@@ -117,3 +117,18 @@ def build_image(eeg_window: np.ndarray, organizer_window: np.ndarray, cfg: Front
     """Clean EEG window (..., 10000, 20) + clean organizer window (..., 300, 400) -> the CNN image."""
     panels = stack_panels(organizer_panels(organizer_window, cfg), eeg_panels(eeg_window, cfg))
     return panels_to_image(panels, cfg.layout)
+
+
+def build_images(eegs: list[np.ndarray | None], specs: list[np.ndarray | None], cfg: FrontEndConfig) -> torch.Tensor:
+    """A batch of images from clean windows; a missing window (None) becomes blank (-1) panels of its modality."""
+    eeg_stack = np.stack([e if e is not None else np.zeros((EEG_WINDOW_SAMPLES, len(EEG_CHANNELS)), np.float32)
+                          for e in eegs])  # fmt: skip
+    spec_stack = np.stack([s if s is not None else np.zeros((SPEC_WINDOW_ROWS, len(SPEC_COLUMNS)), np.float32)
+                           for s in specs])  # fmt: skip
+    eeg_p, org_p = eeg_panels(eeg_stack, cfg), organizer_panels(spec_stack, cfg)
+    for i, (e, s) in enumerate(zip(eegs, specs, strict=True)):
+        if e is None:
+            eeg_p[i] = -1.0
+        if s is None:
+            org_p[i] = -1.0
+    return panels_to_image(stack_panels(org_p, eeg_p), cfg.layout)

@@ -9,11 +9,16 @@ Each row averages the power of the STFT frames whose centres lie within ``span_s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
-from hms.constants import SAMPLE_RATE, SPEC_BINS, SPEC_NFFT, SPEC_SECONDS_PER_ROW
+from hms.constants import SAMPLE_RATE, SPEC_BINS, SPEC_COLUMNS, SPEC_NFFT, SPEC_SECONDS_PER_ROW
+from hms.data.errors import DataError
+from hms.data.signals import clean_eeg, read_eeg
+from hms.io import write_parquet
 from hms.signal.montage import bipolar
 
 
@@ -86,11 +91,6 @@ def organizer_table(raw_eeg: np.ndarray, time_dtype: type = np.int64, params: Or
     """Raw referential EEG (time, 20), NaN allowed -> a DataFrame in the organizers' exact file format:
     ``time`` (row centres in s from the EEG start, every 2 s) + 400 float32 columns rounded to 0.01.
     Rows whose 2 s span is entirely missing are NaN, as in the organizer files."""
-    import pandas as pd
-
-    from hms.constants import SPEC_COLUMNS
-    from hms.data.signals import clean_eeg
-
     clean, _ = clean_eeg(raw_eeg)
     times, power = organizer_spectrogram(clean, params)
     per_row = SPEC_SECONDS_PER_ROW * SAMPLE_RATE
@@ -100,4 +100,14 @@ def organizer_table(raw_eeg: np.ndarray, time_dtype: type = np.int64, params: Or
     power[missing] = np.nan
     table = pd.DataFrame(power, columns=list(SPEC_COLUMNS))
     table.insert(0, "time", times.astype(time_dtype))
+    return table
+
+
+def write_organizer_parquet(eeg_path: Path, out: Path) -> pd.DataFrame:
+    """``python -m hms spectrogram``: an organizer-format spectrogram of a raw EEG parquet (>= 10 s)."""
+    eeg = read_eeg(eeg_path)
+    if eeg.shape[0] < 10 * SAMPLE_RATE:
+        raise DataError(f"{eeg_path}: EEG is {eeg.shape[0] / SAMPLE_RATE:g} s long; hms spectrogram needs >= 10 s")
+    table = organizer_table(eeg)
+    write_parquet(table, out)
     return table

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from hms.constants import (
@@ -53,8 +54,6 @@ class SynthConfig:
 
 def _write_session(plan: SessionPlan, out: Path) -> dict:
     """Write the session's EEG and spectrogram files; return what was planted (for the reports)."""
-    import torch
-
     torch.set_num_threads(1)
     notes: dict = {}
     signal = session_signal(plan, notes)

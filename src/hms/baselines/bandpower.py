@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hms.baseline import score_table
 from hms.constants import VOTE_COLS
 from hms.data import Competition, dedupe_rows, eeg_level, read_folds, total_votes
 from hms.data.labels import eeg_average
-from hms.features import table_features
+from hms.evaluation import record_run, score_table
+from hms.experiment import ExperimentDir
 from hms.gbm import fit_soft, predict
-from hms.io import write_csv, write_parquet
+from hms.io import atomic_write, write_csv, write_parquet
+from hms.signal.bands import table_band_powers
 from hms.signal.config import FrontEndConfig
 
 
@@ -24,30 +25,28 @@ def run_bandpower(data: str | Path | None, folds_csv: str | Path, out: str | Pat
     train = comp.train()
     folds = read_folds(folds_csv, train)
     rows = dedupe_rows(train).merge(folds[["eeg_id", "fold"]], on="eeg_id")
-    feats = table_features(comp, rows, FrontEndConfig())
+    feats = table_band_powers(comp, rows, FrontEndConfig())
     x = feats.to_numpy(dtype=float)
     votes = rows[list(VOTE_COLS)].to_numpy(dtype=float)
     targets = votes / votes.sum(axis=1, keepdims=True)
     weights = total_votes(rows).to_numpy(dtype=float)
     weights = weights / weights.mean()
     pred = np.zeros_like(targets)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    exp = ExperimentDir(Path(out))
+    exp.root.mkdir(parents=True, exist_ok=True)
     for k in sorted(rows["fold"].unique()):
         valid = (rows["fold"] == k).to_numpy()
         booster = fit_soft(x[~valid], targets[~valid], weights[~valid], seed=seed)
-        booster.save_model(str(out / f"fold{k}.txt"))
+        atomic_write(exp.lgbm_model(k), lambda p, b=booster: b.save_model(str(p)))
         pred[valid] = predict(booster, x[valid])
     probs = eeg_average(rows["eeg_id"].to_numpy(), pred, weights)
     probs.columns = list(VOTE_COLS)
     eegs = eeg_level(train).merge(folds[["eeg_id", "fold"]], on="eeg_id")
     scores = score_table(eegs, probs.loc[eegs["eeg_id"]].to_numpy())
     oof = eegs[["eeg_id", "patient_id", "fold", "golden"]].join(probs, on="eeg_id")
-    write_parquet(oof, out / "oof.parquet")
-    write_csv(scores, out / "scores.csv")
-    from hms.train.run import record_run
-
+    write_parquet(oof, exp.oof_parquet)
+    write_csv(scores, exp.scores_csv)
     minutes = (time.perf_counter() - started) / 60
-    name = out.name if out.name.startswith("bandpower") else f"bandpower_{out.name}"
+    name = exp.name if exp.name.startswith("bandpower") else f"bandpower_{exp.name}"
     record_run(name, scores, comp.root, eegs[eegs["golden"]], minutes, seed=seed, folds="all", model="lightgbm")
     return scores

@@ -1,5 +1,6 @@
-"""Hand-made features: log band powers per chain of the EEG window (whole 50 s and central 10 s) and of the organizer
-window, plus left-right asymmetries. Computed with the shared front-end (montage, filters) and scipy's Welch PSD."""
+"""Hand-made band-power features ("hand" in the stacker): log band powers per chain of the EEG window (whole 50 s and
+central 10 s) and of the organizer window, plus left-right asymmetries. Computed with the shared front-end (montage,
+filters) and scipy's Welch PSD."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def _band_log_power(freqs: np.ndarray, psd: np.ndarray) -> np.ndarray:
     return np.stack(out, axis=-1)
 
 
-def window_features(eeg: np.ndarray | None, organizer: np.ndarray | None, cfg: FrontEndConfig) -> dict[str, float]:
+def window_band_powers(eeg: np.ndarray | None, organizer: np.ndarray | None, cfg: FrontEndConfig) -> dict[str, float]:
     feats: dict[str, float] = {}
     if eeg is not None:
         pairs = preprocess(eeg, cfg)  # (16, time) at cfg.sample_rate
@@ -51,7 +52,7 @@ def window_features(eeg: np.ndarray | None, organizer: np.ndarray | None, cfg: F
     return feats
 
 
-def table_features(comp: Competition, rows: pd.DataFrame, cfg: FrontEndConfig, split: str = "train") -> pd.DataFrame:
+def table_band_powers(comp: Competition, rows: pd.DataFrame, cfg: FrontEndConfig, split: str = "train") -> pd.DataFrame:
     """One feature row per label row (NaN where a modality is missing: LightGBM handles it)."""
     records = []
     for row in tqdm(rows.to_dict("records"), desc="band powers", unit="window"):
@@ -64,5 +65,5 @@ def table_features(comp: Competition, rows: pd.DataFrame, cfg: FrontEndConfig, s
             spec = comp.clean_spectrogram_window(row, split)
         except DataError:
             pass
-        records.append(window_features(eeg, spec, cfg))
+        records.append(window_band_powers(eeg, spec, cfg))
     return pd.DataFrame(records, index=rows.index)

@@ -1,32 +1,56 @@
-"""Label windows -> (image, soft label, weight), with one window per eeg_id per epoch and the augmentations."""
+"""The spectrogram-image CNN family (the first registered family): a label row becomes the stacked image of its
+organizer and EEG-derived spectrograms (``hms.signal.image``), a timm backbone + head reads it (``hms.models``).
+
+Training reads the ``prepare`` cache (one window per eeg_id per epoch, time shift, hemisphere swap and XY masking
+that spares the central 10 s); inference builds the same image from the raw files."""
 
 from __future__ import annotations
+
+import random
 
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 from torch.utils.data import Dataset
 
-from hms.constants import EEG_WINDOW_SECONDS, LABEL_CENTRE_SECONDS, SPEC_WINDOW_SECONDS, VOTE_COLS
-from hms.data.labels import total_votes
-from hms.signal.image import n_views, panels_to_image, swap_panels
-from hms.signal.prepare import CachedRecordings
-from hms.train.config import AugmentConfig
+from hms.constants import EEG_WINDOW_SECONDS, LABEL_CENTRE_SECONDS, SPEC_WINDOW_SECONDS
+from hms.data import Competition
+from hms.families.base import AugmentConfig, ModelFamily, TrainSource, Window, soft_targets
+from hms.families.registry import register_family
+from hms.models.build import HMSModel, ModelConfig
+from hms.signal.config import FrontEndConfig
+from hms.signal.image import build_images, n_views, panels_to_image, swap_image, swap_panels
+from hms.signal.prepare import CachedRecordings, prepare
 
 
-def epoch_rows(rows: pd.DataFrame, seed: int, epoch: int) -> pd.DataFrame:
-    """One label row per eeg_id, drawn afresh each epoch (deterministic in seed and epoch)."""
-    rng = np.random.default_rng([seed, epoch])
-    keys = rng.random(len(rows))
-    pick = pd.Series(keys, index=rows.index).groupby(rows["eeg_id"].to_numpy()).idxmax()
-    return rows.loc[np.sort(pick.to_numpy())].reset_index(drop=True)
+@register_family
+class SpectrogramCNN(ModelFamily):
+    name = "spectrogram_cnn"
+    model_config = ModelConfig
+    channels_last = True
+    image_saliency = True
 
+    def build(self, cfg: ModelConfig, pretrained: bool = True) -> nn.Module:
+        return HMSModel(cfg, pretrained=pretrained)
 
-def stage_rows(rows: pd.DataFrame, stage: int, min_votes: int) -> pd.DataFrame:
-    """Stage 1 trains on every row; stage 2 on the high-vote rows (total votes >= min_votes)."""
-    if stage == 1:
-        return rows
-    return rows.loc[total_votes(rows) >= min_votes].reset_index(drop=True)
+    def inputs(self, eegs: list[Window], specs: list[Window], frontend: FrontEndConfig) -> torch.Tensor:
+        return build_images(eegs, specs, frontend)
+
+    def swap(self, x: torch.Tensor, frontend: FrontEndConfig) -> torch.Tensor:
+        return swap_image(x, frontend.layout, n_views(frontend))
+
+    def prepare(self, comp: Competition, train: pd.DataFrame, frontend: FrontEndConfig, cache: str,
+                workers: int) -> None:  # fmt: skip
+        prepare(comp.root, cache, frontend, workers=workers, train=train)
+
+    def train_source(self, comp: Competition, frontend: FrontEndConfig, cache: str) -> TrainSource:
+        return TrainSource(comp, CachedRecordings(cache, frontend))
+
+    def train_dataset(self, rows: pd.DataFrame, source: TrainSource, frontend: FrontEndConfig,
+                      augment: AugmentConfig | None, seed: int = 0, epoch: int = 0, vote_weighted: bool = False,
+                      split: str = "train") -> Dataset:  # fmt: skip
+        return WindowDataset(rows, source.cache, augment, seed, epoch, vote_weighted, split)
 
 
 def central_columns(cfg_panel_width: int, view: int) -> slice:
@@ -38,7 +62,7 @@ def central_columns(cfg_panel_width: int, view: int) -> slice:
 
 
 class WindowDataset(Dataset):
-    """Rows of train.csv (or of an epoch draw) -> dict(image, target, weight, eeg_id)."""
+    """Rows of train.csv (or of an epoch draw) -> dict(inputs = the image, target, weight, eeg_id) from the cache."""
 
     def __init__(
         self,
@@ -54,13 +78,10 @@ class WindowDataset(Dataset):
         self.cache = cache
         self.augment = augment
         self.seed, self.epoch, self.split = seed, epoch, split
-        votes = self.rows[list(VOTE_COLS)].to_numpy(dtype=np.float32)
-        self.targets = votes / votes.sum(axis=1, keepdims=True)
-        totals = votes.sum(axis=1)
-        self.weights = (totals / totals.mean()) if vote_weighted else np.ones(len(votes), np.float32)
+        self.targets, self.weights = soft_targets(self.rows, vote_weighted)
         self._mask = None
         if augment is not None and augment.mask_p > 0:
-            import albumentations as A
+            import albumentations as A  # deferred: heavy, and only training with masking needs it
 
             h, w = cache.cfg.panel_height, cache.cfg.panel_width
             self._mask = A.XYMasking(
@@ -97,15 +118,13 @@ class WindowDataset(Dataset):
             panels = self._apply_mask(panels, rng)
         image = panels_to_image(panels, self.cache.cfg.layout)
         return {
-            "image": image.float(),
+            "inputs": image.float(),
             "target": torch.from_numpy(self.targets[i]),
             "weight": torch.tensor(float(self.weights[i])),
             "eeg_id": torch.tensor(int(row["eeg_id"])),
         }
 
     def _apply_mask(self, panels: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        import random
-
         out = panels.clone()
         random.seed(int(rng.integers(2**31)))  # albumentations draws from python's random
         np.random.seed(int(rng.integers(2**31)))  # noqa: NPY002 - seeds third-party code that uses the global RNG

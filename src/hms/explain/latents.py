@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from hms.constants import CLASSES
-from hms.features import BANDS
+from hms.signal.bands import BANDS
 
 
 def class_statistics(codes: np.ndarray, targets: np.ndarray) -> pd.DataFrame:

@@ -1,0 +1,265 @@
+"""The one owner of an experiment folder ``models/<experiment>/``: every path in it comes from :class:`ExperimentDir`,
+and nothing else in the repo spells one of its file names (a test greps for that).
+
+    models/<experiment>/
+      config.yaml  prior.json  folds.csv  oof.parquet  scores.csv
+      fold{k}.safetensors  fold{k}.json (sidecar: family, model, front-end)  fold{k}.state.pt (resume state)
+      embeddings/  rows.parquet  hand.parquet  fold{k}.npz
+      sae/         fold{k}.safetensors + .json  metrics.csv  metrics.json  density.png  reconstructions.png  k_curve.*
+      stack/       best.json  ablation.csv
+                   <feature_set>/  fold{k}.txt + .json  oof.parquet  oof_rows.parquet  scores.csv
+      clip/        fold{k}.safetensors + .json + .npz  scores.csv
+
+It also owns the small formats of the folder itself: the prior, the folds table, fold sidecars and best.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hms.constants import VOTE_COLS
+from hms.data import DataError, make_folds, read_folds
+from hms.io import write_csv, write_json
+from hms.paths import MODELS_DIR
+
+_FOLD = re.compile(r"fold(\d+)$")
+
+
+def _fold_numbers(paths: list[Path]) -> list[int]:
+    return sorted(int(m.group(1)) for p in paths if (m := _FOLD.match(p.stem)))
+
+
+@dataclass(frozen=True)
+class ExperimentDir:
+    root: Path
+
+    @classmethod
+    def named(cls, name: str, models_root: str | os.PathLike[str] = MODELS_DIR) -> ExperimentDir:
+        """``models_root/name``; ``name`` may also be a path to the folder itself."""
+        if os.sep in str(name) or Path(name).is_absolute():
+            return cls(Path(name))
+        return cls(Path(models_root) / name)
+
+    @classmethod
+    def of(cls, folder: str | os.PathLike[str] | ExperimentDir) -> ExperimentDir:
+        return folder if isinstance(folder, ExperimentDir) else cls(Path(folder))
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    # -- top level ------------------------------------------------------------------------------------------------
+    @property
+    def config_yaml(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def prior_json(self) -> Path:
+        return self.root / "prior.json"
+
+    @property
+    def folds_csv(self) -> Path:
+        return self.root / "folds.csv"
+
+    @property
+    def oof_parquet(self) -> Path:
+        return self.root / "oof.parquet"
+
+    @property
+    def scores_csv(self) -> Path:
+        return self.root / "scores.csv"
+
+    # -- fold models ----------------------------------------------------------------------------------------------
+    def weights(self, fold: int) -> Path:
+        return self.root / f"fold{fold}.safetensors"
+
+    def sidecar(self, fold: int) -> Path:
+        return self.root / f"fold{fold}.json"
+
+    def train_state(self, fold: int) -> Path:
+        return self.root / f"fold{fold}.state.pt"
+
+    def lgbm_model(self, fold: int) -> Path:
+        """A fold's LightGBM model of a tree-model experiment (the band-power baseline)."""
+        return self.root / f"fold{fold}.txt"
+
+    def folds_with_weights(self) -> list[int]:
+        return _fold_numbers(list(self.root.glob("fold*.safetensors")))
+
+    def folds_with_sidecars(self) -> list[int]:
+        return _fold_numbers(list(self.root.glob("fold*.json")))
+
+    # -- embeddings cache -----------------------------------------------------------------------------------------
+    @property
+    def embeddings_dir(self) -> Path:
+        return self.root / "embeddings"
+
+    @property
+    def embedding_rows(self) -> Path:
+        return self.embeddings_dir / "rows.parquet"
+
+    @property
+    def embedding_hand(self) -> Path:
+        return self.embeddings_dir / "hand.parquet"
+
+    def embedding_fold(self, fold: int) -> Path:
+        return self.embeddings_dir / f"fold{fold}.npz"
+
+    def embedded_folds(self) -> list[int]:
+        return _fold_numbers(list(self.embeddings_dir.glob("fold*.npz")))
+
+    # -- SAE ------------------------------------------------------------------------------------------------------
+    @property
+    def sae_dir(self) -> Path:
+        return self.root / "sae"
+
+    def sae_weights(self, fold: int) -> Path:
+        return self.sae_dir / f"fold{fold}.safetensors"
+
+    @property
+    def sae_metrics_csv(self) -> Path:
+        return self.sae_dir / "metrics.csv"
+
+    @property
+    def sae_metrics_json(self) -> Path:
+        return self.sae_dir / "metrics.json"
+
+    @property
+    def sae_density_png(self) -> Path:
+        return self.sae_dir / "density.png"
+
+    @property
+    def sae_reconstructions_png(self) -> Path:
+        return self.sae_dir / "reconstructions.png"
+
+    @property
+    def sae_k_curve_csv(self) -> Path:
+        return self.sae_dir / "k_curve.csv"
+
+    @property
+    def sae_k_curve_png(self) -> Path:
+        return self.sae_dir / "k_curve.png"
+
+    # -- stacker --------------------------------------------------------------------------------------------------
+    @property
+    def stack_dir(self) -> Path:
+        return self.root / "stack"
+
+    def stack_set_dir(self, feature_set: str) -> Path:
+        return self.stack_dir / feature_set
+
+    def stack_model(self, feature_set: str, fold: int) -> Path:
+        """LightGBM text model; its sidecar (features, hand columns) is the same name with .json."""
+        return self.stack_set_dir(feature_set) / f"fold{fold}.txt"
+
+    def stack_oof(self, feature_set: str) -> Path:
+        """eeg_id-level OOF predictions of one feature set."""
+        return self.stack_set_dir(feature_set) / "oof.parquet"
+
+    def stack_oof_rows(self, feature_set: str) -> Path:
+        """Label-row-level OOF predictions of one feature set (what inference reproduces)."""
+        return self.stack_set_dir(feature_set) / "oof_rows.parquet"
+
+    def stack_scores(self, feature_set: str) -> Path:
+        return self.stack_set_dir(feature_set) / "scores.csv"
+
+    @property
+    def stack_ablation(self) -> Path:
+        return self.stack_dir / "ablation.csv"
+
+    @property
+    def stack_best(self) -> Path:
+        return self.stack_dir / "best.json"
+
+    # -- EEG-CLIP -------------------------------------------------------------------------------------------------
+    @property
+    def clip_dir(self) -> Path:
+        return self.root / "clip"
+
+    def clip_weights(self, fold: int, clip_dir: Path | None = None) -> Path:
+        return (clip_dir or self.clip_dir) / f"fold{fold}.safetensors"
+
+    def clip_arrays(self, fold: int, clip_dir: Path | None = None) -> Path:
+        return (clip_dir or self.clip_dir) / f"fold{fold}.npz"
+
+    @property
+    def clip_scores(self) -> Path:
+        return self.clip_dir / "scores.csv"
+
+    @staticmethod
+    def clip_array_files(clip_dir: Path) -> list[Path]:
+        return sorted(Path(clip_dir).glob("fold*.npz"))
+
+    # -- small formats owned here ---------------------------------------------------------------------------------
+    def write_prior(self, prior: np.ndarray) -> Path:
+        return write_json({"model": "class_prior", "prior": dict(zip(VOTE_COLS, np.asarray(prior).tolist(),
+                                                                     strict=True))}, self.prior_json)  # fmt: skip
+
+    def read_prior(self) -> np.ndarray:
+        path = self.prior_json
+        if not path.is_file():
+            raise DataError(f"{path}: missing; the training run writes it (python -m hms train or hms baseline)")
+        prior = json.loads(path.read_text())["prior"]
+        return np.array([prior[c] for c in VOTE_COLS])
+
+    def write_folds(self, folds: pd.DataFrame) -> Path:
+        return write_csv(folds, self.folds_csv)
+
+    def read_folds(self, train: pd.DataFrame | None = None) -> pd.DataFrame:
+        return read_folds(self.folds_csv, train)
+
+    def folds_for(self, train: pd.DataFrame, n_folds: int, seed: int) -> pd.DataFrame:
+        """The experiment's folds: read back when folds.csv exists (it must cover ``train`` with ``n_folds`` folds),
+        else computed once (patient-grouped, seeded) and written."""
+        if self.folds_csv.is_file():
+            folds = self.read_folds(train)
+            if folds["fold"].nunique() != n_folds:
+                raise DataError(f"{self.folds_csv}: {folds['fold'].nunique()} folds, but n_folds={n_folds}; use the "
+                                f"experiment's n_folds or delete {self.folds_csv} to rebuild them")  # fmt: skip
+            return folds
+        folds = make_folds(train, n_folds, seed)
+        self.write_folds(folds)
+        return folds
+
+    def write_sidecar(self, fold: int, meta: dict[str, Any]) -> Path:
+        path = self.sidecar(fold)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(meta, indent=2) + "\n")
+        return path
+
+    def read_sidecar(self, fold: int) -> dict[str, Any]:
+        path = self.sidecar(fold)
+        if not path.is_file():
+            raise DataError(f"{path}: fold sidecar missing (it records the family, model and front-end of "
+                            f"{self.weights(fold).name}); copy it with the weights or retrain the fold")  # fmt: skip
+        return json.loads(path.read_text())
+
+    def best_feature_set(self) -> str | None:
+        """The stack feature set stack/best.json chose, or None without a stack."""
+        return json.loads(self.stack_best.read_text())["feature_set"] if self.stack_best.is_file() else None
+
+    def write_best(self, feature_set: str, **extra: Any) -> Path:
+        return write_json({"feature_set": feature_set, **extra}, self.stack_best)
+
+    def inference_files(self, feature_set: str, cnn_only: str, sae_sets: bool) -> list[Path]:
+        """What inference with ``feature_set`` reads: fold weights + sidecars, the prior, the config, and for a stack
+        its LightGBM folds (+ sidecars), the ablation table and (``sae_sets``) the fold SAEs."""
+        files = sorted(self.root.glob("fold*.safetensors")) + sorted(self.root.glob("fold*.json"))
+        files += [p for p in (self.prior_json, self.config_yaml) if p.is_file()]
+        if feature_set != cnn_only:
+            chosen = self.stack_set_dir(feature_set)
+            files += sorted(chosen.glob("fold*.txt")) + sorted(chosen.glob("fold*.json"))
+            files += [p for p in [self.stack_ablation] if p.is_file()]
+            if sae_sets:
+                files += sorted(self.sae_dir.glob("fold*.safetensors")) + sorted(self.sae_dir.glob("fold*.json"))
+        return files

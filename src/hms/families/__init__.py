@@ -1,0 +1,10 @@
+"""Model families behind one seam: each family is a registered module (``@register_family``) that says what it reads
+from a label row, how its network is built and how its inputs are hemisphere-swapped. Importing this package
+registers the built-in families."""
+
+from hms.families import spectrogram_cnn  # noqa: F401 - registers the built-in family
+from hms.families.base import AugmentConfig, ModelFamily, RawWindowDataset, TrainSource
+from hms.families.registry import DEFAULT_FAMILY, get_family, list_families, register_family
+
+__all__ = ["DEFAULT_FAMILY", "AugmentConfig", "ModelFamily", "RawWindowDataset", "TrainSource", "get_family",
+           "list_families", "register_family"]  # fmt: skip

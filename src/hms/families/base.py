@@ -1,0 +1,110 @@
+"""What a model family declares (:class:`ModelFamily`): what it reads from a label row, how its network is built from
+a config, how a batch of its inputs is hemisphere-swapped, and how its training items are made. Its network's forward
+returns ``{"logits": (batch, 6), "embedding": (batch, dim)}`` and exposes ``embed_dim``.
+
+A family that keeps the defaults trains from the raw label windows (:class:`RawWindowDataset`: files are read on the
+fly through the same data layer and ``inputs`` as at test time); a family with a cache overrides ``prepare`` and
+``train_dataset`` (the spectrogram CNN does)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from hms.constants import VOTE_COLS
+from hms.data import Competition
+from hms.signal.config import FrontEndConfig
+
+Window = np.ndarray | None  # a clean EEG window (10000, 20) or organizer window (300, 400); None = missing
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training augmentations; each family uses the ones that make sense for its inputs."""
+
+    swap_p: float = 0.5  # left/right hemisphere swap, label unchanged
+    shift_seconds: int = 4  # window time shift, +- this many seconds (even steps, kept inside the recording)
+    mask_p: float = 0.5  # image families: albumentations XYMasking, the central 10 s spared
+    mask_stripes: int = 2
+
+
+@dataclass(frozen=True)
+class TrainSource:
+    """Where a family's training items come from: the data root, and a family-specific cache (or None)."""
+
+    comp: Competition
+    cache: Any = None
+
+
+def soft_targets(rows: pd.DataFrame, vote_weighted: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(vote probabilities (n, 6), per-row loss weights: vote totals / their mean, or ones)."""
+    votes = rows[list(VOTE_COLS)].to_numpy(dtype=np.float32)
+    targets = votes / votes.sum(axis=1, keepdims=True)
+    totals = votes.sum(axis=1)
+    weights = (totals / totals.mean()) if vote_weighted else np.ones(len(votes), np.float32)
+    return targets, weights
+
+
+class ModelFamily:
+    """Base class of a registered family; subclasses set ``name`` and ``model_config`` and implement ``build``,
+    ``inputs`` and ``swap``."""
+
+    name: ClassVar[str] = ""
+    model_config: ClassVar[type] = object  # a frozen dataclass of network settings (the experiment's ``model:``)
+    channels_last: ClassVar[bool] = False  # 4-D image inputs run faster in channels_last on CPU and GPU
+    image_saliency: ClassVar[bool] = False  # inputs are stacked spectrogram images (panel saliency maps apply)
+
+    def build(self, cfg: Any, pretrained: bool = True) -> nn.Module:
+        raise NotImplementedError
+
+    def inputs(self, eegs: list[Window], specs: list[Window], frontend: FrontEndConfig) -> torch.Tensor:
+        """Clean label windows -> one batch of network inputs; a missing modality must not fail (blank it)."""
+        raise NotImplementedError
+
+    def swap(self, x: torch.Tensor, frontend: FrontEndConfig) -> torch.Tensor:
+        """The batch of the hemisphere-swapped recordings (test-time augmentation)."""
+        raise NotImplementedError
+
+    def prepare(self, comp: Competition, train: pd.DataFrame, frontend: FrontEndConfig, cache: str,
+                workers: int) -> None:  # fmt: skip
+        """Compute the family's training cache (rank 0, before training); nothing by default."""
+
+    def train_source(self, comp: Competition, frontend: FrontEndConfig, cache: str) -> TrainSource:
+        """Open what ``prepare`` wrote (every rank)."""
+        return TrainSource(comp)
+
+    def train_dataset(self, rows: pd.DataFrame, source: TrainSource, frontend: FrontEndConfig,
+                      augment: AugmentConfig | None, seed: int = 0, epoch: int = 0, vote_weighted: bool = False,
+                      split: str = "train") -> Dataset:  # fmt: skip
+        return RawWindowDataset(self, rows, source.comp, frontend, augment, seed, epoch, vote_weighted, split)
+
+
+class RawWindowDataset(Dataset):
+    """Label rows -> dict(inputs, target, weight, eeg_id) from the raw files (with hemisphere-swap augmentation)."""
+
+    def __init__(self, family: ModelFamily, rows: pd.DataFrame, comp: Competition, frontend: FrontEndConfig,
+                 augment: AugmentConfig | None, seed: int = 0, epoch: int = 0, vote_weighted: bool = False,
+                 split: str = "train") -> None:  # fmt: skip
+        self.family, self.comp, self.frontend, self.augment = family, comp, frontend, augment
+        self.rows = rows.reset_index(drop=True)
+        self.seed, self.epoch, self.split = seed, epoch, split
+        self.targets, self.weights = soft_targets(self.rows, vote_weighted)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        row = self.rows.iloc[i].to_dict()
+        rng = np.random.default_rng([self.seed, self.epoch, int(row["eeg_id"]) % (2**32), i])
+        eeg, spec, _ = self.comp.load_windows(row, self.split)
+        x = self.family.inputs([eeg], [spec], self.frontend)
+        if self.augment is not None and rng.random() < self.augment.swap_p:
+            x = self.family.swap(x, self.frontend)
+        return {"inputs": x[0].float(), "target": torch.from_numpy(self.targets[i]),
+                "weight": torch.tensor(float(self.weights[i])), "eeg_id": torch.tensor(int(row["eeg_id"]))}  # fmt: skip

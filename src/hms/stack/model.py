@@ -1,0 +1,101 @@
+"""A fold's stacker at inference: the feature sets (blocks of the fold model's outputs, its SAE codes, band powers),
+the feature matrix of a set, and :class:`FoldStack` (fold k's LightGBM text model + its SAE).
+
+Fold k's stacker sees features from fold k's model and fold k's SAE, so it is always applied in the coordinate system
+it was trained in."""
+
+from __future__ import annotations
+
+import json
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import torch
+
+from hms.constants import VOTE_COLS
+from hms.experiment import ExperimentDir
+from hms.gbm import predict
+from hms.io import atomic_write, write_json
+from hms.predict import FoldOutputs
+from hms.sae.model import SparseAutoencoder
+
+# feature set -> the blocks it concatenates; (a)-(d) of the ablation
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "logits": ("logits",),
+    "logits_embedding": ("logits", "embedding"),
+    "logits_sae": ("logits", "sae"),
+    "logits_sae_hand": ("logits", "sae", "hand"),
+}
+CNN_ONLY = "cnn"  # the fold models' averaged probabilities, no stacker
+
+
+def needs(feature_set: str, block: str) -> bool:
+    return block in FEATURE_SETS.get(feature_set, ())
+
+
+def feature_matrix(feature_set: str, outputs: FoldOutputs, sae: SparseAutoencoder | None = None,
+                   hand: pd.DataFrame | None = None, hand_columns: list[str] | None = None,
+                   ) -> tuple[np.ndarray, list[str]]:  # fmt: skip
+    """The stacker's input matrix for one feature set from one fold's outputs (+ that fold's SAE, + band powers)."""
+    if feature_set not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {feature_set!r}; choose from {list(FEATURE_SETS)}")
+    missing = ~np.isfinite(outputs.probs).all(axis=1)  # rows with no model output: derived features unknown
+    blocks, names = [], []
+    for block in FEATURE_SETS[feature_set]:
+        if block == "logits":
+            values = outputs.logits
+            names += [f"logit_{c.removesuffix('_vote')}" for c in VOTE_COLS]
+        elif block == "embedding":
+            values = outputs.embedding
+            names += [f"emb_{i}" for i in range(values.shape[1])]
+        elif block == "sae":
+            if sae is None:
+                raise FileNotFoundError("feature set uses SAE codes but no SAE was given; run python -m hms sae first")
+            values = sae.codes(torch.from_numpy(np.nan_to_num(outputs.embedding))).numpy()
+            names += [f"sae_{i}" for i in range(sae.cfg.d_sae)]
+        else:  # hand
+            if hand is None:
+                raise ValueError("feature set uses hand features but none were given")
+            frame = hand if hand_columns is None else hand.reindex(columns=hand_columns)
+            blocks.append(frame.to_numpy(dtype=np.float64))
+            names += list(frame.columns)
+            continue
+        values = np.asarray(values, dtype=np.float64).copy()
+        values[missing] = np.nan
+        blocks.append(values)
+    x = np.concatenate(blocks, axis=1)
+    return x, names
+
+
+def save_fold_stack(exp: ExperimentDir, feature_set: str, fold: int, booster: lgb.Booster, meta: dict) -> None:
+    """LightGBM as text (never pickle) + a JSON sidecar (feature names, hand-feature columns, training eeg_ids)."""
+    path = exp.stack_model(feature_set, fold)
+    atomic_write(path, lambda p: booster.save_model(str(p)))
+    write_json(meta, path.with_suffix(".json"))
+
+
+def read_stack_meta(exp: ExperimentDir, feature_set: str, fold: int) -> dict:
+    return json.loads(exp.stack_model(feature_set, fold).with_suffix(".json").read_text())
+
+
+class FoldStack:
+    """Fold k's stacker files: the LightGBM booster, its feature names and hand-feature columns, and the SAE."""
+
+    def __init__(self, exp: ExperimentDir, feature_set: str, fold: int) -> None:
+        path = exp.stack_model(feature_set, fold)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing; run python -m hms stack --experiment {exp.name}")
+        self.feature_set = feature_set
+        self.booster = lgb.Booster(model_file=str(path))
+        self.hand_columns: list[str] = read_stack_meta(exp, feature_set, fold)["hand_columns"]
+        self.sae = SparseAutoencoder.load(exp.sae_weights(fold)) if needs(feature_set, "sae") else None
+
+    def predict(self, outputs: FoldOutputs, hand: pd.DataFrame | None) -> np.ndarray:
+        x, _ = feature_matrix(self.feature_set, outputs, self.sae, hand, self.hand_columns)
+        return predict(self.booster, x)
+
+
+def default_feature_set(exp: ExperimentDir) -> str:
+    """The stack feature set ``submission.py`` uses: best.json's choice, or the fold models alone without a stack."""
+    return exp.best_feature_set() or CNN_ONLY
