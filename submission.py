@@ -1,15 +1,16 @@
 #!/usr/bin/env python
 """Write submission.csv for the competition's test set.
 
-    python submission.py [--data DIR] [--experiment-dir models/NAME] [--out submission.csv]
+    python submission.py [--data DIR] [--experiment-dir models/NAME ...] [--blend blend.json] [--out submission.csv]
 
 The data root resolves as everywhere in the repo: --data, else the Kaggle input folder, else sample_data/.
---experiment-dir (old spelling: --models) is one experiment folder: fold*.safetensors (+ .json sidecars naming the
-model family) from `python -m hms train`, predicted with the same front-end as training, averaged over folds (with
-hemisphere-swap TTA unless --no-tta); when the experiment has a stack (`python -m hms stack`), each fold's CNN -> SAE
--> LightGBM chain is used with the feature set of stack/best.json (the best out-of-fold one; --stack NAME picks
-another, --stack cnn the CNN alone); a folder holding only prior.json (`python -m hms baseline`) predicts the class
-prior. Nothing is downloaded.
+--experiment-dir (old spelling: --models) is one experiment folder, models/<experiment>: its fold*.safetensors
+(+ .json sidecars naming the model family) from `python -m hms train` run with the front-end they were trained with,
+averaged over folds (with hemisphere-swap TTA unless --no-tta); when the experiment has a stack (`python -m hms
+stack`), each fold's model -> SAE -> LightGBM chain is used with the feature set of stack/best.json (--stack NAME
+picks another, --stack cnn the fold models alone); a folder holding only prior.json (`python -m hms baseline`)
+predicts the class prior. Give --experiment-dir several times to blend experiments of any families: with the
+weights and class biases of --blend (from `python -m hms blend`), else with equal weights. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))  # runs from a 
 
 import numpy as np  # noqa: E402
 
+from hms.blend import Blend  # noqa: E402
 from hms.constants import VOTE_COLS  # noqa: E402
 from hms.data import Competition, DataError  # noqa: E402
 from hms.experiment import ExperimentDir  # noqa: E402
@@ -36,9 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         "--experiment-dir",
         "--models",
         dest="experiment_dir",
-        default="models/quick",
-        help="one experiment folder, models/<experiment> (default models/quick)",
+        action="append",
+        help="an experiment folder, models/<experiment> (default models/quick); repeat it to blend experiments",
     )
+    parser.add_argument("--blend", default=None, help="blend.json of python -m hms blend (default: equal weights)")
     parser.add_argument("--no-tta", action="store_true", help="skip the hemisphere-swap test-time augmentation")
     parser.add_argument(
         "--stack",
@@ -51,18 +54,31 @@ def main(argv: list[str] | None = None) -> int:
     try:
         comp = Competition.from_arg(args.data)
         test, sample = comp.test(), comp.sample_submission()
-        exp = ExperimentDir(Path(args.experiment_dir))
-        if exp.folds_with_weights():
-            pred = predict_test(comp, exp, tta_swap=not args.no_tta, feature_set=args.stack)
-            probs = pred[list(VOTE_COLS)].to_numpy()
-        else:
-            probs = np.tile(exp.read_prior(), (len(test), 1))
+        exps = [ExperimentDir(Path(d)) for d in args.experiment_dir or ["models/quick"]]
+        names = [e.name for e in exps]
+        if len(set(names)) < len(names):
+            raise DataError(f"experiment folders must have distinct names to be blended, got {names}")
+        blend = Blend.load(args.blend) if args.blend else Blend.equal(names)
+        order = blend.ordered(names, args.blend or "the equal-weight blend")  # checked before any work
+        per_experiment = []
+        for exp in exps:
+            if exp.folds_with_weights():
+                pred = predict_test(comp, exp, tta_swap=not args.no_tta, feature_set=args.stack)
+                per_experiment.append(pred[list(VOTE_COLS)].to_numpy())
+            else:
+                per_experiment.append(np.tile(exp.read_prior(), (len(test), 1)))
+        probs = per_experiment[0] if len(exps) == 1 else blend.apply([per_experiment[i] for i in order])
         sub = make_submission(test["eeg_id"].to_numpy(), probs)
         write_submission(sub, test, args.out, sample)
     except (DataError, SubmissionError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {args.out}: {len(sub)} rows from {comp.root}")
+    how = (
+        f" ({'blend ' + args.blend if args.blend else 'equal-weight blend'} of {', '.join(names)})"
+        if len(names) > 1
+        else ""
+    )
+    print(f"wrote {args.out}: {len(sub)} rows from {comp.root}{how}")
     return 0
 
 

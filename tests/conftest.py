@@ -74,3 +74,23 @@ def stacked(tiny_models: Path, sim_dir: Path, tmp_path_factory: pytest.TempPathF
     sae_table = run_sae("s", sim_dir, tiny_models.parent, SAE_TINY, k_curve=(2, 4), files_dir=files, progress=False)
     ablation = run_stack("s", sim_dir, tiny_models.parent, rounds=20, files_dir=files)
     return tiny_models, sae_table, ablation, files
+
+
+TINY_RAW = [
+    "family=raw_eeg", "model.filters=4", "model.blocks=2", "model.width=8", "model.dropout=0.0", "n_folds=2",
+    "train.batch_size=4", "train.epochs_stage1=2", "train.epochs_stage2=1", "train.stage2_min_votes=3",
+    "augment.channel_drop_p=0.5", "augment.reverse_p=0.5",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_raw(sim_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny two-fold raw-EEG experiment (configs/raw_quick.yaml, shrunk), trained once per session."""
+    from hms.experiment import load_config
+    from hms.train.run import run_experiment
+
+    root = tmp_path_factory.mktemp("tiny_raw")
+    repo = Path(__file__).resolve().parents[1]
+    cfg = load_config(repo / "configs" / "raw_quick.yaml", [*TINY_RAW, f"cache={root / 'cache'}", "name=raw"])
+    run_experiment(cfg, sim_dir, root / "models", files_dir=root / "files")
+    return root / "models" / "raw"

@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("hms.families",),
     ("hms.experiment", "hms.inputs", "hms.evaluation"),
     ("hms.predict",),
-    ("hms.train", "hms.baselines", "hms.embed", "hms.sae", "hms.stack", "hms.clip", "hms.submit"),
+    ("hms.train", "hms.baselines", "hms.embed", "hms.sae", "hms.stack", "hms.clip", "hms.submit", "hms.blend"),
     ("hms.explain", "hms.infer", "hms.kaggle"),
     ("hms.__main__",),
 ]

@@ -191,10 +191,43 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _blend(args: argparse.Namespace) -> int:
+    from hms.blend import experiment_oofs, run_blend  # deferred: see the note above
+
+    out = Path(args.out)
+    if args.experiments:
+        if args.solution or args.oof:
+            raise ValueError("blend: give either --experiments or --solution with --oof, not both")
+        solution, oofs, train = experiment_oofs(args.experiments.split(","), args.data, out, args.models_root)
+    else:
+        if not args.solution or not args.oof:
+            raise ValueError("blend needs --solution SOL.csv and --oof NAME=PRED.csv (twice or more), or --experiments")
+        solution, train, oofs = args.solution, args.train, {}
+        for item in args.oof:
+            name, sep, path = item.partition("=")
+            if not sep or not name or not path:
+                raise ValueError(f"--oof {item!r}: expected NAME=PRED.csv")
+            if name in oofs:
+                raise ValueError(f"--oof: the name {name!r} is given twice")
+            oofs[name] = path
+    blend, table = run_blend(solution, oofs, train, args.min_votes, out, args.folds)
+    s = blend.scores
+    print(table.round(4).to_string(index=False))
+    print(
+        f"nested CV: {s['folds']} patient-grouped folds over {s['rows']} rows with >= {args.min_votes} votes; "
+        f"in-sample fit {s['blend_in_sample']:.4f}; wrote {out / 'blend.json'}, models.csv, weights.png"
+    )
+    print(
+        f"blend={s['blend']:.4f} equal_weights={s['equal_weights']:.4f} best_single={s['best_single']:.4f} "
+        f"({s['best_single_name']})"
+    )
+    return 0
+
+
 def _kaggle_package(args: argparse.Namespace) -> int:
     from hms.kaggle import package  # deferred: see the note above
 
-    out = package(args.experiment, args.out, args.models_root, args.user, args.stack, args.gpu)
+    out = package(args.experiment, args.out, args.models_root, args.user, args.stack, args.gpu, args.blend)
     print(f"dataset: {out['dataset']}  (kaggle datasets create -p {out['dataset']})")
     print(f"kernel:  {out['kernel']}  (kaggle kernels push -p {out['kernel']})")
     return 0
@@ -329,12 +362,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--screenshot", action="store_true", help="render index.html in headless Chromium -> screenshot.png")
     p.set_defaults(func=_explain)
 
+    p = sub.add_parser("blend", help="fit blend weights on OOF predictions; nested CV vs equal weights and best single")
+    p.add_argument("--solution", default=None, help="eeg_id [+ eeg_sub_id] + six *_vote columns (counts or probs)")
+    p.add_argument("--oof", action="append", metavar="NAME=PRED.csv", help="a model's OOF predictions (repeat)")
+    p.add_argument("--train", default=None, help="train.csv: patient_id for grouped folds, vote totals")
+    p.add_argument("--experiments", default=None, help="shortcut: comma list of experiments, their own OOF files")
+    p.add_argument("--data", default=None, help="with --experiments: the data root they were trained on")
+    _models_root(p)
+    p.add_argument("--min-votes", type=int, default=10, help="fit and score on rows with at least this many votes")
+    p.add_argument("--folds", type=int, default=5, help="outer folds of the nested cross-validation")
+    p.add_argument("--out", default="files/blend", help="output folder: blend.json, models.csv, weights.png")
+    p.set_defaults(func=_blend)
+
     p = sub.add_parser("kaggle-package", help="Kaggle dataset (code + weights) and offline submission kernel folders")
-    p.add_argument("--experiment", required=True)
+    p.add_argument("--experiment", required=True, action="append", help="an experiment to ship (repeat to blend)")
+    p.add_argument("--blend", default=None, help="blend.json of python -m hms blend (default: equal weights)")
     p.add_argument("--out", required=True, help="output folder: OUT/dataset and OUT/kernel")
     _models_root(p)
     p.add_argument("--user", default="USERNAME", help="your Kaggle user name (for the dataset and kernel ids)")
-    p.add_argument("--stack", default=None, help="feature set to ship (default: stack/best.json, else cnn)")
+    p.add_argument("--stack", default=None, help="feature set to ship (default: each experiment's stack/best.json)")
     p.add_argument("--gpu", action="store_true", help="ask for a GPU in kernel-metadata.json")
     p.set_defaults(func=_kaggle_package)
 

@@ -40,7 +40,9 @@ def row_inputs(comp: Competition, records: list[dict], split: str, family: Model
     windows = [comp.load_windows(r, split) for r in records]
     _add(timings, "read", t0)
     t0 = time.perf_counter()
-    usable = [i for i, (e, s, _) in enumerate(windows) if all_rows or e is not None or s is not None]
+    reads = family.modalities
+    present = [("eeg" in reads and e is not None) or ("spectrogram" in reads and s is not None) for e, s, _ in windows]
+    usable = [i for i, ok in enumerate(present) if all_rows or ok]
     inputs = None
     if usable:
         inputs = family.inputs([windows[i][0] for i in usable], [windows[i][1] for i in usable], frontend)

@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+from hms.blend import Blend
 from hms.experiment import ExperimentDir
 from hms.io import write_json
 from hms.paths import REPO_ROOT
@@ -37,36 +38,51 @@ def notebook(command: str) -> dict:
     }  # fmt: skip
 
 
-def package(experiment: str, out: str | Path, models_root: str | Path = "models", user: str = "USERNAME",
-            feature_set: str | None = None, gpu: bool = False) -> dict[str, Path]:  # fmt: skip
-    """Lay out OUT/dataset and OUT/kernel; returns their paths. Refuses an experiment without fold weights."""
-    exp = ExperimentDir.named(experiment, models_root)
-    if not exp.folds_with_weights():
-        raise FileNotFoundError(f"{exp.root}: no fold weights; train it first (python -m hms train ...)")
-    if not exp.prior_json.is_file():
-        raise FileNotFoundError(f"{exp.prior_json}: missing; the training run writes it")
-    feature_set = feature_set or default_feature_set(exp)
+def package(experiments: str | list[str], out: str | Path, models_root: str | Path = "models",
+            user: str = "USERNAME", feature_set: str | None = None, gpu: bool = False,
+            blend: str | Path | None = None) -> dict[str, Path]:  # fmt: skip
+    """Lay out OUT/dataset (code, every experiment's inference files, the blend file) and OUT/kernel; returns their
+    paths. Refuses an experiment without fold weights or prior, and a blend of other experiments, before copying."""
+    names = [experiments] if isinstance(experiments, str) else list(experiments)
+    exps = [ExperimentDir.named(n, models_root) for n in names]
+    for exp in exps:
+        if not exp.folds_with_weights():
+            raise FileNotFoundError(f"{exp.root}: no fold weights; train it first (python -m hms train ...)")
+        if not exp.prior_json.is_file():
+            raise FileNotFoundError(f"{exp.prior_json}: missing; the training run writes it")
+    blend_model = Blend.load(blend) if blend is not None else None
+    if blend_model is not None:
+        blend_model.ordered([e.name for e in exps], str(blend))
     out = Path(out)
-    slug = f"hms-{exp.name}".lower().replace("_", "-")
+    slug = ("hms-" + "-".join(e.name for e in exps)).lower().replace("_", "-")[:50]
     dataset, kernel = out / "dataset", out / "kernel"
     if dataset.exists():
         shutil.rmtree(dataset)
     for src in sorted(SOURCE_DIR.rglob("*.py")):
         _copy(src, dataset / "src" / "hms" / src.relative_to(SOURCE_DIR))
     _copy(REPO_ROOT / "submission.py", dataset / "submission.py")
-    shipped = ExperimentDir(dataset / "models" / exp.name)
-    for src in exp.inference_files(feature_set, CNN_ONLY, needs(feature_set, "sae")):
-        _copy(src, shipped.root / src.relative_to(exp.root))
-    if feature_set != CNN_ONLY:  # the shipped stack is the package's default
-        shipped.write_best(feature_set, chosen_by="hms kaggle-package")
-    write_json({"title": f"HMS {exp.name} weights and code", "id": f"{user}/{slug}",
-                "licenses": [{"name": "CC0-1.0"}]}, dataset / "dataset-metadata.json")  # fmt: skip
     base = f"/kaggle/input/{slug}"
-    command = (f"!python {base}/submission.py --experiment-dir {base}/models/{exp.name} --stack {feature_set} "
-               "--out /kaggle/working/submission.csv")  # fmt: skip
+    args = []
+    for exp in exps:
+        chosen = feature_set or default_feature_set(exp)
+        shipped = ExperimentDir(dataset / "models" / exp.name)
+        for src in exp.inference_files(chosen, CNN_ONLY, needs(chosen, "sae")):
+            _copy(src, shipped.root / src.relative_to(exp.root))
+        if chosen != CNN_ONLY:  # the shipped stack is the packaged experiment's default
+            shipped.write_best(chosen, chosen_by="hms kaggle-package")
+        args.append(f"--experiment-dir {base}/models/{exp.name}")
+    if feature_set is not None:
+        args.append(f"--stack {feature_set}")
+    if blend_model is not None:
+        blend_model.save(dataset / "blend.json")
+        args.append(f"--blend {base}/blend.json")
+    title = ", ".join(e.name for e in exps)
+    write_json({"title": f"HMS {title} weights and code"[:50], "id": f"{user}/{slug}",
+                "licenses": [{"name": "CC0-1.0"}]}, dataset / "dataset-metadata.json")  # fmt: skip
+    command = f"!python {base}/submission.py {' '.join(args)} --out /kaggle/working/submission.csv"
     kernel.mkdir(parents=True, exist_ok=True)
     (kernel / "submission.ipynb").write_text(json.dumps(notebook(command), indent=1) + "\n")
-    meta = {"id": f"{user}/{slug}-submission", "title": f"HMS {exp.name} submission",
+    meta = {"id": f"{user}/{slug}-submission", "title": f"HMS {title} submission"[:50],
             "code_file": "submission.ipynb", "language": "python", "kernel_type": "notebook", "is_private": True,
             "enable_gpu": gpu, "enable_internet": False, "dataset_sources": [f"{user}/{slug}"],
             "competition_sources": [COMPETITION], "kernel_sources": []}  # fmt: skip

@@ -130,3 +130,38 @@ def plot_label_row(comp: Competition, split: str, eeg_id: int | None, cfg: Front
     plot_panels(panels, cfg, f"eeg {row['eeg_id']} · {label}").savefig(paths[0], dpi=90)
     plot_montage(window, cfg).savefig(paths[1], dpi=90)
     return paths
+
+
+def plot_pair_map(values: np.ndarray, title: str = "", cmap: str = "RdBu_r", vmin: float = -1.0, vmax: float = 1.0,
+                  label: str = "attribution") -> Figure:  # fmt: skip
+    """A (16 bipolar signals, time) map over the 50 s window (raw-EEG families' saliency): one row per pair, chains
+    separated, time 0 = the label centre."""
+    values = np.asarray(values, dtype=np.float32)
+    half = EEG_WINDOW_SECONDS / 2
+    fig, ax = plt.subplots(figsize=(8.5, 4.2), constrained_layout=True)
+    im = ax.imshow(values, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
+                   extent=(-half, half, len(values) - 0.5, -0.5))  # fmt: skip
+    ax.set_yticks(range(len(values)), PAIR_NAMES[: len(values)], fontsize=7)
+    for boundary in range(4, len(values), 4):
+        ax.axhline(boundary - 0.5, color="black", lw=0.6)
+    ax.axvspan(-LABEL_CENTRE_SECONDS / 2, LABEL_CENTRE_SECONDS / 2, color="grey", alpha=0.08)
+    ax.set_xlabel("s from label centre")
+    ax.set_ylabel("bipolar signal")
+    fig.colorbar(im, ax=ax, shrink=0.8, label=label)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_pair_traces(values: np.ndarray, title: str = "", width: float = 2.2) -> Figure:
+    """A small thumbnail of (16, time) bipolar signals, stacked traces, no axes."""
+    values = np.asarray(values, dtype=np.float32)
+    spacing = float(np.percentile(np.abs(values), 99)) * 2 or 1.0
+    t = np.linspace(-EEG_WINDOW_SECONDS / 2, EEG_WINDOW_SECONDS / 2, values.shape[-1])
+    fig, ax = plt.subplots(figsize=(width, width * 0.75), constrained_layout=True)
+    for i, trace in enumerate(values):
+        ax.plot(t, trace - i * spacing, lw=0.3, color="black")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=8)
+    return fig

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hms.constants import SAMPLE_RATE
 from hms.data.errors import DataError
 from hms.data.signals import (
     clean_eeg,
@@ -100,6 +101,11 @@ class Competition:
                 df.loc[~keep, "eeg_id"].nunique(),
             )
         return df.loc[keep].reset_index(drop=True)
+
+    def eeg_seconds(self, eeg_id: int, split: str = "train") -> float:
+        """Length of a recording in seconds (the file is read once and cached with the last few)."""
+        (eeg,) = _read("eeg", self.eeg_path(eeg_id, split))
+        return eeg.shape[0] / SAMPLE_RATE
 
     # -- label windows ------------------------------------------------------------------------------------------
     def clean_eeg_window(self, row: dict, split: str = "train") -> tuple[np.ndarray, np.ndarray]:

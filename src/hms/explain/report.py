@@ -20,7 +20,7 @@ from scipy.ndimage import uniform_filter
 from hms.constants import CLASSES
 from hms.experiment import ExperimentDir
 from hms.io import atomic_write
-from hms.plots import figure_png, plot_image, plot_panels
+from hms.plots import figure_png, plot_image, plot_pair_map, plot_pair_traces, plot_panels
 from hms.signal.config import FrontEndConfig
 from hms.signal.image import image_to_panels, n_views, panels_to_image
 
@@ -88,13 +88,24 @@ def _plotly(fig: go.Figure, div_id: str) -> str:
 
 
 def _thumbnail(image, cfg: FrontEndConfig, title: str) -> bytes:
-    """Stacked image as the stack layout shows it (a channels-layout image is laid out as panels first)."""
+    """Stacked image as the stack layout shows it (a channels-layout image is laid out as panels first); bipolar
+    waveforms (16, time) as stacked traces."""
+    if image.ndim == 2:
+        return figure_png(plot_pair_traces(image, title), dpi=55)
     panels = image_to_panels(image, cfg.layout, n_views(cfg))
     return figure_png(plot_image(panels_to_image(panels, "stack8"), title, width=2.2), dpi=55)
 
 
 def _map_png(panels: np.ndarray, cfg: FrontEndConfig, title: str, signed: bool, smooth: int = 5) -> bytes:
-    """Attribution panels, smoothed over ``smooth`` x ``smooth`` pixels (per-pixel gradients are speckled)."""
+    """Attribution panels, smoothed over ``smooth`` x ``smooth`` pixels (per-pixel gradients are speckled); a
+    (16, time) waveform map is smoothed over 1 s of each signal and drawn as bipolar signal x seconds."""
+    if np.ndim(panels) == 2:
+        values = np.asarray(panels, dtype=np.float32)
+        values = uniform_filter(values, size=(1, max(1, int(cfg.sample_rate))), mode="nearest")
+        vmax = float(np.abs(values).max()) or 1.0
+        fig = plot_pair_map(values, title, cmap="RdBu_r" if signed else "viridis", vmin=-vmax if signed else 0.0,
+                            vmax=vmax, label="attribution" if signed else "|saliency|")  # fmt: skip
+        return figure_png(fig, dpi=60)
     panels = uniform_filter(np.asarray(panels, dtype=np.float32), size=(1, 1, smooth, smooth), mode="nearest")
     vmax = float(np.abs(panels).max()) or 1.0
     fig = plot_panels(panels, cfg, title, cmap="RdBu_r" if signed else "viridis", vmin=-vmax if signed else 0.0,
@@ -215,9 +226,14 @@ def class_section(d: ReportData, k: int, name: str, cards: dict[int, dict], card
     smap = ""
     if name in d.class_maps:
         png = _map_png(d.class_maps[name], d.cfg, f"{name}: integrated gradients", True)
+        how = (
+            "baseline: the blank (all-zero) bipolar signals; rows are the 16 bipolar signals, smoothed over 1 s"
+            if np.ndim(d.class_maps[name]) == 2
+            else "baseline: the blank image; smoothed over 5 x 5 pixels"
+        )
         smap = (
             f"<p class='note'>Integrated gradients of log p({name}), averaged over its most confident samples "
-            f"(baseline: the blank image; smoothed over 5 x 5 pixels).</p>{_img(png, f'{name} saliency')}"
+            f"({how}).</p>{_img(png, f'{name} saliency')}"
         )
     else:
         smap = f"<p class='note'>No sample with at least half of the votes for {name}: no saliency map.</p>"

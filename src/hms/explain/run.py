@@ -240,15 +240,10 @@ def run_explain(experiment: str, data: str | Path | None = None, models_root: st
         torch.manual_seed(seed)
         loaded = load_fold(exp, fold)
         model, cfg, family = loaded.model, loaded.frontend, loaded.family
-        if not family.image_saliency:
-            raise ValueError(
-                f"{exp.root}: the report's saliency maps read stacked spectrogram images, and the "
-                f"{family.name} family has other inputs; run explain with --no-report for the tables"
-            )
         keep = np.unique(np.concatenate([confident(targets, c, n_saliency) for c in range(N_CLASSES)]
                                         + [np.flatnonzero(targets[:, 0] < 0.1)[:n_saliency]]))  # fmt: skip
         maps = class_maps(model, row_model_inputs(comp, rows_ok.iloc[keep], family, cfg), targets[keep], cfg,
-                          n_saliency, ig_steps, progress)  # fmt: skip
+                          n_saliency, ig_steps, progress, blank=family.blank_value)  # fmt: skip
         cards = feature_cards(model, sae, comp, rows_ok, codes, card_features(rankings, cards_per_class), family,
                               cfg, progress=progress)  # fmt: skip
         summaries = {c["feature"]: c["saliency_summary"] for c in cards}

@@ -1,6 +1,7 @@
-"""Attributions on the stacked input image with captum: integrated gradients for a class (from the blank image, the
-value a missing modality gets), and gradient saliency of a single SAE feature through the CNN embedding. Summaries
-say where the attribution mass lies: which view (organizer / EEG), which chain, which frequency band, when."""
+"""Attributions on a model family's inputs with captum: integrated gradients for a class (from the blank input, the
+value a missing modality gets), and gradient saliency of a single SAE feature through the embedding. Inputs are
+stacked spectrogram images (n, C, H, W) or bipolar waveforms (n, 16, time). Summaries say where the attribution mass
+lies: which view (organizer / EEG), which chain, which frequency band, when."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from hms.signal.spectrogram import frequency_axis
 BLANK = -1.0  # the image value of a missing modality: the "no signal" baseline
 
 
-def class_attribution(model, images: torch.Tensor, class_index: int, steps: int = 8) -> torch.Tensor:
-    """Integrated gradients of log p(class) w.r.t. the image, baseline the blank image: (n, C, H, W)."""
+def class_attribution(
+    model, images: torch.Tensor, class_index: int, steps: int = 8, blank: float = BLANK
+) -> torch.Tensor:
+    """Integrated gradients of log p(class) w.r.t. the inputs, baseline the blank input: same shape as the inputs."""
     model.eval()
     ig = IntegratedGradients(lambda x: model(x)["logits"].log_softmax(-1))
     x = images.detach().clone().float().requires_grad_(True)
-    return ig.attribute(x, baselines=torch.full_like(x, BLANK), target=class_index, n_steps=steps).detach()
+    return ig.attribute(x, baselines=torch.full_like(x, blank), target=class_index, n_steps=steps).detach()
 
 
 def feature_attribution(model, sae, images: torch.Tensor, feature: int) -> torch.Tensor:
@@ -37,7 +40,9 @@ def feature_attribution(model, sae, images: torch.Tensor, feature: int) -> torch
 
 
 def mean_panels(attr: torch.Tensor, cfg: FrontEndConfig) -> np.ndarray:
-    """Mean (signed) attribution over samples as (views, 4, H, W) panels."""
+    """Mean (signed) attribution over samples: (views, 4, H, W) panels for images, (16, time) for waveforms."""
+    if attr.ndim == 3:
+        return attr.mean(0).numpy()
     return image_to_panels(attr.mean(0), cfg.layout, n_views(cfg)).numpy()
 
 
@@ -48,7 +53,7 @@ def confident(targets: np.ndarray, c: int, n: int, threshold: float = 0.5) -> np
 
 
 def class_maps(model, images: torch.Tensor, targets: np.ndarray, cfg: FrontEndConfig, n: int = 8, steps: int = 8,
-               progress: bool = True) -> dict[str, np.ndarray]:  # fmt: skip
+               progress: bool = True, blank: float = BLANK) -> dict[str, np.ndarray]:  # fmt: skip
     """Integrated-gradient panels per class, averaged over that class's confident samples, and
     ``seizure_vs_rest``: the seizure attribution on seizure samples minus that on samples with under 10 % seizure
     votes. Classes without confident samples are left out."""
@@ -56,10 +61,11 @@ def class_maps(model, images: torch.Tensor, targets: np.ndarray, cfg: FrontEndCo
     for c, name in enumerate(tqdm(CLASSES, desc="saliency", unit="class", disable=not progress, leave=False)):
         idx = confident(targets, c, n)
         if len(idx):
-            maps[name] = mean_panels(class_attribution(model, images[idx], c, steps), cfg)
+            maps[name] = mean_panels(class_attribution(model, images[idx], c, steps, blank), cfg)
     rest = np.flatnonzero(targets[:, 0] < 0.1)[:n]
     if "seizure" in maps and len(rest):
-        maps["seizure_vs_rest"] = maps["seizure"] - mean_panels(class_attribution(model, images[rest], 0, steps), cfg)
+        rest_map = mean_panels(class_attribution(model, images[rest], 0, steps, blank), cfg)
+        maps["seizure_vs_rest"] = maps["seizure"] - rest_map
     return maps
 
 
@@ -72,7 +78,10 @@ def row_frequencies(cfg: FrontEndConfig, view: int) -> np.ndarray:
 
 def profile(attr: torch.Tensor, cfg: FrontEndConfig) -> dict:
     """Shares of |attribution| by view and by chain, its per-Hz density by band (normalised to sum 1), and its time
-    profile, all on the EEG 50 s view except the view shares."""
+    profile, all on the EEG 50 s view except the view shares. Waveforms: chain shares, the band shares of the
+    attribution's own spectrum and its time profile."""
+    if attr.ndim == 3:
+        return _waveform_profile(attr, cfg)
     panels = image_to_panels(attr.abs().mean(0), cfg.layout, n_views(cfg)).numpy()  # (views, 4, H, W)
     total = max(float(panels.sum()), 1e-12)
     eeg = panels[1]
@@ -89,6 +98,22 @@ def profile(attr: torch.Tensor, cfg: FrontEndConfig) -> dict:
         "bands": {b: m / eeg_total for b, m in band_mass.items()},
         "time": (eeg.sum(axis=(0, 1)) / max(float(eeg.sum()), 1e-12)).tolist(),
     }  # fmt: skip
+
+
+def _waveform_profile(attr: torch.Tensor, cfg: FrontEndConfig) -> dict:
+    mag = attr.abs().mean(0).numpy()  # (16, time)
+    chain_mass = mag.reshape(4, 4, -1).sum(axis=(1, 2))
+    spectrum = (np.abs(np.fft.rfft(attr.numpy(), axis=-1)) ** 2).mean(axis=(0, 1))
+    freqs = np.fft.rfftfreq(attr.shape[-1], 1 / cfg.sample_rate)
+    in_band = {b: (freqs >= lo) & (freqs < hi) for b, (lo, hi) in BANDS.items()}
+    band_mass = {b: float(spectrum[m].mean()) if m.any() else 0.0 for b, m in in_band.items()}
+    band_total = max(sum(band_mass.values()), 1e-12)
+    return {
+        "views": {"eeg": 1.0},
+        "chains": {c: float(m / max(chain_mass.sum(), 1e-12)) for c, m in zip(CHAIN_NAMES, chain_mass, strict=True)},
+        "bands": {b: m / band_total for b, m in band_mass.items()},
+        "time": (mag.sum(axis=0) / max(float(mag.sum()), 1e-12)).tolist(),
+    }
 
 
 def summarize(p: dict) -> str:

@@ -29,9 +29,19 @@ class AugmentConfig:
     """Training augmentations; each family uses the ones that make sense for its inputs."""
 
     swap_p: float = 0.5  # left/right hemisphere swap, label unchanged
-    shift_seconds: int = 4  # window time shift, +- this many seconds (even steps, kept inside the recording)
+    shift_seconds: int = 4  # window time shift, +- this many seconds (kept inside the recording)
     mask_p: float = 0.5  # image families: albumentations XYMasking, the central 10 s spared
     mask_stripes: int = 2
+    reverse_p: float = 0.0  # waveform families: time reversal
+    channel_drop_p: float = 0.0  # waveform families: zero 1..channel_drop_max bipolar signals
+    channel_drop_max: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("swap_p", "mask_p", "reverse_p", "channel_drop_p"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"augment.{name} is a probability: it must lie in [0, 1]")
+        if self.shift_seconds < 0 or self.channel_drop_max < 0:
+            raise ValueError("augment.shift_seconds and augment.channel_drop_max must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,8 @@ class ModelFamily:
     name: ClassVar[str] = ""
     model_config: ClassVar[type] = object  # a frozen dataclass of network settings (the experiment's ``model:``)
     channels_last: ClassVar[bool] = False  # 4-D image inputs run faster in channels_last on CPU and GPU
-    image_saliency: ClassVar[bool] = False  # inputs are stacked spectrogram images (panel saliency maps apply)
+    modalities: ClassVar[tuple[str, ...]] = ("eeg", "spectrogram")  # a row lacking all of them gets the prior
+    blank_value: ClassVar[float] = 0.0  # the input value of a missing modality (the saliency baseline)
 
     def build(self, cfg: Any, pretrained: bool = True) -> nn.Module:
         raise NotImplementedError

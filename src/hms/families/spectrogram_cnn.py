@@ -29,7 +29,7 @@ class SpectrogramCNN(ModelFamily):
     name = "spectrogram_cnn"
     model_config = ModelConfig
     channels_last = True
-    image_saliency = True
+    blank_value = -1.0
 
     def build(self, cfg: ModelConfig, pretrained: bool = True) -> nn.Module:
         return HMSModel(cfg, pretrained=pretrained)
