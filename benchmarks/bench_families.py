@@ -57,8 +57,11 @@ def main() -> None:
         if not (Path(args.bandpower) / "oof.parquet").is_file():
             minutes["bandpower"] = _run(["bandpower", "--data", args.data, "--folds", str(cnn.folds_csv),
                                          "--out", args.bandpower])  # fmt: skip
-    if not cnn.read_folds().sort_values("eeg_id").reset_index(drop=True).equals(
-        raw.read_folds().sort_values("eeg_id").reset_index(drop=True)
+    if (
+        not cnn.read_folds()
+        .sort_values("eeg_id")
+        .reset_index(drop=True)
+        .equals(raw.read_folds().sort_values("eeg_id").reset_index(drop=True))
     ):
         raise SystemExit(f"{cnn.folds_csv} and {raw.folds_csv} differ: train both with the same n_folds and seed")
     comp = Competition.from_arg(args.data)
@@ -91,8 +94,10 @@ def main() -> None:
     weights = ", ".join(f"{n} {w:.3f}" for n, w in zip(golden_blend.names, golden_blend.weights, strict=True))
     print(f"fitted weights (golden rows): {weights}; in-sample {g['blend_in_sample']:.4f}; blend files in {out}")
     best = min(rows[:2], key=lambda r: r["oof_kl_golden"])
-    print(f"blend={g['blend']:.4f} equal_weights={g['equal_weights']:.4f} best_single={best['oof_kl_golden']:.4f} "
-          f"({best['model']})")
+    print(
+        f"blend={g['blend']:.4f} equal_weights={g['equal_weights']:.4f} best_single={best['oof_kl_golden']:.4f} "
+        f"({best['model']})"
+    )
 
 
 if __name__ == "__main__":

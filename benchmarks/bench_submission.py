@@ -1,5 +1,6 @@
-"""Seconds per test EEG of submission.py's inference path, split into read / front-end / CNN / stack, for trained
-experiments, and the projected time for the hidden test set (about 2,640 eeg_ids) with 5 folds.
+"""Seconds per test EEG of submission.py's inference path, split into read / front-end / model / stack, for trained
+experiments of any family, the blend of all of them, and the projected time for the hidden test set (about 2,640
+eeg_ids) with 5 folds.
 
 Reference in the same run: the same folds predicted one after another (each fold reads the files and builds the
 images again, as a loop over ``predict`` per fold would). Ours reads and builds each image once for all folds.
@@ -10,6 +11,8 @@ only when a GPU is present here to measure the CNN on; without one the GPU line 
 (read + front-end + stack), which a GPU does not remove.
 
     python benchmarks/bench_submission.py --experiment quick:data/sim --experiment bench:data/bench [--n 48]
+    python benchmarks/bench_submission.py --experiment bench:data/bench --experiment raw_bench:data/bench \
+        --blend files/blend/bench/blend.json
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 import pandas as pd
 import torch
 
+from hms.blend import Blend
 from hms.data import Competition
 from hms.experiment import ExperimentDir
 from hms.infer import predict_rows
@@ -65,6 +69,7 @@ def main() -> None:
     parser.add_argument("--experiment", action="append", required=True, metavar="NAME:DATA",
                         help="models/NAME trained on DATA (its test.csv is used)")  # fmt: skip
     parser.add_argument("--models-root", "--models", dest="models_root", default="models")
+    parser.add_argument("--blend", default=None, help="blend.json for the blend line (default: equal weights)")
     parser.add_argument("--n", type=int, default=48, help="test rows timed per experiment (test.csv cycled)")
     args = parser.parse_args()
     cores = torch.get_num_threads()
@@ -76,6 +81,7 @@ def main() -> None:
         comp = Competition.from_arg(data or None)
         rows = test_rows(comp, args.n)
         n_folds = len(models.folds_with_weights())
+        family = models.read_sidecar(models.folds_with_weights()[0]).get("family", "spectrogram_cnn")
         # the CNN alone, the experiment's default, and the heaviest stack (CNN -> SAE -> LightGBM + band powers)
         sets = [CNN_ONLY, default_feature_set(models)]
         if models.stack_set_dir("logits_sae_hand").is_dir():
@@ -87,7 +93,7 @@ def main() -> None:
             ref = reference(comp, rows, models, feature_set)
             minutes_4, floor = project(ours, n_folds, cores)
             stages = ", ".join(f"{k} {ours.get(k, 0.0):.4f}" for k in ("read", "front-end", "model", "stack"))
-            print(f"{name} [{feature_set}] {n_folds} folds, {len(rows)} EEGs: s/EEG {stages}, total "
+            print(f"{name} ({family}) [{feature_set}] {n_folds} folds, {len(rows)} EEGs: s/EEG {stages}, total "
                   f"{ours['total']:.4f}; reference (fold by fold) {ref:.4f} -> {ref / ours['total']:.2f}x")  # fmt: skip
             if torch.cuda.is_available():  # the CNN ran on the GPU: no core scaling applies
                 per_fold = (ours["model"] + ours.get("stack", 0.0)) * TARGET_FOLDS / n_folds
@@ -98,6 +104,21 @@ def main() -> None:
                 print(f"  projection {HIDDEN_TEST_EEGS} EEGs x {TARGET_FOLDS} folds: 4-core CPU {minutes_4:.1f} min; "
                       f"one GPU: not measured (no GPU here), CPU-bound floor {floor:.1f} min")  # fmt: skip
             lines.append((name, feature_set, minutes_4, ref / ours["total"]))
+    if len(args.experiment) > 1:  # the blend of every experiment, as submission.py runs it
+        exps = [
+            (ExperimentDir.named(i.partition(":")[0], args.models_root), i.partition(":")[2]) for i in args.experiment
+        ]
+        comp = Competition.from_arg(exps[0][1] or None)
+        rows = test_rows(comp, args.n)
+        blend = Blend.load(args.blend) if args.blend else Blend.equal([e.name for e, _ in exps])
+        t0 = time.perf_counter()
+        per = {e.name: predict_rows(Competition.from_arg(d or None), rows, e, "test")[0] for e, d in exps}
+        blend.apply([per[n] for n in blend.names])
+        total = (time.perf_counter() - t0) / len(rows)
+        print(
+            f"blend of {', '.join(blend.names)} ({'weights of ' + args.blend if args.blend else 'equal weights'}): "
+            f"{total:.4f} s/EEG, {total * HIDDEN_TEST_EEGS / 60:.1f} min for {HIDDEN_TEST_EEGS} EEGs on this machine"
+        )
     for name, feature_set, minutes, ratio in lines:
         verdict = "meets" if minutes < 15 else "misses"
         print(f"{name} [{feature_set}]: projected {minutes:.1f} min on a 4-core CPU ({verdict} the 15 min target); "
