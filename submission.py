@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))  # runs from a 
 
 import numpy as np  # noqa: E402
 
-from hms.blend import Blend  # noqa: E402
+from hms.blend.model import Blend  # noqa: E402
 from hms.constants import VOTE_COLS  # noqa: E402
 from hms.data import Competition, DataError  # noqa: E402
 from hms.experiment import ExperimentDir  # noqa: E402

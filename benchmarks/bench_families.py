@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from hms import leaderboard
-from hms.blend import experiment_oofs, run_blend
+from hms.blend.fit import experiment_oofs, run_blend
 from hms.data import Competition, eeg_level
 from hms.evaluation import simulated_references
 from hms.experiment import ExperimentDir

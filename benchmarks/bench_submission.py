@@ -24,7 +24,7 @@ import time
 import pandas as pd
 import torch
 
-from hms.blend import Blend
+from hms.blend.model import Blend
 from hms.data import Competition
 from hms.experiment import ExperimentDir
 from hms.infer import predict_rows

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from hms.__main__ import main
-from hms.blend import Blend, fit_blend, run_blend
+from hms.blend.fit import fit_blend, run_blend
+from hms.blend.model import Blend
 from hms.constants import VOTE_COLS
 from hms.data import DataError
 
@@ -158,7 +159,7 @@ def test_two_families_blend_and_submit(tiny_models, tiny_raw, sim_dir, tmp_path,
 
 
 def test_kaggle_package_with_two_families_runs_offline(tiny_models, tiny_raw, sim_dir, tmp_path):
-    from hms.blend import Blend
+    from hms.blend.model import Blend
     from hms.kaggle import package
 
     blend_file = Blend(["s", "raw"], np.array([0.6, 0.4])).save(tmp_path / "blend.json")

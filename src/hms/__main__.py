@@ -192,7 +192,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _blend(args: argparse.Namespace) -> int:
-    from hms.blend import experiment_oofs, run_blend  # deferred: see the note above
+    from hms.blend.fit import experiment_oofs, run_blend  # deferred: see the note above
 
     out = Path(args.out)
     if args.experiments:

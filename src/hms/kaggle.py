@@ -9,7 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
-from hms.blend import Blend
+from hms.blend.model import Blend
 from hms.experiment import ExperimentDir
 from hms.io import write_json
 from hms.paths import REPO_ROOT

@@ -1,0 +1,63 @@
+"""The blend model and its file, ``blend.json`` (this module owns it): softmax(sum_m w_m log p_m + b), one weight per
+model on its log-probabilities and one bias per class. Light on purpose: ``submission.py`` imports it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.special import softmax
+
+from hms.constants import N_CLASSES, VOTE_COLS
+from hms.data.errors import DataError
+from hms.io import write_json
+
+LOG_FLOOR = 1e-7
+
+
+@dataclass
+class Blend:
+    """softmax(sum_m w_m log p_m + b): ``names`` in the order of ``weights``; ``scores`` as measured when fitted."""
+
+    names: list[str]
+    weights: np.ndarray
+    bias: np.ndarray = field(default_factory=lambda: np.zeros(N_CLASSES))
+    scores: dict = field(default_factory=dict)
+
+    @classmethod
+    def equal(cls, names: list[str]) -> Blend:
+        """The equal-weight blend: the normalised geometric mean of the models' probabilities."""
+        return cls(list(names), np.full(len(names), 1.0 / len(names)), np.zeros(N_CLASSES))
+
+    def apply(self, probs: list[np.ndarray]) -> np.ndarray:
+        """Blend (n, 6) probability arrays given in ``names`` order."""
+        if len(probs) != len(self.names):
+            raise ValueError(f"blend of {self.names} needs {len(self.names)} prediction arrays, got {len(probs)}")
+        logits = sum(w * np.log(np.clip(p, LOG_FLOOR, 1.0)) for w, p in zip(self.weights, probs, strict=True))
+        return softmax(logits + self.bias, axis=-1)
+
+    def save(self, path: str | Path) -> Path:
+        return write_json({"names": self.names, "weights": [float(w) for w in self.weights],
+                           "bias": dict(zip(VOTE_COLS, map(float, self.bias), strict=True)),
+                           "scores": self.scores}, Path(path))  # fmt: skip
+
+    @classmethod
+    def load(cls, path: str | Path) -> Blend:
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"{path}: blend file not found; write one with python -m hms blend ... --out DIR")
+        try:
+            meta = json.loads(path.read_text())
+            return cls(list(meta["names"]), np.asarray(meta["weights"], float),
+                       np.asarray([meta["bias"][c] for c in VOTE_COLS], float), meta.get("scores", {}))  # fmt: skip
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"{path}: not a blend file written by python -m hms blend ({exc})") from exc
+
+    def ordered(self, names: list[str], where: str) -> list[int]:
+        """Positions of this blend's models among ``names`` (every model of the blend must be there, and only they)."""
+        if sorted(names) != sorted(self.names):
+            raise DataError(f"{where}: the blend is of {self.names}, the experiments given are {names}; pass the same "
+                            "experiments (by folder name) or refit the blend")  # fmt: skip
+        return [names.index(n) for n in self.names]
