@@ -75,7 +75,15 @@ def main() -> None:
         scores = pd.read_csv(ExperimentDir(folder).scores_csv).set_index("part").loc["oof"]
         if name not in minutes:  # trained earlier: the minutes its leaderboard row recorded
             board = leaderboard.show()
-            mine = board[board["experiment"] == (name if name != "bandpower" else f"bandpower_{Path(folder).name}")]
+            folder_name = Path(folder).name
+            run = (
+                name
+                if name != "bandpower"
+                else folder_name
+                if folder_name.startswith("bandpower")
+                else f"bandpower_{folder_name}"
+            )
+            mine = board[board["experiment"] == run]
             minutes[name] = float(mine["train_minutes"].iloc[-1]) if len(mine) else float("nan")
         rows.append({"model": name, "oof_kl_all": scores["kl_all"], "oof_kl_golden": scores["kl_golden"],
                      "gap_left": gap(scores["kl_golden"]), "minutes": minutes[name]})  # fmt: skip
