@@ -12,33 +12,47 @@
 
 # %% [markdown]
 # # 04 · Train
-# Patient-grouped folds, stacked spectrogram images, a pretrained timm CNN, soft labels from the votes and a KL
-# loss; two stages (all rows, then the high-vote rows). Each run writes `models/<name>/` (fold weights as
-# safetensors, OOF predictions, scores) and a row of the CV leaderboard. The same as
-# `python -m hms train --config CONFIG --data DATA --set key=value ...`.
+# Patient-grouped folds, the experiment's model family (stacked spectrogram images into a pretrained timm CNN, or the
+# raw-EEG 1D network), soft labels from the votes and a KL loss; two stages (all rows, then the high-vote rows).
+# Each run writes `models/<name>/` (fold weights as safetensors, OOF predictions, scores) and a row of the CV
+# leaderboard. The same as `python -m hms train --config CONFIG --data DATA --set key=value ...`.
+#
+# **On Kaggle** attach the repo as a dataset (`python -m hms kaggle-package --train` builds it) and the competition
+# data; set `REPO` to the dataset's folder. The repo stays read-only: models, the leaderboard and caches go to the
+# work dir, `/kaggle/working` (elsewhere the repo itself, or `$HMS_WORK_DIR`).
 
 # %% tags=["parameters"]
-CONFIG = "configs/quick.yaml"  # relative to the repo root
-DATA = "data/sim"  # relative to the repo root (make run simulates it); an absolute path works too
-MODELS = "models"
+REPO = ".."  # the repo (or its Kaggle dataset copy, e.g. /kaggle/input/hms-code); the hms package is in REPO/src
+CONFIG = "configs/quick.yaml"  # relative to REPO
+DATA = None  # competition data root; None: the Kaggle input folder if present, else REPO/sample_data
+MODELS = None  # where models/<name>/ goes; None: models/ under the work dir
 OVERRIDES = []  # e.g. ["train.epochs_stage1=8", "model.name=tf_efficientnet_b0"]
 
 # %%
-from hms.experiment import load_config
-from hms.leaderboard import show
-from hms.paths import REPO_ROOT
-from hms.train.run import run_experiment
+import sys
+from pathlib import Path
 
-cfg = load_config(REPO_ROOT / CONFIG, OVERRIDES)
+repo = Path(REPO).resolve()
+if (repo / "src" / "hms").is_dir():
+    sys.path.insert(0, str(repo / "src"))  # the hms next to this notebook (a read-only Kaggle dataset is fine)
+
+import hms  # noqa: E402
+from hms.experiment import load_config  # noqa: E402
+from hms.leaderboard import show  # noqa: E402
+from hms.paths import MODELS_DIR, work_dir  # noqa: E402
+from hms.train.run import run_experiment  # noqa: E402
+
+cfg = load_config(repo / CONFIG, OVERRIDES)
 print(cfg)
+print("hms from", Path(hms.__file__).parent, "· work dir (models, files, caches):", work_dir())
 
 # %%
-scores = run_experiment(cfg, REPO_ROOT / DATA, REPO_ROOT / MODELS)
+scores = run_experiment(cfg, DATA, MODELS or MODELS_DIR)
 scores
 
 # %% [markdown]
 # ## The CV leaderboard
-# Every run appends a row (`files/leaderboard.csv`); the golden score uses the high-vote eeg_ids only.
+# Every run appends a row (`files/leaderboard.csv` under the work dir); the golden score uses the high-vote eeg_ids.
 
 # %%
 show().tail(10)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hms import config
 from hms.data.errors import DataError
+from hms.paths import MODELS_DIR
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -225,8 +226,15 @@ def _blend(args: argparse.Namespace) -> int:
 
 
 def _kaggle_package(args: argparse.Namespace) -> int:
-    from hms.kaggle import package  # deferred: see the note above
+    from hms.kaggle import package, package_training  # deferred: see the note above
 
+    if args.train:
+        out = package_training(args.out, args.user, args.config, gpu=True, overrides=args.set)
+        print(f"dataset: {out['dataset']}  (kaggle datasets create -p {out['dataset']})")
+        print(f"kernel:  {out['kernel']}  (kaggle kernels push -p {out['kernel']}; models/ land in its output)")
+        return 0
+    if not args.experiment:
+        raise ValueError("kaggle-package needs --experiment NAME (a submission kernel) or --train (a training kernel)")
     out = package(args.experiment, args.out, args.models_root, args.user, args.stack, args.gpu, args.blend)
     print(f"dataset: {out['dataset']}  (kaggle datasets create -p {out['dataset']})")
     print(f"kernel:  {out['kernel']}  (kaggle kernels push -p {out['kernel']})")
@@ -241,8 +249,9 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 
 def _models_root(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models-root", "--models", dest="models_root", default="models",
-                   help="folder holding the experiments, models/<experiment>/ (default models)")  # fmt: skip
+    p.add_argument("--models-root", "--models", dest="models_root", default=None,
+                   help="folder holding the experiments, models/<experiment>/ (default: models/ of the work dir: "
+                        "$HMS_WORK_DIR, /kaggle/working on Kaggle, else the repo)")  # fmt: skip
 
 
 def _frontend_args(p: argparse.ArgumentParser) -> None:
@@ -375,7 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_blend)
 
     p = sub.add_parser("kaggle-package", help="Kaggle dataset (code + weights) and offline submission kernel folders")
-    p.add_argument("--experiment", required=True, action="append", help="an experiment to ship (repeat to blend)")
+    p.add_argument("--experiment", action="append", help="an experiment to ship (repeat to blend)")
+    p.add_argument("--train", action="store_true", help="a training kernel instead: code + notebook 04_train")
+    p.add_argument("--config", default="configs/kaggle_b0.yaml", help="with --train: the experiment config")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="with --train: config overrides")
     p.add_argument("--blend", default=None, help="blend.json of python -m hms blend (default: equal weights)")
     p.add_argument("--out", required=True, help="output folder: OUT/dataset and OUT/kernel")
     _models_root(p)
@@ -398,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     if getattr(args, "max_eegs_per_patient", None) == 0:
         args.max_eegs_per_patient = None
+    if hasattr(args, "models_root") and args.models_root is None:
+        args.models_root = MODELS_DIR
     try:
         return args.func(args)
     except (DataError, ValueError, FileNotFoundError) as exc:

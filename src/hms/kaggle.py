@@ -88,3 +88,40 @@ def package(experiments: str | list[str], out: str | Path, models_root: str | Pa
             "competition_sources": [COMPETITION], "kernel_sources": []}  # fmt: skip
     write_json(meta, kernel / "kernel-metadata.json")
     return {"dataset": dataset, "kernel": kernel}
+
+
+def package_training(out: str | Path, user: str = "USERNAME", config: str = "configs/kaggle_b0.yaml",
+                     gpu: bool = True, overrides: list[str] | None = None) -> dict[str, Path]:  # fmt: skip
+    """A training kernel: OUT/dataset (the hms source, configs, notebooks) to attach read-only, and OUT/kernel with
+    notebook 04_train set up for Kaggle (REPO = the attached dataset, the competition data as input, outputs in
+    /kaggle/working). Upload as for the submission kernel; the trained models/ then sit in the kernel's output."""
+    if not (REPO_ROOT / config).is_file():
+        raise FileNotFoundError(f"{REPO_ROOT / config}: config not found; pass one of configs/*.yaml")
+    out = Path(out)
+    slug = "hms-code"
+    dataset, kernel = out / "dataset", out / "kernel"
+    if dataset.exists():
+        shutil.rmtree(dataset)
+    for src in sorted(SOURCE_DIR.rglob("*.py")):
+        _copy(src, dataset / "src" / "hms" / src.relative_to(SOURCE_DIR))
+    for folder, pattern in (("configs", "*.yaml"), ("notebooks", "*.ipynb")):
+        for src in sorted((REPO_ROOT / folder).glob(pattern)):
+            _copy(src, dataset / folder / src.name)
+    _copy(REPO_ROOT / "submission.py", dataset / "submission.py")
+    write_json({"title": "HMS code (hms package, configs, notebooks)", "id": f"{user}/{slug}",
+                "licenses": [{"name": "CC0-1.0"}]}, dataset / "dataset-metadata.json")  # fmt: skip
+    nb = json.loads((REPO_ROOT / "notebooks" / "04_train.ipynb").read_text())
+    at = next(i for i, c in enumerate(nb["cells"]) if "parameters" in c.get("metadata", {}).get("tags", []))
+    values = {"REPO": f"/kaggle/input/{slug}", "CONFIG": config, "DATA": None, "MODELS": None,
+              "OVERRIDES": list(overrides or [])}  # fmt: skip
+    source = "\n".join(f"{k} = {v!r}" for k, v in values.items())
+    nb["cells"].insert(at + 1, {"cell_type": "code", "execution_count": None, "outputs": [],
+                                "metadata": {"tags": ["injected-parameters"]}, "source": [source]})  # fmt: skip
+    kernel.mkdir(parents=True, exist_ok=True)
+    (kernel / "train.ipynb").write_text(json.dumps(nb, indent=1) + "\n")
+    meta = {"id": f"{user}/hms-train", "title": "HMS train", "code_file": "train.ipynb", "language": "python",
+            "kernel_type": "notebook", "is_private": True, "enable_gpu": gpu, "enable_internet": False,
+            "dataset_sources": [f"{user}/{slug}"], "competition_sources": [COMPETITION],
+            "kernel_sources": []}  # fmt: skip
+    write_json(meta, kernel / "kernel-metadata.json")
+    return {"dataset": dataset, "kernel": kernel}

@@ -10,15 +10,35 @@ from hms.constants import KAGGLE_DATA_DIR
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: the small simulated competition committed with the repo
 SAMPLE_DATA_DIR = REPO_ROOT / "sample_data"
-FILES_DIR = REPO_ROOT / "files"
+#: the only writable folder of a Kaggle session (the repo is an attached, read-only dataset there)
+KAGGLE_WORKING_DIR = Path("/kaggle/working")
+
+
+def work_dir() -> Path:
+    """The writable root of models/, files/ and caches: ``$HMS_WORK_DIR`` if set, else ``/kaggle/working`` in a
+    Kaggle session, else the repo root."""
+    if os.environ.get("HMS_WORK_DIR"):
+        return Path(os.environ["HMS_WORK_DIR"])
+    return KAGGLE_WORKING_DIR if KAGGLE_WORKING_DIR.is_dir() else REPO_ROOT
+
+
+FILES_DIR = work_dir() / "files"
 
 
 def files_dir() -> Path:
-    """Where leaderboard and reports go: ``$HMS_FILES_DIR`` if set (tests, CI), else ``files/``."""
-    return Path(os.environ.get("HMS_FILES_DIR", FILES_DIR))
+    """Where leaderboard and reports go: ``$HMS_FILES_DIR`` if set (tests, CI), else ``files/`` of the work dir."""
+    return Path(os.environ.get("HMS_FILES_DIR", work_dir() / "files"))
 
 
-MODELS_DIR = REPO_ROOT / "models"
+MODELS_DIR = work_dir() / "models"
+
+
+def writable(path: str | os.PathLike[str]) -> Path:
+    """A relative path (a cache folder, say) placed under the work dir; absolute paths stay as they are."""
+    path = Path(path)
+    return path if path.is_absolute() else work_dir() / path
+
+
 #: the real competition sample shipped beside the checkout (tests only; never committed)
 SHARED_SAMPLE_DIR = REPO_ROOT.parent / "shared" / "hms_sample"
 

@@ -8,6 +8,7 @@ The row outputs (:class:`FoldOutputs`: TTA-averaged probabilities and per-view e
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from hms import config
 from hms.data import Competition, DataError
 from hms.experiment import ExperimentDir
 from hms.families import ModelFamily, get_family
-from hms.inputs import row_inputs
+from hms.inputs import RowInputs, row_inputs
 from hms.io import atomic_write
 from hms.signal.bands import window_band_powers
 from hms.signal.config import FrontEndConfig
@@ -124,9 +125,12 @@ def forward_views(model: torch.nn.Module, family: ModelFamily, x: torch.Tensor, 
 
 def run_rows(comp: Competition, rows: pd.DataFrame, split: str, folds: list[LoadedFold], tta_swap: bool = True,
              hand: bool = False, batch_size: int = 32, timings: dict[str, float] | None = None,
-             desc: str = "embed") -> tuple[list[FoldOutputs], pd.DataFrame | None, dict[int, str]]:  # fmt: skip
+             desc: str = "embed", prefetch: bool = True,
+             ) -> tuple[list[FoldOutputs], pd.DataFrame | None, dict[int, str]]:  # fmt: skip
     """Every fold's outputs for every row (rows with neither modality get NaN), optional band-power ("hand")
-    features, and problems by row position. Each file is read and each input built once for all folds."""
+    features, and problems by row position. Each file is read and each input built once for all folds; with
+    ``prefetch`` a background thread reads and builds the next batch while the models run on this one (same
+    outputs; the parquet readers and the front-end release the GIL for most of their work)."""
     timings = timings if timings is not None else {}
     family, frontend = folds[0].family, folds[0].frontend
     n = len(rows)
@@ -135,24 +139,33 @@ def run_rows(comp: Competition, rows: pd.DataFrame, split: str, folds: list[Load
     feats: list[dict[str, float]] = [{} for _ in range(n)]
     problems: dict[int, str] = {}
     records = rows.to_dict("records")
-    for start in tqdm(range(0, n, batch_size), desc=desc, unit="batch", leave=False):
+    starts = list(range(0, n, batch_size))
+
+    def load(start: int) -> tuple[RowInputs, list[dict[str, float]]]:
         batch = row_inputs(comp, records[start : start + batch_size], split, family, frontend, timings=timings)
-        problems |= {start + i: p for i, p in batch.problems.items()}
-        if hand:
-            t0 = time.perf_counter()
-            for i, (e, s, _) in enumerate(batch.windows):
-                feats[start + i] = window_band_powers(e, s, frontend)
-            timings["front-end"] = timings.get("front-end", 0.0) + time.perf_counter() - t0
-        if batch.inputs is None:
-            continue
-        idx = [start + i for i in batch.usable]
         t0 = time.perf_counter()
-        for m, fold in enumerate(folds):
-            p, v = forward_views(fold.model, family, batch.inputs, frontend, tta_swap)
-            if views[m] is None:
-                views[m] = np.full((n, v.shape[1], v.shape[2]), np.nan, np.float32)
-            probs[m][idx], views[m][idx] = p, v
-        timings["model"] = timings.get("model", 0.0) + time.perf_counter() - t0
+        hand_rows = [window_band_powers(e, s, frontend) for e, s, _ in batch.windows] if hand else []
+        timings["front-end"] = timings.get("front-end", 0.0) + time.perf_counter() - t0
+        return batch, hand_rows
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(load, starts[0]) if starts and prefetch else None
+        for k, start in enumerate(tqdm(starts, desc=desc, unit="batch", leave=False)):
+            batch, hand_rows = pending.result() if pending is not None else load(start)
+            pending = pool.submit(load, starts[k + 1]) if prefetch and k + 1 < len(starts) else None
+            problems |= {start + i: p for i, p in batch.problems.items()}
+            for i, f in enumerate(hand_rows):
+                feats[start + i] = f
+            if batch.inputs is None:
+                continue
+            idx = [start + i for i in batch.usable]
+            t0 = time.perf_counter()
+            for m, fold in enumerate(folds):
+                p, v = forward_views(fold.model, family, batch.inputs, frontend, tta_swap)
+                if views[m] is None:
+                    views[m] = np.full((n, v.shape[1], v.shape[2]), np.nan, np.float32)
+                probs[m][idx], views[m][idx] = p, v
+            timings["model"] = timings.get("model", 0.0) + time.perf_counter() - t0
     outputs = [
         FoldOutputs(p, v if v is not None else np.full((n, 2 if tta_swap else 1, 0), np.nan, np.float32))
         for p, v in zip(probs, views, strict=True)

@@ -28,7 +28,10 @@ class TrainParams:
     vote_weighted: bool = True  # stage 1: weight each row's KL by its vote count
     stage2_min_votes: int = 10  # stage 2: rows with at least this many votes
     amp: bool = True  # used on CUDA only
-    num_workers: int = 0
+    num_workers: int | None = None  # DataLoader workers; None: 0 without a GPU, else the cores per process (max 8)
+    prepare_workers: int | None = None  # cache-building processes; None: every core
+    channels_last: bool = True  # image families: model and batches in channels_last (faster convolutions)
+    compile: bool = False  # torch.compile the network (worth it on a GPU for long runs)
     tta_swap: bool = True  # average predictions with the hemisphere-swapped image
 
     def __post_init__(self) -> None:
@@ -36,6 +39,10 @@ class TrainParams:
             raise ValueError("batch_size >= 1 and non-negative epochs are required")
         if self.epochs_stage1 + self.epochs_stage2 == 0:
             raise ValueError("train at least one epoch")
+        for name in ("num_workers", "prepare_workers"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"train.{name} must be >= 0 (or null: derived from the machine)")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from hms.experiment import ExperimentConfig, ExperimentDir
 from hms.families import TrainSource, get_family
-from hms.train.distributed import device_for, distributed, seed_everything
+from hms.train.distributed import device_for, distributed, loader_workers, seed_everything
 from hms.train.loss import kl_loss
 from hms.train.rows import epoch_rows, stage_rows
 
@@ -42,8 +42,9 @@ def _rank_indices(n: int, batch: int, rank: int, world: int) -> list[int]:
     return out
 
 
-def _loader(ds, indices: list[int], batch: int, workers: int) -> DataLoader:
-    return DataLoader(Subset(ds, indices), batch_size=batch, shuffle=False, num_workers=workers, drop_last=False)
+def _loader(ds, indices: list[int], batch: int, workers: int, pin: bool) -> DataLoader:
+    return DataLoader(Subset(ds, indices), batch_size=batch, shuffle=False, num_workers=workers, drop_last=False,
+                      pin_memory=pin)  # fmt: skip
 
 
 def _scheduler(cfg: ExperimentConfig, optimizer, lr: float, total_steps: int):
@@ -60,15 +61,19 @@ def train_fold(
     source: TrainSource,
     exp: ExperimentDir,
     resume: bool = False,
+    stats: dict[str, float] | None = None,
 ) -> torch.nn.Module:
-    """Train one fold through both stages; returns the trained (unwrapped) model. Rank 0 writes the files."""
+    """Train one fold through both stages; returns the trained (unwrapped) model. Rank 0 writes the files.
+    ``stats`` (optional) accumulates this rank's loop: items, seconds, and seconds spent waiting for batches."""
+    stats = stats if stats is not None else {}
     rank, world = distributed()
     device = device_for(rank)
     if cfg.train.batch_size % world:
         raise ValueError(f"train.batch_size={cfg.train.batch_size} must be divisible by the {world} processes")
     family = get_family(cfg.family)
     seed_everything(cfg.seed + fold)  # identical initial weights on every rank (DDP also broadcasts them)
-    model = family.build(cfg.model).to(device)
+    fmt = torch.channels_last if family.channels_last and cfg.train.channels_last else torch.contiguous_format
+    model = family.build(cfg.model).to(device, memory_format=fmt)
     state_path = exp.train_state(fold)
     done = {"stage": 1, "epoch": 0}
     saved = None
@@ -79,6 +84,10 @@ def train_fold(
         if rank == 0:
             log.info("fold %d: resuming after stage %d epoch %d", fold, done["stage"], done["epoch"])
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if cfg.train.compile:
+        net = torch.compile(net)
+    workers = loader_workers(cfg.train.num_workers, world)
+    pin = device.type == "cuda"
     use_amp = cfg.train.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     global_epoch = 0
@@ -120,17 +129,22 @@ def train_fold(
                 vote_weighted=cfg.train.vote_weighted and stage == 1,
             )
             indices = _rank_indices(len(ds), step_items, rank, world)
-            loader = _loader(ds, indices, step_items // world, cfg.train.num_workers)
+            loader = _loader(ds, indices, step_items // world, workers, pin)
             net.train()
             losses = []
             bar = tqdm(loader, desc=f"fold {fold} stage {stage} epoch {epoch + 1}/{epochs}", disable=rank != 0,
                        leave=False)  # fmt: skip
+            loop_start = wait_start = time.perf_counter()
             for item in bar:
-                inputs, target, weight = (item[k].to(device) for k in ("inputs", "target", "weight"))
+                stats["wait_seconds"] = stats.get("wait_seconds", 0.0) + time.perf_counter() - wait_start
+                inputs, target, weight = (item[k].to(device, non_blocking=pin) for k in ("inputs", "target", "weight"))
+                if inputs.ndim == 4:
+                    inputs = inputs.contiguous(memory_format=fmt)
                 with torch.autocast(device.type, enabled=use_amp):
                     logits = net(inputs)["logits"]
                 loss = kl_loss(logits, target, weight)
-                log.debug("rank %d step: eeg_ids %s loss %.6f", rank, item["eeg_id"].tolist(), float(loss.detach()))
+                if log.isEnabledFor(logging.DEBUG):  # float() waits for the GPU: only when asked for
+                    log.debug("rank %d step: eeg_ids %s loss %.6f", rank, item["eeg_id"].tolist(), float(loss.detach()))
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.unscale_(optimizer)
@@ -138,12 +152,17 @@ def train_fold(
                 scaler.step(optimizer)
                 scaler.update()
                 scheduler.step()
-                losses.append(float(loss.detach()))
-                bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+                losses.append(loss.detach())
+                if len(losses) % 10 == 0:  # reading the loss waits for the GPU: not every step
+                    bar.set_postfix(loss=f"{float(torch.stack(losses).mean()):.4f}")
+                stats["items"] = stats.get("items", 0) + len(target)
+                wait_start = time.perf_counter()
+            stats["seconds"] = stats.get("seconds", 0.0) + time.perf_counter() - loop_start
             global_epoch += 1
             if rank == 0:
                 log.info("fold %d stage %d epoch %d/%d: train KL %.4f, %.1f s", fold, stage, epoch + 1, epochs,
-                         float(np.mean(losses)), time.perf_counter() - started)  # fmt: skip
+                         float(torch.stack(losses).mean()) if losses else float("nan"),
+                         time.perf_counter() - started)  # fmt: skip
                 state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "scheduler": scheduler.state_dict(), "stage": stage, "epoch": epoch + 1}  # fmt: skip
                 tmp = state_path.with_suffix(".tmp")

@@ -16,8 +16,8 @@ from hms.evaluation import record_run, score_table
 from hms.experiment import ExperimentConfig, ExperimentDir, save_config
 from hms.families import get_family
 from hms.io import write_csv, write_parquet
-from hms.paths import MODELS_DIR
-from hms.train.distributed import distributed
+from hms.paths import MODELS_DIR, writable
+from hms.train.distributed import distributed, prepare_workers
 from hms.train.loop import train_fold
 from hms.train.oof import predict_eegs
 
@@ -35,15 +35,16 @@ def run_experiment(
     exp = ExperimentDir.named(cfg.name, models_root)
     exp.root.mkdir(parents=True, exist_ok=True)
     family = get_family(cfg.family)
+    cache = str(writable(cfg.cache))  # a relative cache lives under the work dir (the repo is read-only on Kaggle)
     folds = make_folds(train, cfg.n_folds, cfg.seed)  # training is the first stage: every later one reads these
     if rank == 0:
         save_config(cfg, exp.config_yaml)
         exp.write_prior(golden_prior(eeg_level(train)))
         exp.write_folds(folds)
-        family.prepare(comp, train, cfg.frontend, cfg.cache, workers=2)
+        family.prepare(comp, train, cfg.frontend, cache, workers=prepare_workers(cfg.train.prepare_workers))
     if dist.is_initialized():
         dist.barrier()
-    source = family.train_source(comp, cfg.frontend, cfg.cache)
+    source = family.train_source(comp, cfg.frontend, cache)
     train = train.merge(folds[["eeg_id", "fold"]], on="eeg_id")
     oof_parts = []
     for fold in cfg.fold_list():
