@@ -158,3 +158,16 @@ def test_submission_from_trained_folds(sim_dir, real_dir, tiny_models, tmp_path)
         sub = pd.read_csv(out)
         assert len(sub) == n and (sub[list(VOTE_COLS)].sum(axis=1) - 1).abs().max() < 1e-6
         assert sub[list(VOTE_COLS)].std().sum() > 0 or n == 1
+
+
+def test_loader_workers_give_the_same_weights(sim_dir, tiny_models, tmp_path):
+    """One DataLoader per stage with persistent workers reproduces the in-process loader (tiny_models, 0 workers)."""
+    from hms.train.run import run_experiment
+
+    cfg = load_config(ROOT / "configs" / "quick.yaml", [*TINY, "folds=[0]", f"cache={tmp_path / 'cache'}", "name=s",
+                                                        "train.num_workers=2"])  # fmt: skip
+    run_experiment(cfg, sim_dir, tmp_path / "models", files_dir=tmp_path / "files")
+    a = load_file(str(tiny_models / "fold0.safetensors"))
+    b = load_file(str(tmp_path / "models/s/fold0.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=1e-5)

@@ -16,11 +16,11 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 from safetensors.torch import save_file
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from hms.experiment import ExperimentConfig, ExperimentDir
-from hms.families import TrainSource, get_family
+from hms.families import ModelFamily, TrainSource, get_family
 from hms.train.distributed import device_for, distributed, loader_workers, seed_everything
 from hms.train.loss import kl_loss
 from hms.train.rows import epoch_rows, stage_rows
@@ -42,9 +42,55 @@ def _rank_indices(n: int, batch: int, rank: int, world: int) -> list[int]:
     return out
 
 
-def _loader(ds, indices: list[int], batch: int, workers: int, pin: bool) -> DataLoader:
-    return DataLoader(Subset(ds, indices), batch_size=batch, shuffle=False, num_workers=workers, drop_last=False,
-                      pin_memory=pin)  # fmt: skip
+def epoch_draw(rows: pd.DataFrame, seed: int, epoch: int) -> pd.DataFrame:
+    """An epoch's rows in training order: one row per eeg_id (``epoch_rows``), shuffled; deterministic."""
+    draw = epoch_rows(rows, seed, epoch)
+    order = np.random.default_rng([seed, epoch, 1]).permutation(len(draw))
+    return draw.iloc[order].reset_index(drop=True)
+
+
+class StageDataset(Dataset):
+    """Every epoch of one stage behind one DataLoader (workers start once per stage and persist): an item key is
+    (epoch, position); each process builds that epoch's draw and the family's dataset on first use."""
+
+    def __init__(self, family: ModelFamily, rows: pd.DataFrame, source: TrainSource, cfg: ExperimentConfig,
+                 seed: int, vote_weighted: bool) -> None:  # fmt: skip
+        self.family, self.rows, self.source, self.cfg = family, rows, source, cfg
+        self.seed, self.vote_weighted = seed, vote_weighted
+        self._epoch: int | None = None
+        self._ds: Dataset | None = None
+
+    def epoch_dataset(self, epoch: int) -> Dataset:
+        if epoch != self._epoch:
+            draw = epoch_draw(self.rows, self.seed, epoch)
+            cfg = self.cfg
+            self._ds = self.family.train_dataset(draw, self.source, cfg.frontend, cfg.augment, seed=self.seed,
+                                                 epoch=epoch, vote_weighted=self.vote_weighted)  # fmt: skip
+            self._epoch = epoch
+        return self._ds
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        epoch, i = key
+        return self.epoch_dataset(epoch)[i]
+
+    def __len__(self) -> int:
+        return self.rows["eeg_id"].nunique()
+
+
+class EpochBatches(Sampler):
+    """This rank's batches of (epoch, position) keys; set ``epoch`` before each pass."""
+
+    def __init__(self, n: int, step_items: int, rank: int, world: int) -> None:
+        self.indices = _rank_indices(n, step_items, rank, world)
+        self.batch = step_items // world
+        self.epoch = 0
+
+    def __iter__(self):
+        for start in range(0, len(self.indices), self.batch):
+            yield [(self.epoch, i) for i in self.indices[start : start + self.batch]]
+
+    def __len__(self) -> int:
+        return (len(self.indices) + self.batch - 1) // self.batch
 
 
 def _scheduler(cfg: ExperimentConfig, optimizer, lr: float, total_steps: int):
@@ -114,22 +160,15 @@ def train_fold(
             scheduler.load_state_dict(saved["scheduler"])
             first = done["epoch"]
             global_epoch += first
+        ds = StageDataset(family, rows, source, cfg, cfg.seed + fold, cfg.train.vote_weighted and stage == 1)
+        batches = EpochBatches(n_eegs, step_items, rank, world)
+        loader = DataLoader(ds, batch_sampler=batches, num_workers=workers, pin_memory=pin,
+                            persistent_workers=workers > 0)  # fmt: skip
         for epoch in range(first, epochs):
             started = time.perf_counter()
-            draw = epoch_rows(rows, cfg.seed + fold, global_epoch)
-            order = np.random.default_rng([cfg.seed + fold, global_epoch, 1]).permutation(len(draw))
-            draw = draw.iloc[order].reset_index(drop=True)
-            ds = family.train_dataset(
-                draw,
-                source,
-                cfg.frontend,
-                cfg.augment,
-                seed=cfg.seed + fold,
-                epoch=global_epoch,
-                vote_weighted=cfg.train.vote_weighted and stage == 1,
-            )
-            indices = _rank_indices(len(ds), step_items, rank, world)
-            loader = _loader(ds, indices, step_items // world, workers, pin)
+            batches.epoch = global_epoch
+            if workers == 0:
+                ds.epoch_dataset(global_epoch)  # the draw is made here, in this process, before the first batch
             net.train()
             losses = []
             bar = tqdm(loader, desc=f"fold {fold} stage {stage} epoch {epoch + 1}/{epochs}", disable=rank != 0,
