@@ -96,8 +96,10 @@ def main() -> None:
     source = family.train_source(comp, cfg.frontend, cfg.cache)
     stats: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        _, mb = measure("epoch", lambda: train_fold(cfg, 0, train_f[train_f["fold"] != 0], source,
-                                                    ExperimentDir(Path(tmp) / "x"), stats=stats))  # fmt: skip
+        scratch = ExperimentDir(Path(tmp) / "x")
+        scratch.root.mkdir(parents=True)
+        _, mb = measure("epoch", lambda: train_fold(cfg, 0, train_f[train_f["fold"] != 0], source, scratch,
+                                                    stats=stats))  # fmt: skip
     epochs = cfg.train.epochs_stage1  # the configured schedule is costed below per epoch
     full_cfg = load_config(args.config)
     n_epochs = full_cfg.train.epochs_stage1 + full_cfg.train.epochs_stage2

@@ -92,7 +92,9 @@ def main() -> None:
     model_rate = ceiling(family, cfg, first, device, args.steps)
     stats: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        train_fold(cfg, 0, rows, source, ExperimentDir(Path(tmp) / cfg.name), stats=stats)
+        exp = ExperimentDir(Path(tmp) / cfg.name)
+        exp.root.mkdir(parents=True)
+        train_fold(cfg, 0, rows, source, exp, stats=stats)
     loop_rate = stats["items"] / stats["seconds"]
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"{cfg.name} ({cfg.family}), batch {cfg.train.batch_size}, {workers} loader workers, device {name}")
