@@ -25,6 +25,7 @@ from hms.signal.hemisphere import swap_eeg
 from hms.signal.montage import PAIR_NAMES
 
 FE = FrontEndConfig()  # 50 Hz, as configs/raw_quick.yaml
+RAW = get_family("raw_eeg")
 NONE = AugmentConfig(swap_p=0.0, shift_seconds=0, mask_p=0.0)
 
 
@@ -66,7 +67,7 @@ def test_time_shift_stays_inside_the_recording_and_reads_the_shifted_window(comp
         assert 0 <= d <= 10 and abs(d - 3.0) <= 4 and d == int(d)
     assert shifted_offset(0.0, 50.0, 4, rng) == 0.0  # no room: unchanged
     rows = comp.train().head(8)
-    shifted = WaveformDataset(rows, comp, FE, AugmentConfig(swap_p=0.0, shift_seconds=4, mask_p=0.0), seed=1)
+    shifted = WaveformDataset(RAW, rows, comp, FE, AugmentConfig(swap_p=0.0, shift_seconds=4, mask_p=0.0), seed=1)
     moved = 0
     for i in range(len(rows)):
         row = rows.iloc[i].to_dict()
@@ -81,8 +82,10 @@ def test_time_shift_stays_inside_the_recording_and_reads_the_shifted_window(comp
 
 def test_reversal_and_channel_dropout(comp):
     rows = comp.train().head(4)
-    plain = WaveformDataset(rows, comp, FE, NONE)
-    reversed_ = WaveformDataset(rows, comp, FE, AugmentConfig(swap_p=0.0, shift_seconds=0, mask_p=0.0, reverse_p=1.0))
+    plain = WaveformDataset(RAW, rows, comp, FE, NONE)
+    reversed_ = WaveformDataset(
+        RAW, rows, comp, FE, AugmentConfig(swap_p=0.0, shift_seconds=0, mask_p=0.0, reverse_p=1.0)
+    )
     for i in range(len(rows)):
         torch.testing.assert_close(reversed_[i]["inputs"], plain[i]["inputs"].flip(-1))
         assert torch.equal(reversed_[i]["target"], plain[i]["target"])
@@ -90,7 +93,7 @@ def test_reversal_and_channel_dropout(comp):
     out = drop_channels(x, 3, np.random.default_rng(0))
     zero = (out == 0).all(dim=1)
     assert int(zero.sum()) == 3 and torch.equal(out[~zero], x[~zero])
-    dropped = WaveformDataset(rows, comp, FE, AugmentConfig(swap_p=0.0, shift_seconds=0, mask_p=0.0,
+    dropped = WaveformDataset(RAW, rows, comp, FE, AugmentConfig(swap_p=0.0, shift_seconds=0, mask_p=0.0,
                                                             channel_drop_p=1.0, channel_drop_max=2))  # fmt: skip
     n_zero = [int((dropped[i]["inputs"] == 0).all(dim=1).sum()) for i in range(len(rows))]
     assert all(1 <= n <= 2 for n in n_zero)
@@ -99,7 +102,10 @@ def test_reversal_and_channel_dropout(comp):
 def test_augmentations_are_deterministic_in_seed_and_epoch(comp):
     rows = comp.train().head(4)
     aug = AugmentConfig(swap_p=0.5, shift_seconds=4, mask_p=0.0, reverse_p=0.5, channel_drop_p=0.5)
-    a, b = WaveformDataset(rows, comp, FE, aug, seed=3, epoch=1), WaveformDataset(rows, comp, FE, aug, seed=3, epoch=1)
+    a, b = (
+        WaveformDataset(RAW, rows, comp, FE, aug, seed=3, epoch=1),
+        WaveformDataset(RAW, rows, comp, FE, aug, seed=3, epoch=1),
+    )
     for i in range(len(rows)):
         assert torch.equal(a[i]["inputs"], b[i]["inputs"])
 

@@ -110,12 +110,19 @@ class RawWindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def row_and_rng(self, i: int) -> tuple[dict, np.random.Generator]:
+        """Row i and its random generator, seeded by (seed, epoch, eeg_id, position): never by worker or rank."""
         row = self.rows.iloc[i].to_dict()
-        rng = np.random.default_rng([self.seed, self.epoch, int(row["eeg_id"]) % (2**32), i])
+        return row, np.random.default_rng([self.seed, self.epoch, int(row["eeg_id"]) % (2**32), i])
+
+    def item(self, i: int, x: torch.Tensor, row: dict) -> dict[str, torch.Tensor]:
+        return {"inputs": x.float(), "target": torch.from_numpy(self.targets[i]),
+                "weight": torch.tensor(float(self.weights[i])), "eeg_id": torch.tensor(int(row["eeg_id"]))}  # fmt: skip
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        row, rng = self.row_and_rng(i)
         eeg, spec, _ = self.comp.load_windows(row, self.split)
         x = self.family.inputs([eeg], [spec], self.frontend)
         if self.augment is not None and rng.random() < self.augment.swap_p:
             x = self.family.swap(x, self.frontend)
-        return {"inputs": x[0].float(), "target": torch.from_numpy(self.targets[i]),
-                "weight": torch.tensor(float(self.weights[i])), "eeg_id": torch.tensor(int(row["eeg_id"]))}  # fmt: skip
+        return self.item(i, x[0], row)

@@ -22,8 +22,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from hms.constants import EEG_CHANNELS, EEG_WINDOW_SAMPLES, EEG_WINDOW_SECONDS
-from hms.data import Competition, DataError
-from hms.families.base import AugmentConfig, ModelFamily, TrainSource, Window, soft_targets
+from hms.data import DataError
+from hms.families.base import AugmentConfig, ModelFamily, RawWindowDataset, TrainSource, Window
 from hms.families.registry import register_family
 from hms.signal.config import FrontEndConfig
 from hms.signal.spectrogram import preprocess
@@ -144,7 +144,7 @@ class RawEEG(ModelFamily):
     def train_dataset(self, rows: pd.DataFrame, source: TrainSource, frontend: FrontEndConfig,
                       augment: AugmentConfig | None, seed: int = 0, epoch: int = 0, vote_weighted: bool = False,
                       split: str = "train") -> Dataset:  # fmt: skip
-        return WaveformDataset(rows, source.comp, frontend, augment, seed, epoch, vote_weighted, split)
+        return WaveformDataset(self, rows, source.comp, frontend, augment, seed, epoch, vote_weighted, split)
 
 
 def shifted_offset(offset: float, recording_seconds: float, max_shift: int, rng: np.random.Generator) -> float:
@@ -162,23 +162,12 @@ def drop_channels(x: torch.Tensor, n: int, rng: np.random.Generator) -> torch.Te
     return out
 
 
-class WaveformDataset(Dataset):
-    """Label rows -> dict(inputs = (16, time) bipolar signals, target, weight, eeg_id), with the augmentations drawn
-    from (seed, epoch, eeg_id, position): never from the worker or the rank."""
-
-    def __init__(self, rows: pd.DataFrame, comp: Competition, frontend: FrontEndConfig, augment: AugmentConfig | None,
-                 seed: int = 0, epoch: int = 0, vote_weighted: bool = False, split: str = "train") -> None:  # fmt: skip
-        self.rows = rows.reset_index(drop=True)
-        self.comp, self.frontend, self.augment = comp, frontend, augment
-        self.seed, self.epoch, self.split = seed, epoch, split
-        self.targets, self.weights = soft_targets(self.rows, vote_weighted)
-
-    def __len__(self) -> int:
-        return len(self.rows)
+class WaveformDataset(RawWindowDataset):
+    """Label rows -> dict(inputs = (16, time) bipolar signals, target, weight, eeg_id), with the waveform
+    augmentations drawn from (seed, epoch, eeg_id, position): never from the worker or the rank."""
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        row = self.rows.iloc[i].to_dict()
-        rng = np.random.default_rng([self.seed, self.epoch, int(row["eeg_id"]) % (2**32), i])
+        row, rng = self.row_and_rng(i)
         aug = self.augment
         if aug is not None and aug.shift_seconds > 0:
             seconds = self.comp.eeg_seconds(int(row["eeg_id"]), self.split)
@@ -196,5 +185,4 @@ class WaveformDataset(Dataset):
                 x = x.flip(-1)
             if aug.channel_drop_max > 0 and rng.random() < aug.channel_drop_p:
                 x = drop_channels(x, int(rng.integers(1, aug.channel_drop_max + 1)), rng)
-        return {"inputs": x.float(), "target": torch.from_numpy(self.targets[i]),
-                "weight": torch.tensor(float(self.weights[i])), "eeg_id": torch.tensor(int(row["eeg_id"]))}  # fmt: skip
+        return self.item(i, x, row)
