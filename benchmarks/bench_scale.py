@@ -80,15 +80,17 @@ def main() -> None:
         rows.append({"stage": stage, "measured on": f"{n:g} {unit}", "s per item": per, "full-size items": full,
                      "projected CPU h": per * full / 3600, "peak RSS growth MB": mb})  # fmt: skip
 
-    items = list_items(comp, train)[:24]
+    items = list_items(comp, train)
     eeg_items = [i for i in items if i.kind == "eeg"][:8]
     spec_items = [i for i in items if i.kind == "spec"][:8]
+    threads = torch.get_num_threads()  # prepare's items pin torch to one thread (it runs one per process)
     with tempfile.TemporaryDirectory() as tmp:
         secs, mb = measure("prepare eeg", lambda: [prepare_item(i, Path(tmp), cfg.frontend) for i in eeg_items])
         seconds = sum(comp.eeg_seconds(i.item_id, i.split) for i in eeg_items)
         add("prepare: EEG", secs, seconds, "EEG-seconds", FULL["eeg_seconds"], mb)
         secs, mb = measure("prepare spec", lambda: [prepare_item(i, Path(tmp), cfg.frontend) for i in spec_items])
         add("prepare: spectrograms", secs, len(spec_items), "files", FULL["spectrograms"], mb)
+    torch.set_num_threads(threads)
 
     folds = exp.read_folds(train)
     train_f = train.merge(folds[["eeg_id", "fold"]], on="eeg_id")

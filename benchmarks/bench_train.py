@@ -24,14 +24,14 @@ from hms.data import Competition, make_folds
 from hms.experiment import ExperimentDir, load_config
 from hms.families import get_family
 from hms.train.distributed import device_for, loader_workers, prepare_workers, seed_everything
-from hms.train.loop import train_fold
+from hms.train.loop import train_fold, use_channels_last
 from hms.train.loss import kl_loss
 from hms.train.rows import epoch_rows
 
 
 def ceiling(family, cfg, batch: dict, device: torch.device, steps: int) -> float:
     """Items/s of forward + backward + step of the network alone on one resident batch."""
-    fmt = torch.channels_last if family.channels_last and cfg.train.channels_last else torch.contiguous_format
+    fmt = torch.channels_last if family.channels_last and use_channels_last(cfg, device) else torch.contiguous_format
     model = family.build(cfg.model, pretrained=False).to(device, memory_format=fmt).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = batch["inputs"].to(device)

