@@ -22,9 +22,6 @@ def work_dir() -> Path:
     return KAGGLE_WORKING_DIR if KAGGLE_WORKING_DIR.is_dir() else REPO_ROOT
 
 
-FILES_DIR = work_dir() / "files"
-
-
 def files_dir() -> Path:
     """Where leaderboard and reports go: ``$HMS_FILES_DIR`` if set (tests, CI), else ``files/`` of the work dir."""
     return Path(os.environ.get("HMS_FILES_DIR", work_dir() / "files"))
