@@ -28,6 +28,7 @@ from hms.constants import VOTE_COLS  # noqa: E402
 from hms.data import Competition, DataError  # noqa: E402
 from hms.experiment import ExperimentDir  # noqa: E402
 from hms.infer import predict_test  # noqa: E402
+from hms.paths import MODELS_DIR  # noqa: E402
 from hms.submit import SubmissionError, make_submission, write_submission  # noqa: E402
 
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         "--models",
         dest="experiment_dir",
         action="append",
-        help="an experiment folder, models/<experiment> (default models/quick); repeat it to blend experiments",
+        help="an experiment folder, models/<experiment> (default: quick under the work dir's models/); repeat to blend",
     )
     parser.add_argument("--blend", default=None, help="blend.json of python -m hms blend (default: equal weights)")
     parser.add_argument("--no-tta", action="store_true", help="skip the hemisphere-swap test-time augmentation")
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         comp = Competition.from_arg(args.data)
         test, sample = comp.test(), comp.sample_submission()
-        exps = [ExperimentDir(Path(d)) for d in args.experiment_dir or ["models/quick"]]
+        exps = [ExperimentDir(Path(d)) for d in args.experiment_dir or [MODELS_DIR / "quick"]]
         names = [e.name for e in exps]
         if len(set(names)) < len(names):
             raise DataError(f"experiment folders must have distinct names to be blended, got {names}")
