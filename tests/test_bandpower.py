@@ -3,15 +3,28 @@ import pandas as pd
 import pytest
 
 from hms.constants import VOTE_COLS
-from hms.gbm import expand_soft, fit_soft, predict
+from hms.gbm import fit_soft, predict, soft_label_objective
 
 
-def test_soft_label_expansion_keeps_the_targets():
-    x = np.arange(6.0).reshape(3, 2)
-    t = np.array([[0.5, 0.5, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1.0], [1 / 6] * 6])
-    xs, ys, ws = expand_soft(x, t, np.array([1.0, 2.0, 1.0]))
-    assert len(xs) == 2 + 1 + 6 and ws.sum() == pytest.approx(4.0)
-    assert ys[:2].tolist() == [0, 1] and ws[2] == 2.0
+def test_soft_label_objective_equals_the_six_weighted_hard_label_copies():
+    """The gradient/Hessian of one soft row are the sums over six hard-label copies weighted by t_k * w (the
+    expansion it replaces), with LightGBM's multiclass Hessian factor K/(K-1)."""
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(4, 6))
+    t = rng.dirichlet(np.ones(6), size=4)
+    w = np.array([1.0, 2.0, 0.5, 3.0])
+    grad, hess = soft_label_objective(t, w)(scores, None)
+    p = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+    onehot = np.eye(6)
+    want_g = sum(t[:, [y]] * w[:, None] * (p - onehot[y]) for y in range(6))
+    want_h = sum(t[:, [y]] * w[:, None] * 1.2 * p * (1 - p) for y in range(6))
+    np.testing.assert_allclose(grad, want_g, atol=1e-12)
+    np.testing.assert_allclose(hess, want_h, atol=1e-12)
+
+
+def test_fit_soft_refuses_targets_of_the_wrong_shape():
+    with pytest.raises(ValueError, match="shape"):
+        fit_soft(np.zeros((5, 2)), np.full((5, 5), 0.2))
 
 
 def test_lightgbm_learns_soft_labels():

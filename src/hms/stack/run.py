@@ -7,9 +7,8 @@ folds are averaged. So a stacker always sees features from the same CNN/SAE coor
 (The CNN's outputs on its own training rows are in-sample, i.e. more confident than on unseen rows; the ablation
 shows what that costs.)
 
-Soft labels: each row is repeated six times with weight = class probability (``hms.gbm``), which makes LightGBM's
-multiclass log loss the cross-entropy to the vote distribution. Rows are weighted so that every eeg_id counts once
-(within an eeg_id, by its rows' vote totals, as in the eeg_id-level target)."""
+Soft labels: LightGBM minimises the cross-entropy to each row's vote distribution (``hms.gbm``'s custom objective).
+Rows are weighted so that every eeg_id counts once (within an eeg_id, by its rows' vote totals, as in the eeg_id-level target)."""
 
 from __future__ import annotations
 
