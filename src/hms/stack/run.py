@@ -8,7 +8,8 @@ folds are averaged. So a stacker always sees features from the same CNN/SAE coor
 shows what that costs.)
 
 Soft labels: LightGBM minimises the cross-entropy to each row's vote distribution (``hms.gbm``'s custom objective).
-Rows are weighted so that every eeg_id counts once (within an eeg_id, by its rows' vote totals, as in the eeg_id-level target)."""
+Rows are weighted so that every eeg_id counts once (within an eeg_id, by its rows' vote totals, as in the eeg_id-level
+target)."""
 
 from __future__ import annotations
 
