@@ -8,7 +8,12 @@ label windows and on a cap per eeg_id, counted on the real train.csv when ../sha
     python benchmarks/bench_scale.py --experiment quick --data data/sim [--config configs/quick.yaml]
 
 Per-stage peak memory is the growth of this process's maximum resident set while the stage ran (a lower bound
-for later stages)."""
+for later stages); "full-size arrays GB" is computed from the shapes a stage holds at once at full size (streamed
+stages hold a batch or one file).
+
+The stacker is measured on a matrix shaped like its real input (6 logits, TopK SAE codes with k of d_sae latents
+non-zero, 100 band powers), with the soft-label objective of ``hms.gbm`` and, as the reference in the same run, the
+six-fold row expansion it replaced."""
 
 from __future__ import annotations
 
@@ -18,15 +23,17 @@ import tempfile
 import time
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import torch
 
+from hms.constants import N_CLASSES
 from hms.data import Competition, read_train_csv
 from hms.embed import label_rows
 from hms.experiment import ExperimentDir, load_config
 from hms.families import get_family
-from hms.gbm import fit_soft
+from hms.gbm import DEFAULT_PARAMS, fit_soft
 from hms.infer import predict_rows
 from hms.paths import SHARED_SAMPLE_DIR
 from hms.predict import load_fold, run_rows
@@ -61,6 +68,25 @@ def window_counts(train: pd.DataFrame, caps: tuple[int, ...] = (1, 5, 10)) -> di
     return out
 
 
+def sparse_stack_matrix(n: int, d_sae: int, k: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 6 + d_sae + 100) features like the stacker's logits + TopK SAE codes + band powers, and soft targets."""
+    rng = np.random.default_rng(seed)
+    codes = np.zeros((n, d_sae))
+    codes[np.arange(n)[:, None], rng.integers(0, d_sae, size=(n, k))] = rng.exponential(size=(n, k))
+    x = np.concatenate([rng.normal(size=(n, 6)), codes, rng.normal(size=(n, 100))], axis=1)
+    return x, rng.dirichlet(np.ones(N_CLASSES), size=n)
+
+
+def fit_expanded(x: np.ndarray, targets: np.ndarray, rounds: int) -> None:
+    """The reference: every row repeated once per class with weight = its probability, LightGBM's multiclass."""
+    xs = np.repeat(x, N_CLASSES, axis=0)
+    ys = np.tile(np.arange(N_CLASSES), len(x))
+    ws = targets.reshape(-1)
+    keep = ws > 0
+    params = DEFAULT_PARAMS | {"objective": "multiclass", "seed": 0}
+    lgb.train(params, lgb.Dataset(xs[keep], ys[keep], weight=ws[keep]), num_boost_round=rounds)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--experiment", default="quick")
@@ -75,10 +101,12 @@ def main() -> None:
     train = comp.train()
     rows: list[dict] = []
 
-    def add(stage: str, seconds: float, n: float, unit: str, full: float, mb: float) -> None:
+    def add(stage: str, seconds: float, n: float, unit: str, full: float, mb: float, full_gb: float | None = None,
+            ) -> None:  # fmt: skip
         per = seconds / max(n, 1)
         rows.append({"stage": stage, "measured on": f"{n:g} {unit}", "s per item": per, "full-size items": full,
-                     "projected CPU h": per * full / 3600, "peak RSS growth MB": mb})  # fmt: skip
+                     "projected CPU h": per * full / 3600, "peak RSS growth MB": mb,
+                     "full-size arrays GB": full_gb})  # fmt: skip
 
     items = list_items(comp, train)
     eeg_items = [i for i in items if i.kind == "eeg"][:8]
@@ -113,7 +141,8 @@ def main() -> None:
     valid = train_f[train_f["fold"] == 0]
     secs, mb = measure("oof", lambda: predict_eegs(fold0.model, fold0.family, valid, source, fold0.frontend,
                                                    cfg.train.batch_size, True))  # fmt: skip
-    add("OOF prediction", secs, valid["eeg_id"].nunique(), "eeg_ids", FULL["eeg_ids"], mb)
+    add("OOF prediction", secs, valid["eeg_id"].nunique(), "eeg_ids", FULL["eeg_ids"], mb,
+        FULL["eeg_ids"] * 6 * 8 / 1e9)  # fmt: skip
 
     lrows = label_rows(comp, exp).head(64)
     secs, mb = measure("embed", lambda: run_rows(comp, lrows, "train", [fold0], hand=True, desc="embed"))
@@ -123,18 +152,27 @@ def main() -> None:
         add(f"embeddings for the SAE: {label}", secs, len(lrows), "rows x 1 fold", count * FULL["folds"], mb)
 
     d_in = fold0.model.embed_dim
+    n_train_rows = FULL["rows"] * (FULL["folds"] - 1) / FULL["folds"]
+    gb = 1e9
+    for i, count in enumerate(counts.values()):  # one fold's outputs: 2 views + mean embedding, float32
+        rows[-len(counts) + i]["full-size arrays GB"] = count * (2 + 1) * d_in * 4 / gb
     sae_cfg = SAEConfig(d_in=d_in, steps=20)
     x = np.random.default_rng(0).normal(size=(4096, d_in)).astype(np.float32)
     secs, mb = measure("sae", lambda: fit_sae(x, sae_cfg, progress=False))
     default_steps = SAEConfig(d_in=d_in).steps
     add(f"SAE fit ({default_steps} steps x {FULL['folds']} folds)", secs, sae_cfg.steps, "steps",
-        default_steps * FULL["folds"], mb)  # fmt: skip
+        default_steps * FULL["folds"], mb, n_train_rows * 2 * d_in * 4 * 2 / gb)  # fmt: skip
 
-    n, width = 4000, 6 + 4 * d_in + 100
-    rng = np.random.default_rng(1)
-    xs, ts = rng.normal(size=(n, width)), rng.dirichlet(np.ones(6), size=n)
+    d_sae, k = SAEConfig(d_in=d_in).d_sae, SAEConfig(d_in=d_in).k
+    xs, ts = sparse_stack_matrix(4000, d_sae, k)
+    width = xs.shape[1]
+    stack_gb = n_train_rows * width * 8 / gb  # the float64 feature matrix of a fold's training rows
     secs, mb = measure("stack", lambda: fit_soft(xs, ts, rounds=30))
-    add("stacker (logits+SAE+hand, 300 rounds x 5 folds)", secs * 10, n, "rows", FULL["rows"] * 4 / 5 * 5, mb)
+    add(f"stacker ({width} features, 300 rounds x 5 folds)", secs * 10, len(xs), "rows", n_train_rows * 5, mb,
+        stack_gb)  # fmt: skip
+    secs, mb = measure("stack ref", lambda: fit_expanded(xs, ts, rounds=30))
+    add("  reference: rows repeated per class", secs * 10, len(xs), "rows", n_train_rows * 5, mb,
+        stack_gb * (ts > 0).sum(axis=1).mean())  # fmt: skip
 
     test = comp.test()
     rows_t = pd.concat([test] * (16 // max(1, len(test)) + 1), ignore_index=True).head(16)
@@ -143,12 +181,13 @@ def main() -> None:
         mb)  # fmt: skip
 
     table = pd.DataFrame(rows)
+    table["full-size arrays GB"] = table["full-size arrays GB"].map(lambda v: "streamed" if v is None else f"{v:.3g}")
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
     print(f"{exp.name} ({family.name}) on {comp.root}; measured on {device}")
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    main_rows = table[~table["stage"].str.startswith("embeddings") | (table["stage"] == "embeddings for the SAE: "
-                                                                       "label rows")]  # fmt: skip
+    main_rows = table[(~table["stage"].str.startswith(("embeddings", "  reference")))
+                      | (table["stage"] == "embeddings for the SAE: label rows")]  # fmt: skip
     slowest = main_rows.sort_values("projected CPU h").iloc[-1]
     print(f"slowest stage at full size: {slowest['stage']} ({slowest['projected CPU h']:.1f} CPU hours here)")
 
