@@ -21,7 +21,7 @@ def test_prepare_is_idempotent_and_resumes(sim_dir, tmp_path):
         v.unlink()
     (root / "train_eeg" / ".123.npy.x.tmp").write_bytes(b"partial")
     second = prepare(sim_dir, tmp_path, cfg, workers=2)
-    assert second == {"done": 2, "cached": n_items - 2, "errors": 0}
+    assert second == {"done": 2, "cached": n_items - 2, "errors": 0, "files with missing samples": 0}
     assert all(v.exists() for v in victims)
 
 

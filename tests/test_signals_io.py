@@ -48,12 +48,35 @@ def test_bad_parquet_errors(tmp_path):
     (tmp_path / "2.parquet").write_bytes(b"not a parquet file")
     with pytest.raises(DataError, match="unreadable parquet"):
         read_eeg(tmp_path / "2.parquet")
-    pd.DataFrame({c: np.zeros(10, np.float32) for c in EEG_CHANNELS[:-1]}).to_parquet(tmp_path / "3.parquet")
-    with pytest.raises(DataError, match="EKG"):
+    pd.DataFrame({"EKG": np.zeros(10, np.float32)}).to_parquet(tmp_path / "3.parquet")
+    with pytest.raises(DataError, match="none of the scalp channels"):
         read_eeg(tmp_path / "3.parquet")
     pd.DataFrame({"time": [1, 3]}).to_parquet(tmp_path / "4.parquet")
     with pytest.raises(DataError, match="LL_0.59"):
         read_spectrogram(tmp_path / "4.parquet")
+
+
+def test_an_absent_channel_reads_as_missing_with_a_warning(tmp_path, caplog):
+    cols = {c: np.arange(10, dtype=np.float32) for c in EEG_CHANNELS if c != "C3"}
+    pd.DataFrame(cols).rename(columns={"Fp1": "FP1"}).to_parquet(tmp_path / "5.parquet")
+    with caplog.at_level("WARNING"):
+        eeg = read_eeg(tmp_path / "5.parquet")
+    assert eeg.shape == (10, 20)
+    absent = [EEG_CHANNELS.index("Fp1"), EEG_CHANNELS.index("C3")]
+    assert np.isnan(eeg[:, absent]).all() and np.isfinite(np.delete(eeg, absent, axis=1)).all()
+    assert "lacks channel(s) Fp1, C3" in caplog.text
+
+
+def test_infinite_samples_are_missing_samples(tmp_path):
+    from hms.data.signals import missing_samples
+
+    t = np.arange(100, dtype=np.float32)
+    window = np.stack([t] * 20, axis=1)
+    window[10, 0], window[20, 0], window[30, 4] = np.inf, -np.inf, np.nan
+    assert missing_samples(window) == {"Fp1": 2, "F7": 1}
+    clean, frac = clean_eeg(window)
+    np.testing.assert_allclose(clean[:, 0], t)
+    assert frac[0] == 0.02 and frac[4] == 0.01 and np.isfinite(clean).all()
 
 
 def test_nan_policy_interpolates_and_zeroes_dead_channels():

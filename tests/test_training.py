@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -101,8 +102,8 @@ def test_ddp_two_processes_match_one(sim_dir, tmp_path):
         load_file(str(tmp_path / "m2/tiny/fold0.safetensors")),
     )
     assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], atol=2e-5, rtol=1e-4)
+    for k in a:  # gloo's all-reduce sums in another order: float noise that a few hundred steps can grow to ~5e-5
+        torch.testing.assert_close(a[k], b[k], atol=1e-4, rtol=1e-3)
     oof1, oof2 = pd.read_parquet(tmp_path / "m1/tiny/oof.parquet"), pd.read_parquet(tmp_path / "m2/tiny/oof.parquet")
     np.testing.assert_allclose(oof1[list(VOTE_COLS)], oof2[list(VOTE_COLS)], atol=1e-4)
     board = pd.read_csv(files / "leaderboard.csv")
@@ -130,7 +131,14 @@ def test_resume_after_a_kill_gives_the_same_weights(sim_dir, tmp_path):
     finally:
         loop.epoch_rows = original
     assert (tmp_path / "resumed/r/fold0.state.pt").is_file()
+    killed_seconds = torch.load(tmp_path / "resumed/r/fold0.state.pt", weights_only=True)["fold_seconds"]
+    assert killed_seconds > 0
     run_experiment(cfg, sim_dir, tmp_path / "resumed", resume=True, files_dir=tmp_path / "files")
+    # the time the killed run spent counts: in the fold's sidecar and in the leaderboard's train_minutes
+    sidecar = json.loads((tmp_path / "resumed/r/fold0.json").read_text())
+    assert sidecar["train_seconds"] >= round(killed_seconds, 1)
+    board = pd.read_csv(tmp_path / "files" / "leaderboard.csv")
+    assert board["train_minutes"].iloc[-1] * 60 >= killed_seconds - 0.6  # rounded to 0.01 min
     a = load_file(str(tmp_path / "full/r/fold0.safetensors"))
     b = load_file(str(tmp_path / "resumed/r/fold0.safetensors"))
     for k in a:

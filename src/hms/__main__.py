@@ -106,7 +106,9 @@ def _prepare(args: argparse.Namespace) -> int:
     cfg = _frontend(args)
     counts = prepare(args.data, args.cache, cfg, workers=args.workers)
     print(f"{cache_dir(args.cache, cfg)}: {counts['done']} computed, {counts['cached']} already cached, "
-          f"{counts['errors']} failed" + (" (see errors.txt there)" if counts["errors"] else ""))  # fmt: skip
+          f"{counts['errors']} failed" + (" (see errors.txt there)" if counts["errors"] else "")
+          + (f", {counts['files with missing samples']} with missing (NaN/inf) samples (see missing_samples.txt)"
+             if counts["files with missing samples"] else ""))  # fmt: skip
     return 0
 
 

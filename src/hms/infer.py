@@ -2,7 +2,8 @@
 LightGBM when the experiment has a stack) -> averaged probabilities.
 
 A row whose EEG or spectrogram is missing or unreadable keeps the modality that exists (the other is blank); with
-neither, it gets the training prior. Such rows are reported, never fatal."""
+neither, it gets the training prior. Every such row is named in the summary warning with its reason, never fatal. A
+non-finite model output for a row that had inputs is a bug (``hms.predict.ModelOutputError``), not a fallback."""
 
 from __future__ import annotations
 
@@ -13,14 +14,51 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from safetensors import SafetensorError, safe_open
 
 from hms.constants import VOTE_COLS
-from hms.data import Competition
+from hms.data import Competition, DataError
 from hms.experiment import ExperimentDir
 from hms.predict import load_folds, run_rows
 from hms.stack.model import CNN_ONLY, FoldStack, default_feature_set, needs
 
 log = logging.getLogger(__name__)
+
+
+def check_experiment(exp: ExperimentDir | str | Path, feature_set: str | None = None) -> str:
+    """Check everything inference will read, before any work, and say what it will do. Raises ``DataError`` naming
+    each missing or broken file and the fix: a folder without prior.json; fold sidecars without their weights (e.g. a
+    Kaggle dataset upload that lost the *.safetensors) or weights without sidecars; a truncated or corrupt
+    safetensors file; the stack's LightGBM folds or SAEs when a stack is used."""
+    exp = ExperimentDir.of(exp)
+    if not exp.root.is_dir():
+        raise DataError(f"{exp.root}: no such experiment folder; pass --experiment-dir models/NAME (python -m hms "
+                        "train writes it)")  # fmt: skip
+    exp.read_prior()
+    weights, sidecars = exp.folds_with_weights(), exp.folds_with_sidecars()
+    problems = [f"{exp.weights(k).name} missing (its sidecar {exp.sidecar(k).name} is there)"
+                for k in sidecars if k not in weights]  # fmt: skip
+    problems += [f"{exp.sidecar(k).name} missing (it records the family and front-end of {exp.weights(k).name})"
+                 for k in weights if k not in sidecars]  # fmt: skip
+    for k in weights:
+        try:
+            with safe_open(str(exp.weights(k)), "pt") as f:
+                f.keys()
+        except (SafetensorError, OSError) as exc:
+            problems.append(f"{exp.weights(k).name} unreadable ({exc}): truncated or corrupt")
+    if problems:
+        raise DataError(f"{exp.root}: " + "; ".join(problems) + ". Copy the complete experiment folder again "
+                        "(every fold*.safetensors with its fold*.json) or retrain")  # fmt: skip
+    if not weights:
+        return f"{exp.name}: no fold models (prior.json only): every row gets the training prior"
+    chosen = feature_set or default_feature_set(exp)
+    if chosen != CNN_ONLY:
+        missing = [p for k in weights for p in (exp.stack_model(chosen, k), exp.stack_model(chosen, k).with_suffix(
+            ".json"), *([exp.sae_weights(k)] if needs(chosen, "sae") else [])) if not p.is_file()]  # fmt: skip
+        if missing:
+            raise DataError(f"{exp.root}: the {chosen} stack lacks {', '.join(str(p) for p in missing[:6])}; run "
+                            f"python -m hms stack --experiment {exp.name}, or pass --stack cnn")  # fmt: skip
+    return f"{exp.name}: folds {weights}" + ("" if chosen == CNN_ONLY else f" with the {chosen} stack")
 
 
 def predict_rows(comp: Competition, rows: pd.DataFrame, exp: ExperimentDir | str | Path, split: str = "test",
@@ -29,7 +67,7 @@ def predict_rows(comp: Competition, rows: pd.DataFrame, exp: ExperimentDir | str
                  ) -> tuple[np.ndarray, dict[int, str]]:  # fmt: skip
     """Probabilities (n, 6) for label rows: every fold's model (-> SAE -> LightGBM when ``feature_set`` names a
     stack; None = the experiment's best.json, "cnn" = the fold models alone), averaged over folds; rows with no
-    usable input get the training prior. Also returns the problems by row position."""
+    usable input get the training prior. Also returns the fallbacks by row position (``fallbacks``)."""
     exp = ExperimentDir.of(exp)
     timings = timings if timings is not None else {}
     prior = exp.read_prior()
@@ -52,9 +90,36 @@ def predict_rows(comp: Competition, rows: pd.DataFrame, exp: ExperimentDir | str
         per_fold = [st.predict(o, hand) for o, st in zip(outputs, stacks, strict=True)]
     timings["stack"] = timings.get("stack", 0.0) + time.perf_counter() - t0
     probs = np.mean(per_fold, axis=0)
-    no_input = ~np.isfinite(outputs[0].probs).all(axis=1)
+    no_input = ~np.isfinite(outputs[0].probs).all(axis=1)  # run_rows raises on non-finite output of a real input
     probs[no_input] = prior
-    return probs, problems
+    return probs, fallbacks(problems, no_input, loaded[0].family.modalities)
+
+
+def fallbacks(problems: dict[int, str], no_input: np.ndarray, modalities: tuple[str, ...]) -> dict[int, str]:
+    """Row position -> "what was wrong -> what the row got", for every row that got the training prior or lost a
+    modality the family reads (a problem with a modality the family does not read changes nothing: not listed)."""
+    out = {}
+    for i in np.flatnonzero(no_input):
+        out[int(i)] = f"{problems.get(int(i), 'no usable input')} -> training prior"
+    for i, problem in problems.items():
+        if i in out:
+            continue
+        parts = [p for p in problem.split("; ") if ("eeg" in modalities and p.startswith("EEG"))
+                 or ("spectrogram" in modalities and p.startswith("spectrogram"))]  # fmt: skip
+        if parts:
+            kept = "spectrogram" if parts[0].startswith("EEG") else "EEG"
+            out[i] = f"{'; '.join(parts)} -> {kept} only"
+    return out
+
+
+def summarize_fallbacks(eeg_ids: np.ndarray, found: dict[int, str], what: str) -> str:
+    """One line per distinct fallback, naming every row it hit."""
+    groups: dict[str, list[int]] = {}
+    for i, reason in sorted(found.items()):
+        groups.setdefault(reason, []).append(int(eeg_ids[i]))
+    lines = [f"{len(found)} {what} rows fell back:"] + [f"  {reason}: eeg_id {', '.join(map(str, ids))}"
+                                                      for reason, ids in groups.items()]  # fmt: skip
+    return "\n".join(lines)
 
 
 def predict_test(comp: Competition, exp: ExperimentDir | str | Path, tta_swap: bool = True, batch_size: int = 16,
@@ -66,9 +131,7 @@ def predict_test(comp: Competition, exp: ExperimentDir | str | Path, tta_swap: b
     probs, problems = predict_rows(comp, test, exp, "test", feature_set=feature_set, tta_swap=tta_swap,
                                    batch_size=batch_size, timings=timings)  # fmt: skip
     if problems:
-        shown = "; ".join(f"{int(test['eeg_id'].iloc[i])}: {v}" for i, v in list(problems.items())[:10])
-        log.warning("%d test rows had missing or unreadable inputs (%s%s)", len(problems), shown,
-                    " ..." if len(problems) > 10 else "")  # fmt: skip
+        log.warning(summarize_fallbacks(test["eeg_id"].to_numpy(), problems, f"{exp.name} test"))
     n = max(1, len(test))
     n_folds = len(exp.folds_with_weights())
     print("seconds per test EEG: " + ", ".join(f"{k} {v / n:.4f}" for k, v in timings.items()) + f" ({n_folds} folds)")

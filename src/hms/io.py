@@ -15,7 +15,8 @@ import pandas as pd
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it is renamed onto ``path`` in one step."""
+    """Yield a temporary path next to ``path``; on success it is renamed onto ``path`` in one step, with the mode the
+    replaced file had (a new file: the mode a plain ``open`` would give, 0666 less the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -23,10 +24,34 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, path.stat().st_mode & 0o7777 if path.is_file() else 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def check_writable(path: str | os.PathLike[str], what: str = "output") -> Path:
+    """Fail early (before any long work) when ``path`` cannot be written: a folder, a missing or read-only parent
+    folder, a read-only file. Raises ``OSError`` with the path and the fix."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: the {what} path is a folder; give a file name, e.g. {path / 'out.csv'}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{path}: the {what}'s folder {parent} does not exist; create it or choose another")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"{path}: the {what}'s folder {parent} is not writable; choose a writable folder "
+                              "(on Kaggle: /kaggle/working)")  # fmt: skip
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PermissionError(f"{path}: the existing {what} file is read-only; remove it or choose another name")
+    return path
 
 
 def atomic_write(path: str | os.PathLike[str], writer: Callable[[Path], Any]) -> Path:

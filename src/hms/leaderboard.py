@@ -54,8 +54,9 @@ def render(table: pd.DataFrame) -> str:
     )
     lines = ["# Local CV leaderboard", "", intro, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in ranked.iterrows():
-        cells = [f"{r[c]:.4f}" if isinstance(r[c], float) and c != "train_minutes" else str(r[c]) for c in cols]
-        lines.append("| " + " | ".join(c if c != "nan" else "" for c in cells) + " |")
+        cells = ["" if pd.isna(r[c]) else f"{r[c]:.4f}" if isinstance(r[c], float) and c != "train_minutes"
+                 else str(r[c]) for c in cols]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -78,6 +78,10 @@ def score(solution: pd.DataFrame, submission: pd.DataFrame, id_column: str = "ee
             raise MetricError(f"{name}: missing columns {missing}")
         if df[id_column].duplicated().any():
             raise MetricError(f"{name}: duplicate {id_column} values")
+    extra = sorted(set(submission[id_column]) - set(solution[id_column]))
+    if extra:
+        raise MetricError(f"submission holds {len(extra)} {id_column}s that are not in the solution ({extra[:5]}); "
+                          "it must hold exactly the solution's ids, as Kaggle requires")  # fmt: skip
     sol = votes_to_solution(solution)
     merged = sol[[id_column, *VOTE_COLS]].merge(
         submission[[id_column, *VOTE_COLS]], on=id_column, how="left", suffixes=("_true", "_pred")
@@ -90,5 +94,16 @@ def score(solution: pd.DataFrame, submission: pd.DataFrame, id_column: str = "ee
 
 
 def score_files(solution_csv: str | Path, submission_csv: str | Path) -> float:
-    """``python -m hms score``: :func:`score` of two csv files."""
-    return score(pd.read_csv(solution_csv), pd.read_csv(submission_csv))
+    """``python -m hms score``: :func:`score` of two csv files; errors name the file."""
+    tables = []
+    for what, path in (("solution", solution_csv), ("submission", submission_csv)):
+        if not Path(path).is_file():
+            raise MetricError(f"{path}: {what} file not found")
+        try:
+            tables.append(pd.read_csv(path))
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise MetricError(f"{path}: cannot parse the {what} as CSV ({exc})") from exc
+    try:
+        return score(*tables)
+    except MetricError as exc:
+        raise MetricError(f"{submission_csv} scored against {solution_csv}: {exc}") from exc

@@ -123,6 +123,10 @@ def forward_views(model: torch.nn.Module, family: ModelFamily, x: torch.Tensor, 
     return probs.cpu().numpy(), torch.stack(embs, dim=1).cpu().numpy()
 
 
+class ModelOutputError(RuntimeError):
+    """A model returned NaN/inf for a row it had inputs for: a bug, never papered over with the prior."""
+
+
 def run_rows(comp: Competition, rows: pd.DataFrame, split: str, folds: list[LoadedFold], tta_swap: bool = True,
              hand: bool = False, batch_size: int = 32, timings: dict[str, float] | None = None,
              desc: str = "embed", prefetch: bool = True,
@@ -162,6 +166,13 @@ def run_rows(comp: Competition, rows: pd.DataFrame, split: str, folds: list[Load
             t0 = time.perf_counter()
             for m, fold in enumerate(folds):
                 p, v = forward_views(fold.model, family, batch.inputs, frontend, tta_swap)
+                if not np.isfinite(p).all():
+                    bad = [records[i].get("eeg_id") for i, ok in zip(idx, np.isfinite(p).all(axis=1), strict=True)
+                           if not ok]  # fmt: skip
+                    raise ModelOutputError(
+                        f"fold {fold.fold} of {family.name} returned non-finite probabilities for eeg_id(s) {bad[:10]} "
+                        "although their inputs were cleaned: this is a bug; please report it with those files"
+                    )
                 if views[m] is None:
                     views[m] = np.full((n, v.shape[1], v.shape[2]), np.nan, np.float32)
                 probs[m][idx], views[m][idx] = p, v

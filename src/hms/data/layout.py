@@ -131,11 +131,13 @@ class Competition:
             eeg, nan_frac = self.clean_eeg_window(row, split)
             if nan_frac[:-1].min() == 1.0:  # every scalp channel empty: nothing to read from the EEG
                 eeg = None
-                problems.append("EEG all NaN")
+                problems.append("EEG: every scalp channel missing (NaN/inf)")
         except DataError as exc:
-            problems.append(str(exc).split(": ", 1)[-1].split(";")[0])
+            reason = str(exc).split(": ", 1)[-1].split(";")[0]
+            problems.append(reason if reason.startswith("EEG") else f"EEG {reason}")
         try:
             spec = self.clean_spectrogram_window(row, split)
         except DataError as exc:
-            problems.append("spectrogram " + str(exc).split(": ", 1)[-1].split(";")[0])
+            reason = str(exc).split(": ", 1)[-1].split(";")[0]
+            problems.append(reason if reason.startswith("spectrogram") else f"spectrogram {reason}")
         return eeg, spec, "; ".join(problems)

@@ -1,15 +1,21 @@
 """EEG and spectrogram parquet readers, label-window extraction, and the one NaN policy.
 
-NaN policy (real EEGs have NaN stretches and all-NaN channels):
-  * EEG: inside a window, each channel's NaN samples are linearly interpolated from its nearest valid samples
+NaN policy (real EEGs have NaN stretches and all-NaN channels). A *missing* sample is NaN or +-inf: both are treated
+the same way everywhere (training, ``prepare``, ``submission.py``).
+  * EEG: inside a window, each channel's missing samples are linearly interpolated from its nearest valid samples
     (held constant before the first / after the last valid sample); a channel with no valid sample in the window
-    becomes flat zero. ``clean_eeg`` returns the per-channel NaN fraction so callers can flag bad windows.
-  * Organizer spectrogram: NaN power becomes 0 (no power), before any log transform.
-Readers never fill anything: they return the file's values so tests and plots can see the raw data.
+    becomes flat zero. ``clean_eeg`` returns the per-channel missing fraction so callers can flag bad windows; an
+    EEG whose 19 scalp channels are all missing has no EEG modality (the model uses the spectrogram alone).
+  * A channel absent from the file (a renamed or dropped column) is read as all-missing, i.e. flat, with a warning
+    naming it; a file without any scalp channel is an error.
+  * Organizer spectrogram: missing power becomes 0 (no power), before any log transform.
+Readers never fill anything but absent channels: they return the file's values so tests and plots can see the raw
+data; ``missing_samples`` counts the missing samples per channel.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -21,21 +27,26 @@ from hms.constants import (
     EEG_CHANNELS,
     EEG_WINDOW_SAMPLES,
     SAMPLE_RATE,
+    SCALP_CHANNELS,
     SPEC_COLUMNS,
     SPEC_SECONDS_PER_ROW,
     SPEC_WINDOW_ROWS,
 )
 from hms.data.errors import DataError
 
+log = logging.getLogger(__name__)
 
-def _read_table(path: Path, columns: list[str], what: str, fix: str) -> pa.Table:
+
+def _read_table(path: Path, columns: list[str], what: str, fix: str, optional: tuple[str, ...] = ()) -> pa.Table:
+    """The file's ``columns``; those of ``optional`` may be absent (left out of the table)."""
     if not path.is_file():
         raise DataError(f"{path}: {what} file not found; {fix}")
     try:
         schema = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path}: unreadable parquet ({exc}); re-download or regenerate the file") from exc
-    missing = [c for c in columns if c not in schema.names]
+    missing = [c for c in columns if c not in schema.names and c not in optional]
+    columns = [c for c in columns if c in schema.names]
     if missing:
         raise DataError(
             f"{path}: {what} lacks columns {missing[:6]}{'...' if len(missing) > 6 else ''}; expected {fix}"
@@ -47,13 +58,29 @@ def _read_table(path: Path, columns: list[str], what: str, fix: str) -> pa.Table
 
 
 def read_eeg(path: str | os.PathLike[str]) -> np.ndarray:
-    """Raw EEG as float32 array (n_samples, 20), columns in ``EEG_CHANNELS`` order, 200 Hz. NaN kept."""
+    """Raw EEG as float32 array (n_samples, 20), columns in ``EEG_CHANNELS`` order, 200 Hz. NaN/inf kept; an absent
+    channel is all NaN (flat after cleaning) with a warning; no scalp channel at all is a ``DataError``."""
     path = Path(path)
-    table = _read_table(path, list(EEG_CHANNELS), "EEG", f"20 columns {' '.join(EEG_CHANNELS)}")
-    data = np.stack([table.column(c).to_numpy(zero_copy_only=False) for c in EEG_CHANNELS], axis=1)
-    if data.shape[0] == 0:
+    expected = f"20 columns {' '.join(EEG_CHANNELS)}"
+    table = _read_table(path, list(EEG_CHANNELS), "EEG", expected, optional=EEG_CHANNELS)
+    absent = [c for c in EEG_CHANNELS if c not in table.column_names]
+    if set(SCALP_CHANNELS) <= set(absent):
+        raise DataError(f"{path}: EEG has none of the scalp channels; expected {expected}")
+    if table.num_rows == 0:
         raise DataError(f"{path}: EEG has no samples; the file is empty")
+    if absent:
+        log.warning("%s: EEG lacks channel(s) %s; read as missing (flat), as a dead channel; expected %s", path,
+                    ", ".join(absent), expected)  # fmt: skip
+    empty = np.full(table.num_rows, np.nan, np.float32)
+    data = np.stack([table.column(c).to_numpy(zero_copy_only=False) if c not in absent else empty
+                     for c in EEG_CHANNELS], axis=1)  # fmt: skip
     return data.astype(np.float32, copy=False)
+
+
+def missing_samples(eeg: np.ndarray) -> dict[str, int]:
+    """Missing (NaN or +-inf) samples per channel, for the channels that have any."""
+    counts = (~np.isfinite(eeg)).sum(axis=0)
+    return {EEG_CHANNELS[i]: int(counts[i]) for i in np.flatnonzero(counts)}
 
 
 def read_spectrogram(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -93,9 +120,10 @@ def spectrogram_window(
 
 
 def clean_eeg(window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Apply the NaN policy to an EEG window (n, channels). Returns (clean float32 copy, NaN fraction per channel)."""
+    """Apply the NaN policy to an EEG window (n, channels): NaN and +-inf are missing samples. Returns (clean float32
+    copy, missing fraction per channel)."""
     out = np.array(window, dtype=np.float32, copy=True)
-    nan = np.isnan(out)
+    nan = ~np.isfinite(out)
     nan_fraction = nan.mean(axis=0)
     if not nan.any():
         return out, nan_fraction

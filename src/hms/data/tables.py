@@ -35,6 +35,11 @@ def _check_columns(df: pd.DataFrame, expected: Sequence[str], path: Path, *, exa
         )
 
 
+def _check_rows(df: pd.DataFrame, path: Path, what: str) -> None:
+    if df.empty:
+        raise DataError(f"{path}: no rows (header only); the file must list {what}")
+
+
 def _check_ints(df: pd.DataFrame, cols: Sequence[str], path: Path) -> None:
     for col in cols:
         if col not in df.columns:
@@ -52,6 +57,7 @@ def read_train_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     path = Path(path)
     df = _read_csv(path, "train.csv")
     _check_columns(df, TRAIN_COLUMNS, path, exact=False)
+    _check_rows(df, path, "label rows")
     _check_ints(df, _INT_COLS, path)
     for col in _FLOAT_COLS:
         if not pd.api.types.is_numeric_dtype(df[col]) or df[col].isna().any() or (df[col] < 0).any():
@@ -75,6 +81,7 @@ def read_test_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     path = Path(path)
     df = _read_csv(path, "test.csv")
     _check_columns(df, TEST_COLUMNS, path, exact=True)
+    _check_rows(df, path, "test rows (one per eeg_id to predict)")
     _check_ints(df, TEST_COLUMNS, path)
     dup = df.loc[df["eeg_id"].duplicated(), "eeg_id"].tolist()
     if dup:

@@ -34,7 +34,7 @@ class OrganizerParams:
     window_seconds: float = 7.0  # taper length (5.12 s = the 1024-point FFT; longer uses a 2048-point FFT)
     span_seconds: float = 10.0  # frames whose windows lie within this span around the row centre are averaged
     frame_hop_seconds: float = 0.5  # hop between averaged frames (must divide 2 s)
-    scale: float = 1.0  # multiplies the power
+    scale: float = 1.09  # multiplies the power: the geometric mean runs ~9% below the organizers (median ratio)
     taper: str = "hann"  # hann | hamming | blackman
     average: str = "log"  # power | amplitude | log: the frames of a row are averaged as this (log: geometric mean)
     chain_first: bool = True  # average the chain's four pairs before (True) or after the frames of a row

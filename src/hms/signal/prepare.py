@@ -12,6 +12,7 @@ Folders live under ``CACHE/<hash of the spectrogram settings>/`` so changed sett
 
 from __future__ import annotations
 
+import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 from hms.constants import EEG_WINDOW_SAMPLES, LABEL_CENTRE_SECONDS, SAMPLE_RATE, SPEC_SECONDS_PER_ROW, SPEC_WINDOW_ROWS
 from hms.data.errors import DataError
 from hms.data.layout import Competition
-from hms.data.signals import clean_eeg, clean_spectrogram, read_eeg, read_spectrogram
+from hms.data.signals import clean_eeg, clean_spectrogram, missing_samples, read_eeg, read_spectrogram
 from hms.io import atomic_path, write_json
 from hms.signal.config import FrontEndConfig
 from hms.signal.image import (
@@ -36,6 +37,8 @@ from hms.signal.image import (
     stack_panels,
 )
 from hms.signal.spectrogram import chain_spectrogram, preprocess
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,27 +77,36 @@ def _paths(root: Path, item: Item, cfg: FrontEndConfig) -> list[Path]:
     return out
 
 
-def prepare_item(item: Item, root: Path, cfg: FrontEndConfig) -> str:
-    """Compute and save one item; returns 'done', 'cached' or an error message (a bad file never stops the run)."""
+def prepare_item(item: Item, root: Path, cfg: FrontEndConfig) -> tuple[str, str]:
+    """Compute and save one item; returns ('done' | 'cached' | 'error', note): the error message (a bad file never
+    stops the run), or the missing (NaN/inf) samples the NaN policy filled, per channel / in the spectrogram."""
     targets = _paths(root, item, cfg)
     if all(p.exists() for p in targets):
-        return "cached"
+        return "cached", ""
+    note = ""
     try:
         if item.kind == "spec":
             _, power = read_spectrogram(item.source)
+            bad = int((~np.isfinite(power)).sum())
+            note = f"{item.source}: {bad} missing (NaN/inf) power values set to 0" if bad else ""
             _save(organizer_log(clean_spectrogram(power)).numpy().astype(np.float16), targets[0])
         else:
-            eeg, _ = clean_eeg(read_eeg(item.source))
+            raw = read_eeg(item.source)
+            missing = missing_samples(raw)
+            if missing:
+                per = ", ".join(f"{c} {n}" for c, n in missing.items())
+                note = f"{item.source}: missing (NaN/inf) samples interpolated or flat: {per}"
+            eeg, _ = clean_eeg(raw)
             if eeg.shape[0] < LABEL_CENTRE_SECONDS * SAMPLE_RATE:
                 raise DataError(f"{item.source}: EEG shorter than {LABEL_CENTRE_SECONDS} s")
             for view, path in zip(eeg_cache_log(eeg, cfg), targets, strict=True):
                 _save(view, path)
     except DataError as exc:
-        return f"error: {exc}"
-    return "done"
+        return "error", str(exc)
+    return "done", note
 
 
-def _worker(args: tuple[Item, Path, FrontEndConfig]) -> str:
+def _worker(args: tuple[Item, Path, FrontEndConfig]) -> tuple[str, str]:
     torch.set_num_threads(1)
     return prepare_item(*args)
 
@@ -124,29 +136,38 @@ def prepare(
     workers: int = 2,
     train: pd.DataFrame | None = None,
 ) -> dict[str, int]:
-    """Fill the cache for every train and test recording of ``data``; returns counts of done / cached / errors."""
+    """Fill the cache for every train and test recording of ``data``; returns counts of done / cached / errors and of
+    files with missing (NaN/inf) samples (listed in ``missing_samples.txt`` of the cache, errors in ``errors.txt``)."""
     comp = Competition.from_arg(data)
     root = cache_dir(cache, cfg)
     root.mkdir(parents=True, exist_ok=True)
     write_json(cfg.to_dict(), root / "frontend.json")
     items = list_items(comp, train)
-    counts = {"done": 0, "cached": 0, "errors": 0}
+    counts = {"done": 0, "cached": 0, "errors": 0, "files with missing samples": 0}
     errors: list[str] = []
+    notes: list[str] = []
     jobs = [(item, root, cfg) for item in items]
     bar = tqdm(total=len(jobs), desc="prepare", unit="file")
     # in-process (workers <= 1) the caller's torch thread count stays as it is: only pool processes are pinned to one
     results = (ProcessPoolExecutor(workers).map(_worker, jobs, chunksize=8) if workers > 1
                else (prepare_item(*job) for job in jobs))  # fmt: skip
-    for status in results:
-        if status.startswith("error"):
+    for status, note in results:
+        if status == "error":
             counts["errors"] += 1
-            errors.append(status)
+            errors.append(f"error: {note}")
         else:
             counts[status] += 1
+            if note:
+                counts["files with missing samples"] += 1
+                notes.append(note)
         bar.update()
     bar.close()
     if errors:
         (root / "errors.txt").write_text("\n".join(errors) + "\n")
+    if notes:
+        (root / "missing_samples.txt").write_text("\n".join(notes) + "\n")
+        log.warning("prepare: %d files had missing (NaN/inf) samples, filled by the NaN policy (first: %s); all "
+                    "listed in %s", len(notes), notes[0], root / "missing_samples.txt")  # fmt: skip
     return counts
 
 

@@ -105,6 +105,11 @@ def _scheduler(cfg: ExperimentConfig, optimizer, lr: float, total_steps: int):
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
 
 
+def _fold_seconds(saved: dict | None, started: float) -> float:
+    """The fold's training time so far: earlier runs' (from the resumed state) + this run's."""
+    return float(saved.get("fold_seconds", 0.0) if saved else 0.0) + time.perf_counter() - started
+
+
 def train_fold(
     cfg: ExperimentConfig,
     fold: int,
@@ -115,8 +120,10 @@ def train_fold(
     stats: dict[str, float] | None = None,
 ) -> torch.nn.Module:
     """Train one fold through both stages; returns the trained (unwrapped) model. Rank 0 writes the files.
-    ``stats`` (optional) accumulates this rank's loop: items, seconds, and seconds spent waiting for batches."""
+    ``stats`` (optional) accumulates this rank's loop: items, seconds, and seconds spent waiting for batches, and
+    ``resumed_seconds``: the fold's training time spent by earlier runs that this one resumes (from its state)."""
     stats = stats if stats is not None else {}
+    fold_started = time.perf_counter()
     rank, world = distributed()
     device = device_for(rank)
     if cfg.train.batch_size % world:
@@ -132,6 +139,7 @@ def train_fold(
         saved = torch.load(state_path, map_location=device, weights_only=True)
         model.load_state_dict(saved["model"])
         done = {"stage": int(saved["stage"]), "epoch": int(saved["epoch"])}
+        stats["resumed_seconds"] = stats.get("resumed_seconds", 0.0) + float(saved.get("fold_seconds", 0.0))
         if rank == 0:
             log.info("fold %d: resuming after stage %d epoch %d", fold, done["stage"], done["epoch"])
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
@@ -208,7 +216,8 @@ def train_fold(
                          float(torch.stack(losses).mean()) if losses else float("nan"),
                          time.perf_counter() - started)  # fmt: skip
                 state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "stage": stage, "epoch": epoch + 1}  # fmt: skip
+                         "scheduler": scheduler.state_dict(), "stage": stage, "epoch": epoch + 1,
+                         "fold_seconds": _fold_seconds(saved, fold_started)}  # fmt: skip
                 tmp = state_path.with_suffix(".tmp")
                 torch.save(state, tmp)
                 os.replace(tmp, state_path)
@@ -218,6 +227,7 @@ def train_fold(
         meta = {
             "fold": fold, "family": family.name, "model": asdict(cfg.model), "frontend": cfg.frontend.to_dict(),
             "embed_dim": model.embed_dim, "experiment": cfg.name, "seed": cfg.seed,
+            "train_seconds": round(_fold_seconds(saved, fold_started), 1),
         }  # fmt: skip
         exp.write_sidecar(fold, meta)
     if world > 1:

@@ -47,8 +47,9 @@ def run_experiment(
     source = family.train_source(comp, cfg.frontend, cache)
     train = train.merge(folds[["eeg_id", "fold"]], on="eeg_id")
     oof_parts = []
+    stats: dict[str, float] = {}
     for fold in cfg.fold_list():
-        model = train_fold(cfg, fold, train[train["fold"] != fold], source, exp, resume=resume)
+        model = train_fold(cfg, fold, train[train["fold"] != fold], source, exp, resume=resume, stats=stats)
         if rank == 0:
             pred = predict_eegs(model, family, train[train["fold"] == fold], source, cfg.frontend,
                                 cfg.train.batch_size, cfg.train.tta_swap)  # fmt: skip
@@ -61,7 +62,8 @@ def run_experiment(
     write_parquet(oof, exp.oof_parquet)
     scores = score_table(eegs, oof.set_index("eeg_id").loc[eegs["eeg_id"], list(VOTE_COLS)].to_numpy())
     write_csv(scores, exp.scores_csv)
-    minutes = (time.perf_counter() - started) / 60
+    # with --resume, the time the interrupted runs spent on the resumed folds counts too
+    minutes = (time.perf_counter() - started + stats.get("resumed_seconds", 0.0)) / 60
     model_name = getattr(cfg.model, "name", cfg.family)
     record_run(cfg.name, scores, comp.root, eegs[eegs["golden"]], minutes, files_dir, config_hash=cfg.config_hash(),
                seed=cfg.seed, folds=",".join(map(str, cfg.fold_list())), model=model_name)  # fmt: skip
