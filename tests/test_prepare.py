@@ -46,3 +46,23 @@ def test_cached_images_match_window_images(sim_dir, tmp_path):
     assert inner.mean() < 0.02 and np.corrcoef(from_cache.flatten(), direct.flatten())[0, 1] > 0.98
     test_row = pd.read_csv(sim_dir / "test.csv").iloc[0].to_dict()
     assert cached.image(test_row, split="test").shape == (1, 512, 512)
+
+
+def test_prepare_redoes_a_changed_file_and_counts_its_missing_samples(sim_dir, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(sim_dir, data)
+    cfg = FrontEndConfig()
+    first = prepare(data, tmp_path / "cache", cfg, workers=1)
+    assert first["errors"] == 0 and first["files with missing samples"] == 0
+    victim = sorted((data / "train_eegs").glob("*.parquet"))[0]
+    eeg = pd.read_parquet(victim)
+    eeg.iloc[[10, 20, 30], 0] = [np.inf, -np.inf, np.nan]  # a regenerated file: newer than its cached arrays
+    eeg.to_parquet(victim)
+    second = prepare(data, tmp_path / "cache", cfg, workers=1)
+    assert second["done"] == 1 and second["files with missing samples"] == 1 and second["errors"] == 0
+    note = (cache_dir(tmp_path / "cache", cfg) / "missing_samples.txt").read_text()
+    assert f"{victim}: missing (NaN/inf) samples interpolated or flat: Fp1 3" in note
+    cached = np.load(cache_dir(tmp_path / "cache", cfg) / "train_eeg" / f"{victim.stem}.npy")
+    assert np.isfinite(cached.astype(np.float32)).all()

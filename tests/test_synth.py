@@ -115,3 +115,17 @@ def test_planted_patterns_sit_where_they_should(cls, lateral):
         assert np.median(ratios) > 1.0
     else:
         assert np.median(ratios) < 0.7
+
+
+def test_a_changed_organizer_recipe_makes_the_simulation_stale(sim_dir, monkeypatch):
+    import importlib
+    from dataclasses import replace
+
+    from hms.synth import SynthConfig
+
+    sim = importlib.import_module("hms.synth.simulate")  # the module (hms.synth.simulate is also a function's name)
+
+    cfg = SynthConfig(n_patients=6, n_test_patients=2, seed=3, max_eegs_per_patient=3)  # as conftest's sim_dir
+    assert sim._up_to_date(sim_dir, cfg)
+    monkeypatch.setattr(sim, "ORGANIZER_RECIPE", replace(sim.ORGANIZER_RECIPE, window_seconds=5.12))
+    assert not sim._up_to_date(sim_dir, cfg)

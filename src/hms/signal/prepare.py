@@ -81,8 +81,8 @@ def prepare_item(item: Item, root: Path, cfg: FrontEndConfig) -> tuple[str, str]
     """Compute and save one item; returns ('done' | 'cached' | 'error', note): the error message (a bad file never
     stops the run), or the missing (NaN/inf) samples the NaN policy filled, per channel / in the spectrogram."""
     targets = _paths(root, item, cfg)
-    if all(p.exists() for p in targets):
-        return "cached", ""
+    if all(p.exists() and p.stat().st_mtime >= item.source.stat().st_mtime for p in targets):
+        return "cached", ""  # and newer than its source file (a regenerated dataset is prepared again)
     note = ""
     try:
         if item.kind == "spec":

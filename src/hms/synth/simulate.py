@@ -24,6 +24,7 @@ from hms.data.labels import eeg_level
 from hms.data.stats import compare_table, describe_train
 from hms.io import write_csv, write_json, write_parquet
 from hms.metric import score_arrays
+from hms.signal.organizer import DEFAULT_PARAMS as ORGANIZER_RECIPE
 from hms.signal.organizer import organizer_table
 from hms.synth.params import REAL_REFERENCE
 from hms.synth.reports import reports_table
@@ -115,9 +116,14 @@ def _summary(cfg: SynthConfig, structure: Structure) -> dict:
     }
 
 
+def _stamp(cfg: SynthConfig) -> dict:
+    """What a simulation depends on: its config and the organizer recipe its spectrograms are made with."""
+    return asdict(cfg) | {"organizer_recipe": asdict(ORGANIZER_RECIPE)}
+
+
 def _up_to_date(out: Path, cfg: SynthConfig) -> bool:
     stamp = out / "synth_config.json"
-    if not stamp.is_file() or json.loads(stamp.read_text()) != asdict(cfg):
+    if not stamp.is_file() or json.loads(stamp.read_text()) != _stamp(cfg):
         return False
     return all((out / f).exists() for f in ("train.csv", "test.csv", "sample_submission.csv", *TRUTH_FILES))
 
@@ -157,7 +163,7 @@ def simulate(out: str | Path, cfg: SynthConfig, workers: int = 2, force: bool = 
     write_csv(reports_table(structure, notes, cfg.seed), out / "reports.csv")
     summary = _summary(cfg, structure)
     write_json(summary, out / "synth_summary.json")
-    write_json(asdict(cfg), out / "synth_config.json")
+    write_json(_stamp(cfg), out / "synth_config.json")
     return summary
 
 
