@@ -181,7 +181,7 @@ def main() -> None:
         mb)  # fmt: skip
 
     table = pd.DataFrame(rows)
-    table["full-size arrays GB"] = table["full-size arrays GB"].map(lambda v: "streamed" if v is None else f"{v:.3g}")
+    table["full-size arrays GB"] = table["full-size arrays GB"].map(lambda v: "streamed" if pd.isna(v) else f"{v:.3g}")
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
     print(f"{exp.name} ({family.name}) on {comp.root}; measured on {device}")
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):

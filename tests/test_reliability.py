@@ -351,3 +351,31 @@ def results_table() -> str:
 def test_results_page_lists_every_case():
     page = (ROOT / "docs" / "results.md").read_text()
     assert results_table() in page, "docs/results.md: paste tests.test_reliability.results_table() into it"
+
+
+def test_non_finite_model_output_is_an_error_not_the_prior(run_copy, capsys, monkeypatch):
+    """A model that returns NaN for a row it had inputs for is a bug to report: exit 2 naming the rows."""
+    import hms.predict
+
+    data, models, out = run_copy
+
+    def broken(model, family, inputs, frontend, tta_swap):
+        return np.full((len(inputs), 6), np.nan, np.float32), np.zeros((len(inputs), 2, 4), np.float32)
+
+    monkeypatch.setattr(hms.predict, "forward_views", broken)
+    rc = submission.main(["--data", str(data), "--experiment-dir", str(models), "--out", str(out), "--stack", "cnn"])
+    err = capsys.readouterr().err
+    first = int(pd.read_csv(data / "test.csv")["eeg_id"].iloc[0])
+    assert rc == 2 and "non-finite probabilities" in err and "this is a bug" in err and str(first) in err
+    assert out.read_text() == "an earlier submission\n"
+
+
+def test_leaderboard_page_shows_missing_values_blank(tmp_path):
+    from hms import leaderboard
+
+    leaderboard.append({"experiment": "a", "oof_kl_golden": 0.5, "sae_l0": None}, tmp_path)
+    leaderboard.append({"experiment": "b", "oof_kl_golden": 0.6, "sae_l0": 3.0}, tmp_path)
+    page = (tmp_path / "LEADERBOARD.md").read_text()
+    assert "None" not in page and "nan" not in page
+    row_a = next(line for line in page.splitlines() if line.startswith("| a |"))
+    assert "| 0.5000 |" in row_a and "|  |" in row_a
