@@ -124,7 +124,8 @@ class Competition:
 
     def load_windows(self, row: dict, split: str = "train") -> tuple[np.ndarray | None, np.ndarray | None, str]:
         """(clean EEG window or None, clean organizer window or None, what was wrong): the inputs of every model
-        family. A missing or unreadable file, or an EEG whose scalp channels are all NaN, leaves that modality None."""
+        family. A missing or unreadable file, or an EEG whose scalp channels are all missing (NaN/inf), leaves that
+        modality None."""
         problems = []
         eeg = spec = None
         try:
