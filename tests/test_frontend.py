@@ -169,3 +169,15 @@ def test_leave_one_file_out_choice_never_sees_the_held_out_file(real_dir):
     mine, theirs = held[held["held_out"] == victim.name], held2[held2["held_out"] == victim.name]
     assert (mine["recipe"].to_numpy() == theirs["recipe"].to_numpy()).all()
     assert theirs["time_r"].max() < mine["time_r"].min()
+
+
+def test_fidelity_report_prints_held_out_figures(real_dir):
+    from hms.signal.fidelity import fidelity_report
+    from hms.signal.organizer import OrganizerParams
+
+    report = fidelity_report(real_dir, progress=False, grid=[OrganizerParams(5.12, 8.12, scale=1.0)])
+    lines = report.splitlines()
+    assert lines[0].startswith("leave-one-file-out over 6 real pairs, 2 candidate recipes")
+    assert sum(line[:10].isdigit() for line in lines) == 6  # one line per held-out eeg_id
+    assert any(line.startswith("min ") for line in lines) and "targets NOT met" in report  # LP of 1572717157
+    assert "the default (hms spectrogram, simulator): 7 s hann, +3 s of log, chain first" in report

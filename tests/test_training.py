@@ -89,6 +89,18 @@ def _train_args(sim_dir, models, cache, name, extra=()) -> list[str]:
             "--models", str(models), *sets]  # fmt: skip
 
 
+def assert_same_weights(a: dict, b: dict) -> None:
+    """Equal up to float noise: per tensor, the difference's norm within 1e-3 of the tensor's (+1e-4 for tensors near
+    zero, such as biases) and no element off by 1e-3. Summing in another order (threads, all-reduce) perturbs the last
+    bits, and a few hundred optimiser steps grow that to ~1e-4 on a rare element; a real difference (a missed gradient
+    average, another batch order) moves whole tensors by percents."""
+    assert a.keys() == b.keys()
+    for k in a:
+        diff = (a[k].float() - b[k].float()).norm()
+        assert diff <= 1e-3 * a[k].float().norm() + 1e-4, (k, float(diff), float(a[k].float().norm()))
+        assert (a[k].float() - b[k].float()).abs().max() <= 1e-3, k
+
+
 def test_ddp_two_processes_match_one(sim_dir, tmp_path):
     """torchrun with 2 CPU processes (gloo) reproduces the single-process weights."""
     cache, files = tmp_path / "cache", tmp_path / "files"
@@ -102,8 +114,7 @@ def test_ddp_two_processes_match_one(sim_dir, tmp_path):
         load_file(str(tmp_path / "m2/tiny/fold0.safetensors")),
     )
     assert a.keys() == b.keys()
-    for k in a:  # gloo's all-reduce sums in another order: float noise that a few hundred steps can grow to ~5e-5
-        torch.testing.assert_close(a[k], b[k], atol=1e-4, rtol=1e-3)
+    assert_same_weights(a, b)  # gloo's all-reduce sums in another order
     oof1, oof2 = pd.read_parquet(tmp_path / "m1/tiny/oof.parquet"), pd.read_parquet(tmp_path / "m2/tiny/oof.parquet")
     np.testing.assert_allclose(oof1[list(VOTE_COLS)], oof2[list(VOTE_COLS)], atol=1e-4)
     board = pd.read_csv(files / "leaderboard.csv")
@@ -177,5 +188,4 @@ def test_loader_workers_give_the_same_weights(sim_dir, tiny_models, tmp_path):
     run_experiment(cfg, sim_dir, tmp_path / "models", files_dir=tmp_path / "files")
     a = load_file(str(tiny_models / "fold0.safetensors"))
     b = load_file(str(tmp_path / "models/s/fold0.safetensors"))
-    for k in a:  # workers build images with one torch thread: float noise only, as in the DDP test
-        torch.testing.assert_close(a[k], b[k], atol=2e-5, rtol=1e-4)
+    assert_same_weights(a, b)  # workers build images with one torch thread: float noise only, as in the DDP test

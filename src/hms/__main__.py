@@ -300,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output parquet")
     p.set_defaults(func=_spectrogram)
 
-    p = sub.add_parser("fidelity", help="how closely hms spectrogram matches the real organizer files")
+    p = sub.add_parser("fidelity", help="leave-one-file-out choice of the organizer recipe on the real pairs (~1 min)")
     p.add_argument("--sample", default=None, help="real competition sample (default ../shared/hms_sample)")
     p.set_defaults(func=_fidelity)
 

@@ -166,11 +166,13 @@ def loo_search(pairs: list[LoadedPair], grid: list[OrganizerParams] | None = Non
     return pd.DataFrame(held), every, chosen
 
 
-def fidelity_report(sample: Path, progress: bool = True) -> str:
+def fidelity_report(sample: Path, progress: bool = True, grid: list[OrganizerParams] | None = None) -> str:
     """The table ``python -m hms fidelity`` prints: per held-out file and chain, the shape r and time r of the recipe
     chosen on the other files; min and median per chain; then the default recipe's figures on every file."""
     pairs = [LoadedPair.read(p) for p in real_pairs(sample)]
-    held, every, chosen = loo_search(pairs, progress=progress)
+    grid = candidates() if grid is None else grid
+    grid = grid if DEFAULT_PARAMS in grid else [*grid, DEFAULT_PARAMS]
+    held, every, chosen = loo_search(pairs, grid, progress=progress)
     lines = [f"leave-one-file-out over {len(pairs)} real pairs, {len(every)} candidate recipes "
              f"(targets: time r >= {TIME_TARGET}, shape r >= {SHAPE_TARGET} on every chain)", ""]  # fmt: skip
     wide = held.pivot(index="held_out", columns="chain", values=["shape_r", "time_r"])[["shape_r", "time_r"]]
