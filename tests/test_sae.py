@@ -84,3 +84,60 @@ def test_config_rejects_bad_settings():
         SAEConfig.from_dict({"kk": 3})
     with pytest.raises(ValueError, match="NaN"):
         fit_sae(np.full((10, 4), np.nan, np.float32), SAEConfig(d_in=4, k=2, steps=1), progress=False)
+
+
+def test_streaming_from_disk_chunks_gives_the_in_memory_fit(tmp_path):
+    """The same vectors as one array or as three memory-mapped .npy chunks: the same SAE and the same metrics."""
+    from hms.sae.store import ActivationStore
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(700, 16)) * rng.uniform(0.5, 2, 16) + 3).astype(np.float32)
+    for i, part in enumerate(np.array_split(np.arange(700), 3)):
+        np.save(tmp_path / f"shift+000{i}.0.npy", x[part])
+        np.save(tmp_path / f"shift+000{i}.0.ids.npy", part.astype(np.int64))
+    store = ActivationStore.open(tmp_path)
+    assert len(store) == 700 and isinstance(store.chunks[0], np.memmap)
+    np.testing.assert_array_equal(store.take(np.array([699, 0, 350])), x[[699, 0, 350]])
+    cfg = SAEConfig(d_in=16, expansion=4, k=4, aux_k=8, dead_after=64, steps=60, batch_size=32)
+    a, hist_a = fit_sae(x, cfg, progress=False)
+    b, hist_b = fit_sae(store, cfg, progress=False)
+    for k, v in a.state_dict().items():
+        torch.testing.assert_close(v, b.state_dict()[k], atol=1e-6, rtol=1e-5)
+    ea, eb = evaluate(a, x), evaluate(b, store)
+    assert ea["explained_variance"] == pytest.approx(eb["explained_variance"], abs=1e-6)
+    np.testing.assert_array_equal(ea["density"], eb["density"])
+
+
+def test_shifted_activations_come_from_the_training_recordings_only(tiny_models, sim_dir, tmp_path):
+    """Fold k's SAE activations (every shift, both views) hold only fold k's training eeg_ids; run_sae fits on
+    them and reports how many vectors it saw."""
+    import shutil
+
+    import pandas as pd
+
+    from hms.experiment import ExperimentDir
+    from hms.sae.activations import build_activations
+    from hms.sae.run import run_sae
+
+    exp = ExperimentDir(tmp_path / "models" / "s")
+    shutil.copytree(tiny_models, exp.root)
+    folds = pd.read_csv(exp.folds_csv)
+    valid = set(folds.loc[folds["fold"] == 0, "eeg_id"])
+    store = build_activations(exp, sim_dir, 0, (-4.0, 0.0, 4.0))
+    ids = store.eeg_ids
+    assert len(store.chunks) == 3 and len(ids) == len(store) > 0
+    assert not valid & set(ids.tolist())
+    assert set(ids.tolist()) <= set(folds.loc[folds["fold"] != 0, "eeg_id"])
+    assert store.all_finite()
+    only_zero = len(_one_chunk(exp.sae_activation_dir(0), "+0000.0"))
+    assert len(store) > only_zero  # the shifted windows add vectors
+    table = run_sae("s", sim_dir, exp.root.parent, {"expansion": 2, "k": 4, "aux_k": 8, "dead_after": 64,
+                                                     "steps": 20, "batch_size": 32},
+                    files_dir=tmp_path / "files", progress=False, shifts=(-4.0, 0.0, 4.0))  # fmt: skip
+    assert table.loc[table["fold"] == 0, "n_train_samples"].item() == len(store)
+
+
+def _one_chunk(folder, shift: str):
+    from hms.sae.store import ActivationStore
+
+    return ActivationStore([np.load(folder / f"shift{shift}.npy", mmap_mode="r")])

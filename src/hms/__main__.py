@@ -144,7 +144,8 @@ def _sae(args: argparse.Namespace) -> int:
 
     ks = tuple(int(k) for k in args.k_curve.split(",")) if args.k_curve else ()
     settings = config.parse_overrides(args.set, config.read_yaml(args.config) if args.config else {})
-    table = run_sae(args.experiment, args.data, args.models_root, settings, ks)
+    shifts = tuple(float(v) for v in args.shifts.split(",")) if args.shifts else (0.0,)
+    table = run_sae(args.experiment, args.data, args.models_root, settings, ks, shifts=shifts)
     print(table.round(4).to_string(index=False))
     print(f"written: {ExperimentDir.named(args.experiment, args.models_root).sae_dir}")
     return 0
@@ -348,6 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="configs/sae.yaml", help="SAE settings (YAML; see hms.sae.model.SAEConfig)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one SAE setting, e.g. k=16")
     p.add_argument("--k-curve", default="4,8,16,32,64", help="k values for the explained-variance curve ('' = none)")
+    p.add_argument(
+        "--shifts",
+        default="0",
+        help="time shifts in seconds of the training rows' windows, e.g. "
+        "-10,-5,0,5,10: more activations per fold, streamed from disk (default 0: the label rows only)",
+    )
     p.set_defaults(func=_sae)
 
     p = sub.add_parser("stack", help="LightGBM stacker per fold + feature-set ablation (needs hms sae for SAE sets)")

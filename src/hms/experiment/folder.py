@@ -126,6 +126,22 @@ class ExperimentDir:
     def sae_weights(self, fold: int) -> Path:
         return self.sae_dir / f"fold{fold}.safetensors"
 
+    def sae_activation_dir(self, fold: int) -> Path:
+        """Fold ``fold``'s SAE training activations: one ``shift*.npy`` chunk (+ ``.ids.npy``) per time shift."""
+        return self.sae_dir / "activations" / f"fold{fold}"
+
+    def sae_activation_chunk(self, fold: int, shift: float) -> Path:
+        return self.sae_activation_dir(fold) / f"shift{shift:+07.1f}.npy"
+
+    @staticmethod
+    def activation_ids(chunk: Path) -> Path:
+        """The eeg_id of every vector of an activation chunk."""
+        return chunk.with_suffix(".ids.npy")
+
+    @staticmethod
+    def activation_chunks(folder: Path) -> list[Path]:
+        return sorted(p for p in Path(folder).glob("shift*.npy") if not p.name.endswith(".ids.npy"))
+
     @property
     def sae_metrics_csv(self) -> Path:
         return self.sae_dir / "metrics.csv"

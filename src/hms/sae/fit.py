@@ -7,44 +7,57 @@ import torch
 from tqdm.auto import tqdm
 
 from hms.sae.model import SAEConfig, SparseAutoencoder
+from hms.sae.store import ActivationStore
+
+MEDIAN_SAMPLE = 65_536  # b_dec's median is taken over at most this many training vectors (all of them when fewer)
 
 
-def standardizer(x: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, scale) from the training part: per-dimension std ('dim') or one overall RMS scale ('global')."""
-    mean = x.mean(axis=0)
+def standardizer(x: np.ndarray | ActivationStore, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, scale) from the training part: per-dimension std ('dim') or one overall RMS scale ('global'); computed
+    chunk by chunk in float64, so a memory-mapped store needs no more memory than an array."""
+    store = x if isinstance(x, ActivationStore) else ActivationStore.from_array(x)
+    mean = store.mean()
+    sq = store.centred_square_sums(mean.astype(np.float32))
     if mode == "dim":
-        scale = x.std(axis=0)
+        scale = np.sqrt(sq / len(store))
         scale = np.where(scale > 1e-6 * max(float(scale.max()), 1e-12), scale, 1.0)
     else:
-        scale = np.full(x.shape[1], np.sqrt(((x - mean) ** 2).sum(axis=1).mean() / x.shape[1]))
+        scale = np.full(store.dim, np.sqrt(sq.sum() / len(store) / store.dim))
     return mean.astype(np.float32), scale.astype(np.float32)
 
 
-def fit_sae(x: np.ndarray, cfg: SAEConfig, progress: bool = True, desc: str = "sae",
+def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = True, desc: str = "sae",
             sae: SparseAutoencoder | None = None) -> tuple[SparseAutoencoder, list]:  # fmt: skip
-    """Train on raw embeddings ``x`` (n, d_in): standardise, initialise b_dec at the median/mean, Adam, unit-norm
-    decoder columns after every step, AuxK on dead latents. Returns the SAE and a history of (step, fvu, dead).
-    With ``sae`` given, that SAE (its standardisation and state included) is trained further instead."""
-    if x.ndim != 2 or x.shape[1] != cfg.d_in:
+    """Train on raw embeddings ``x`` (n, d_in), an array or an :class:`ActivationStore` (memory-mapped chunks: the
+    same fit, batches gathered from disk): standardise, initialise b_dec at the median/mean, Adam, unit-norm decoder
+    columns after every step, AuxK on dead latents. Returns the SAE and a history of (step, fvu, dead). With ``sae``
+    given, that SAE (its standardisation and state included) is trained further instead."""
+    if not isinstance(x, ActivationStore) and (x.ndim != 2 or x.shape[1] != cfg.d_in):
         raise ValueError(f"SAE input must be (n, {cfg.d_in}), got {x.shape}")
-    if not np.isfinite(x).all():
+    store = x if isinstance(x, ActivationStore) else ActivationStore.from_array(x)
+    if store.dim != cfg.d_in:
+        raise ValueError(f"SAE input must be (n, {cfg.d_in}), got {(len(store), store.dim)}")
+    if not store.all_finite():
         raise ValueError("SAE input has NaN/inf rows; drop rows without CNN outputs before fitting")
     torch.manual_seed(cfg.seed)
+    n = len(store)
+    gen = torch.Generator().manual_seed(cfg.seed)
     if sae is None:
         sae = SparseAutoencoder(cfg)
-        mean, scale = standardizer(x, cfg.standardize)
+        mean, scale = standardizer(store, cfg.standardize)
         sae.x_mean.copy_(torch.from_numpy(mean))
         sae.x_scale.copy_(torch.from_numpy(scale))
-        xs = sae.standardize(torch.from_numpy(x.astype(np.float32)))
+        sample = np.arange(n) if n <= MEDIAN_SAMPLE else np.sort(
+            np.random.default_rng(cfg.seed).choice(n, MEDIAN_SAMPLE, replace=False))  # fmt: skip
+        xs = sae.standardize(torch.from_numpy(store.take(sample)))
         with torch.no_grad():
             sae.b_dec.copy_(xs.median(0).values if cfg.b_dec_init == "median" else xs.mean(0))
     else:
         sae.train()
-        xs = sae.standardize(torch.from_numpy(x.astype(np.float32)))
     opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    n = len(xs)
-    total_var = (xs - xs.mean(0)).pow(2).sum(-1).mean()
+    mean_s = sae.standardize(torch.from_numpy(store.mean().astype(np.float32)))
+    total_var = torch.tensor(float(sum(float(sae.standardize(torch.from_numpy(b)).sub(mean_s).pow(2).sum())
+                                       for b in store.blocks())) / n)  # fmt: skip
     history = []
     order = torch.randperm(n, generator=gen)
     pos = 0
@@ -52,7 +65,7 @@ def fit_sae(x: np.ndarray, cfg: SAEConfig, progress: bool = True, desc: str = "s
     for step in bar:
         if pos + cfg.batch_size > n:
             order, pos = torch.randperm(n, generator=gen), 0
-        batch = xs[order[pos : pos + cfg.batch_size]]
+        batch = sae.standardize(torch.from_numpy(store.take(order[pos : pos + cfg.batch_size].numpy())))
         pos += cfg.batch_size
         lr_scale = min(1.0, (cfg.steps - step) / (0.2 * cfg.steps))  # linear decay over the last 20 %
         for group in opt.param_groups:
@@ -74,19 +87,23 @@ def fit_sae(x: np.ndarray, cfg: SAEConfig, progress: bool = True, desc: str = "s
 
 
 @torch.no_grad()
-def evaluate(sae: SparseAutoencoder, x: np.ndarray, batch: int = 1024) -> dict:
+def evaluate(sae: SparseAutoencoder, x: np.ndarray | ActivationStore, batch: int = 1024) -> dict:
     """Explained variance (1 - FVU, in the standardised space), mean L0, fraction of latents that never fire on
-    ``x``, and each latent's firing density."""
-    xs = sae.standardize(torch.from_numpy(np.asarray(x, np.float32)))
-    sq_err, fired, l0 = 0.0, torch.zeros(sae.cfg.d_sae), 0.0
-    for start in range(0, len(xs), batch):
-        part = xs[start : start + batch]
-        z = sae.encode(part)
-        sq_err += float((part - sae.decode(z)).pow(2).sum())
-        act = sae.active(z)
-        fired += act.float().sum(0)
-        l0 += float(act.float().sum())
-    total = float((xs - xs.mean(0)).pow(2).sum())
-    density = (fired / max(1, len(xs))).numpy()
-    return {"explained_variance": 1 - sq_err / max(total, 1e-12), "l0": l0 / max(1, len(xs)),
+    ``x``, and each latent's firing density (an :class:`ActivationStore` is read chunk by chunk)."""
+    store = x if isinstance(x, ActivationStore) else ActivationStore.from_array(np.asarray(x, np.float32))
+    mean_s = sae.standardize(torch.from_numpy(store.mean().astype(np.float32)))
+    sq_err, total, fired, l0 = 0.0, 0.0, torch.zeros(sae.cfg.d_sae), 0.0
+    for block in store.blocks():
+        xs = sae.standardize(torch.from_numpy(block))
+        total += float((xs - mean_s).pow(2).sum())
+        for start in range(0, len(xs), batch):
+            part = xs[start : start + batch]
+            z = sae.encode(part)
+            sq_err += float((part - sae.decode(z)).pow(2).sum())
+            act = sae.active(z)
+            fired += act.float().sum(0)
+            l0 += float(act.float().sum())
+    n = max(1, len(store))
+    density = (fired / n).numpy()
+    return {"explained_variance": 1 - sq_err / max(total, 1e-12), "l0": l0 / n,
             "dead_fraction": float((density == 0).mean()), "density": density}  # fmt: skip

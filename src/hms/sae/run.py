@@ -19,8 +19,10 @@ from hms.experiment import ExperimentDir
 from hms.io import write_csv, write_json
 from hms.paths import MODELS_DIR
 from hms.plots import save_figure, subplots
+from hms.sae.activations import build_activations
 from hms.sae.fit import evaluate, fit_sae
 from hms.sae.model import SAEConfig, SparseAutoencoder
+from hms.sae.store import ActivationStore
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +36,13 @@ def fold_matrices(rows: pd.DataFrame, views: np.ndarray, fold: int) -> tuple[np.
     return flat(train), flat(valid), rows.loc[train, "eeg_id"].to_numpy()
 
 
-def fit_fold(rows: pd.DataFrame, views: np.ndarray, fold: int, cfg: SAEConfig,
-             progress: bool = True) -> tuple[SparseAutoencoder, dict]:  # fmt: skip
+def fit_fold(rows: pd.DataFrame, views: np.ndarray, fold: int, cfg: SAEConfig, progress: bool = True,
+             store: ActivationStore | None = None) -> tuple[SparseAutoencoder, dict]:  # fmt: skip
+    """Fit on the training part (``store``: its shifted activations from disk, else the cached views of its label
+    rows) and evaluate on the validation part's label rows."""
     x_train, x_valid, train_ids = fold_matrices(rows, views, fold)
+    if store is not None:
+        x_train, train_ids = store, store.eeg_ids
     sae, history = fit_sae(x_train, cfg, progress=progress, desc=f"sae fold{fold}")
     on_train, on_valid = evaluate(sae, x_train), evaluate(sae, x_valid)
     metrics = {
@@ -49,15 +55,17 @@ def fit_fold(rows: pd.DataFrame, views: np.ndarray, fold: int, cfg: SAEConfig,
     return sae, metrics | {"density": on_train["density"]}
 
 
-def _same_config(path: Path, cfg: SAEConfig) -> bool:
+def _same_config(path: Path, cfg: SAEConfig, shifts: tuple[float, ...]) -> bool:
     meta = json.loads(path.with_suffix(".json").read_text())
-    return meta.get("config") == asdict(cfg)
+    return meta.get("config") == asdict(cfg) and meta.get("shifts", [0.0]) == [float(s) for s in shifts]
 
 
 def run_sae(experiment: str, data: str | Path | None = None, models_root: str | Path = MODELS_DIR,
             settings: dict | None = None, k_curve: tuple[int, ...] = (), files_dir: str | Path | None = None,
-            progress: bool = True) -> pd.DataFrame:  # fmt: skip
-    """Fit/evaluate every fold; returns the per-fold metrics table (also written to sae/metrics.csv)."""
+            progress: bool = True, shifts: tuple[float, ...] = (0.0,)) -> pd.DataFrame:  # fmt: skip
+    """Fit/evaluate every fold; returns the per-fold metrics table (also written to sae/metrics.csv). ``shifts``
+    other than (0,): each fold trains on its training recordings' label rows moved by each shift (seconds), both
+    hemisphere views, streamed from disk (``hms.sae.activations``); validation stays the label rows themselves."""
     exp = ExperimentDir.named(experiment, models_root)
     cache = EmbeddingCache.build(exp, data)
     rows = cache.rows
@@ -69,14 +77,16 @@ def run_sae(experiment: str, data: str | Path | None = None, models_root: str | 
         views = cache.fold(fold).views
         cfg = SAEConfig.from_dict({"d_in": views.shape[-1]} | (settings or {}))
         path = exp.sae_weights(fold)
-        if path.is_file() and _same_config(path, cfg):
+        store = build_activations(exp, data, fold, shifts) if tuple(shifts) != (0.0,) else None
+        if path.is_file() and _same_config(path, cfg, shifts):
             sae = SparseAutoencoder.load(path)
             metrics = json.loads(path.with_suffix(".json").read_text())["metrics"]
-            x_train, _, _ = fold_matrices(rows, views, fold)
+            x_train = store if store is not None else fold_matrices(rows, views, fold)[0]
             metrics["density"] = evaluate(sae, x_train)["density"]
         else:
-            sae, metrics = fit_fold(rows, views, fold, cfg, progress)
-            sae.save(path, {"metrics": {k: v for k, v in metrics.items() if k != "density"}})
+            sae, metrics = fit_fold(rows, views, fold, cfg, progress, store)
+            sae.save(path, {"metrics": {k: v for k, v in metrics.items() if k != "density"},
+                            "shifts": [float(s) for s in shifts]})  # fmt: skip
         densities.append(metrics.pop("density"))
         records.append({k: v for k, v in metrics.items() if k not in ("history", "train_eeg_ids")})
         if fold == folds[0]:
