@@ -4,7 +4,7 @@ eeg_id, both scored on the same validation part: explained variance, dead latent
 live decoder directions the capped SAE also has. With --shifts, a third SAE trains on the training rows' windows
 moved by each shift (more activations from the same recordings, hms.sae.activations).
 
-    python benchmarks/bench_sae_cap.py --experiment quick --data data/sim [--fold 0] [--cap 1] [--shifts -10,-5,0,5,10]
+    python benchmarks/bench_sae_cap.py --experiment quick --data data/sim [--fold 0] [--cap 1] [--shifts=-10,-5,0,5,10]
 
 Computes the experiment's embeddings first when they are missing (python -m hms sae would too)."""
 
@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--models-root", default="models")
     ap.add_argument("--fold", type=int, default=0)
     ap.add_argument("--cap", type=int, default=1, help="windows per eeg_id in the capped pass")
-    ap.add_argument("--shifts", default="", help="also fit on these time shifts (s) of the training rows, e.g. -5,0,5")
+    ap.add_argument("--shifts", default="", help="also fit on these time shifts (s), e.g. --shifts=-5,0,5")
     args = ap.parse_args()
     exp = ExperimentDir.named(args.experiment, args.models_root)
     cache = EmbeddingCache.build(exp, args.data)

@@ -353,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--shifts",
         default="0",
         help="time shifts in seconds of the training rows' windows, e.g. "
-        "-10,-5,0,5,10: more activations per fold, streamed from disk (default 0: the label rows only)",
+        "--shifts=-10,-5,0,5,10 (with '='): more activations per fold, streamed from disk (default 0: label rows "
+        "only)",
     )
     p.set_defaults(func=_sae)
 
