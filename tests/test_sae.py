@@ -131,6 +131,7 @@ def test_shifted_activations_come_from_the_training_recordings_only(tiny_models,
     assert store.all_finite()
     only_zero = len(_one_chunk(exp.sae_activation_dir(0), "+0000.0"))
     assert len(store) > only_zero  # the shifted windows add vectors
+    assert len(build_activations(exp, sim_dir, 0, (0.0,))) == only_zero  # other shifts' chunks on disk not read
     table = run_sae("s", sim_dir, exp.root.parent, {"expansion": 2, "k": 4, "aux_k": 8, "dead_after": 64,
                                                      "steps": 20, "batch_size": 32},
                     files_dir=tmp_path / "files", progress=False, shifts=(-4.0, 0.0, 4.0))  # fmt: skip

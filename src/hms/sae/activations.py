@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from hms.constants import EEG_WINDOW_SAMPLES, SAMPLE_RATE
 from hms.data import Competition
 from hms.embed import EmbeddingCache
 from hms.experiment import ExperimentDir
@@ -28,7 +29,7 @@ def shifted_rows(comp: Competition, rows: pd.DataFrame, shift: float) -> pd.Data
     out["spectrogram_label_offset_seconds"] += shift
     seconds = {e: comp.eeg_seconds(e) for e in out["eeg_id"].unique()}
     fits = (out["eeg_label_offset_seconds"] >= 0) & (out["spectrogram_label_offset_seconds"] >= 0) & (
-        out["eeg_label_offset_seconds"] + 50 <= out["eeg_id"].map(seconds))  # fmt: skip
+        out["eeg_label_offset_seconds"] + EEG_WINDOW_SAMPLES / SAMPLE_RATE <= out["eeg_id"].map(seconds))  # fmt: skip
     return out[fits].reset_index(drop=True)
 
 
@@ -54,14 +55,15 @@ def build_activations(exp: ExperimentDir, data: str | Path | None, fold: int, sh
         else:
             moved = shifted_rows(comp, rows[train], shift)
             model = model or load_fold(exp, fold)
-            (outputs,), _, problems = run_rows(comp, moved, "train", [model], desc=f"shift {shift:+g} s")
+            (outputs,), _, problems = run_rows(comp, moved, "train", [model], batch_size=batch_size,
+                                               desc=f"shift {shift:+g} s")  # fmt: skip
             views, ids = outputs.views, moved["eeg_id"].to_numpy()
             keep = np.isfinite(views).all(axis=(1, 2)) & ~np.isin(np.arange(len(moved)), list(problems))
         vectors = views[keep].reshape(-1, views.shape[-1]).astype(np.float32)
         per_view = np.repeat(ids[keep], views.shape[1]).astype(np.int64)
         atomic_write(ExperimentDir.activation_ids(path), lambda p, a=per_view: _save(a, p))
         atomic_write(path, lambda p, a=vectors: _save(a, p))
-    return ActivationStore.open(folder)
+    return ActivationStore.open(folder, [exp.sae_activation_chunk(fold, s) for s in shifts])  # these shifts only
 
 
 def _save(array: np.ndarray, path: Path) -> None:

@@ -28,10 +28,13 @@ class ActivationStore:
         return cls([np.asarray(x)], None if eeg_ids is None else [np.asarray(eeg_ids)])
 
     @classmethod
-    def open(cls, folder: Path) -> ActivationStore:
-        paths = ExperimentDir.activation_chunks(folder)
-        if not paths:
-            raise FileNotFoundError(f"{folder}: no activation chunks; python -m hms sae --shifts ... writes them")
+    def open(cls, folder: Path, paths: list[Path] | None = None) -> ActivationStore:
+        """The chunks ``paths`` (default: every chunk in ``folder``), memory-mapped."""
+        paths = ExperimentDir.activation_chunks(folder) if paths is None else paths
+        missing = [p for p in paths if not p.is_file()]
+        if not paths or missing:
+            raise FileNotFoundError(f"{folder}: no activation chunks {[p.name for p in missing]}; python -m hms sae "
+                                    "--shifts=... writes them")  # fmt: skip
         return cls(
             [np.load(p, mmap_mode="r") for p in paths], [np.load(ExperimentDir.activation_ids(p)) for p in paths]
         )
