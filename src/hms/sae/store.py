@@ -63,7 +63,7 @@ class ActivationStore:
     def blocks(self, size: int = 65_536) -> Iterator[np.ndarray]:
         for chunk in self.chunks:
             for start in range(0, len(chunk), size):
-                yield np.asarray(chunk[start : start + size], dtype=np.float32)
+                yield np.array(chunk[start : start + size], dtype=np.float32)  # a writable copy (torch)
 
     def all_finite(self) -> bool:
         return all(np.isfinite(b).all() for b in self.blocks())
