@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,23 @@ def tiny_raw(sim_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = load_config(repo / "configs" / "raw_quick.yaml", [*TINY_RAW, f"cache={root / 'cache'}", "name=raw"])
     run_experiment(cfg, sim_dir, root / "models", files_dir=root / "files")
     return root / "models" / "raw"
+
+
+def copy_test_split(sim_dir: Path, out: Path) -> Path:
+    """The simulated competition's test split (test.csv, sample_submission.csv, test_eegs/, test_spectrograms/) copied
+    into ``out``, so tests can break files without touching the session's data."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("test.csv", "sample_submission.csv"):
+        shutil.copy(sim_dir / name, out / name)
+    for name in ("test_eegs", "test_spectrograms"):
+        shutil.copytree(sim_dir / name, out / name)
+    return out
+
+
+def fallback_reasons(warning: str) -> dict[int, str]:
+    """eeg_id -> "reason -> outcome" from the summary warning of hms.infer (one line per distinct fallback)."""
+    out = {}
+    for line in warning.splitlines()[1:]:
+        reason, ids = line.strip().rsplit(": eeg_id ", 1)
+        out |= {int(i): reason for i in ids.split(", ")}
+    return out

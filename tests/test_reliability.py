@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import copy_test_split, fallback_reasons
 
 from hms.constants import VOTE_COLS
 
@@ -137,10 +138,7 @@ def damaged(sim_dir: Path, tiny_models: Path, tmp_path_factory: pytest.TempPathF
     text = [r.getMessage() for r in records]
     summaries = [m for m in text if "fell back" in m]
     assert len(summaries) == 1, summaries
-    reasons = {}
-    for line in summaries[0].splitlines()[1:]:
-        reason, found = line.strip().rsplit(": eeg_id ", 1)
-        reasons |= {int(i): reason for i in found.split(", ")}
+    reasons = fallback_reasons(summaries[0])
     sub = pd.read_csv(out / "submission.csv").set_index("eeg_id")
     prior = np.array([pd.read_json(tiny_models / "prior.json", typ="series")["prior"][c] for c in VOTE_COLS])
     return ids, sub, reasons, "\n".join(text), prior
@@ -216,12 +214,7 @@ RUN_CASES: dict[str, tuple[Callable[[Path, Path], None], str, list[str]]] = {
 @pytest.fixture()
 def run_copy(sim_dir: Path, tiny_models: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
     """(test data copy, experiment folder copy, an existing 0644 submission.csv that must survive)."""
-    data = tmp_path / "data"
-    data.mkdir()
-    for name in ("test.csv", "sample_submission.csv"):
-        shutil.copy(sim_dir / name, data / name)
-    for name in ("test_eegs", "test_spectrograms"):
-        shutil.copytree(sim_dir / name, data / name)
+    data = copy_test_split(sim_dir, tmp_path / "data")
     models = tmp_path / "models" / tiny_models.name
     shutil.copytree(tiny_models, models)
     out = tmp_path / "submission.csv"

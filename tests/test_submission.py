@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import copy_test_split, fallback_reasons
 
 from hms.constants import VOTE_COLS
 from hms.submit import SubmissionError, make_submission, write_submission
@@ -22,12 +23,7 @@ import submission  # noqa: E402
 @pytest.fixture()
 def test_copy(sim_dir, tmp_path) -> Path:
     """The simulated test split, copied so files can be broken."""
-    out = tmp_path / "data"
-    out.mkdir()
-    for name in ("test.csv", "sample_submission.csv"):
-        shutil.copy(sim_dir / name, out / name)
-    for name in ("test_eegs", "test_spectrograms"):
-        shutil.copytree(sim_dir / name, out / name)
+    out = copy_test_split(sim_dir, tmp_path / "data")
     test = pd.read_csv(out / "test.csv")
     extra = []
     for i in range(max(0, 6 - len(test))):  # enough rows to break five of them in different ways
@@ -47,15 +43,6 @@ def _sub(out: Path) -> pd.DataFrame:
     p = sub[list(VOTE_COLS)].to_numpy()
     assert np.isfinite(p).all() and np.abs(p.sum(axis=1) - 1).max() < 1e-6
     return sub
-
-
-def fallback_reasons(warning: str) -> dict[int, str]:
-    """eeg_id -> "reason -> outcome" from the summary warning of hms.infer (one line per distinct fallback)."""
-    out = {}
-    for line in warning.splitlines()[1:]:
-        reason, ids = line.strip().rsplit(": eeg_id ", 1)
-        out |= {int(i): reason for i in ids.split(", ")}
-    return out
 
 
 def test_broken_inputs_fall_back_per_row_with_one_warning(test_copy, tiny_models, tmp_path, caplog):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hms.blend.model import Blend
 from hms.experiment import ExperimentDir
+from hms.infer import check_experiment
 from hms.io import write_json
 from hms.paths import REPO_ROOT
 from hms.stack.model import CNN_ONLY, default_feature_set, needs
@@ -22,6 +23,15 @@ SOURCE_DIR = REPO_ROOT / "src" / "hms"
 def _copy(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(src, dst)
+
+
+def _code_dataset(dataset: Path) -> None:
+    """A fresh dataset folder holding the ``hms`` source and ``submission.py`` (both kernels ship them)."""
+    if dataset.exists():
+        shutil.rmtree(dataset)
+    for src in sorted(SOURCE_DIR.rglob("*.py")):
+        _copy(src, dataset / "src" / "hms" / src.relative_to(SOURCE_DIR))
+    _copy(REPO_ROOT / "submission.py", dataset / "submission.py")
 
 
 def notebook(command: str) -> dict:
@@ -45,22 +55,17 @@ def package(experiments: str | list[str], out: str | Path, models_root: str | Pa
     paths. Refuses an experiment without fold weights or prior, and a blend of other experiments, before copying."""
     names = [experiments] if isinstance(experiments, str) else list(experiments)
     exps = [ExperimentDir.named(n, models_root) for n in names]
-    for exp in exps:
+    for exp in exps:  # the folder whole, as submission.py will read it: weights, sidecars, prior, the stack's files
+        check_experiment(exp, feature_set)
         if not exp.folds_with_weights():
             raise FileNotFoundError(f"{exp.root}: no fold weights; train it first (python -m hms train ...)")
-        if not exp.prior_json.is_file():
-            raise FileNotFoundError(f"{exp.prior_json}: missing; the training run writes it")
     blend_model = Blend.load(blend) if blend is not None else None
     if blend_model is not None:
         blend_model.ordered([e.name for e in exps], str(blend))
     out = Path(out)
     slug = ("hms-" + "-".join(e.name for e in exps)).lower().replace("_", "-")[:50]
     dataset, kernel = out / "dataset", out / "kernel"
-    if dataset.exists():
-        shutil.rmtree(dataset)
-    for src in sorted(SOURCE_DIR.rglob("*.py")):
-        _copy(src, dataset / "src" / "hms" / src.relative_to(SOURCE_DIR))
-    _copy(REPO_ROOT / "submission.py", dataset / "submission.py")
+    _code_dataset(dataset)
     base = f"/kaggle/input/{slug}"
     args = []
     for exp in exps:
@@ -100,14 +105,10 @@ def package_training(out: str | Path, user: str = "USERNAME", config: str = "con
     out = Path(out)
     slug = "hms-code"
     dataset, kernel = out / "dataset", out / "kernel"
-    if dataset.exists():
-        shutil.rmtree(dataset)
-    for src in sorted(SOURCE_DIR.rglob("*.py")):
-        _copy(src, dataset / "src" / "hms" / src.relative_to(SOURCE_DIR))
+    _code_dataset(dataset)
     for folder, pattern in (("configs", "*.yaml"), ("notebooks", "*.ipynb")):
         for src in sorted((REPO_ROOT / folder).glob(pattern)):
             _copy(src, dataset / folder / src.name)
-    _copy(REPO_ROOT / "submission.py", dataset / "submission.py")
     write_json({"title": "HMS code (hms package, configs, notebooks)", "id": f"{user}/{slug}",
                 "licenses": [{"name": "CC0-1.0"}]}, dataset / "dataset-metadata.json")  # fmt: skip
     nb = json.loads((REPO_ROOT / "notebooks" / "04_train.ipynb").read_text())

@@ -12,11 +12,12 @@ from hms.sae.store import ActivationStore
 MEDIAN_SAMPLE = 65_536  # b_dec's median is taken over at most this many training vectors (all of them when fewer)
 
 
-def standardizer(x: np.ndarray | ActivationStore, mode: str) -> tuple[np.ndarray, np.ndarray]:
+def standardizer(x: np.ndarray | ActivationStore, mode: str, mean: np.ndarray | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(mean, scale) from the training part: per-dimension std ('dim') or one overall RMS scale ('global'); computed
-    chunk by chunk in float64, so a memory-mapped store needs no more memory than an array."""
+    chunk by chunk in float64, so a memory-mapped store needs no more memory than an array (``mean``: already known)."""
     store = x if isinstance(x, ActivationStore) else ActivationStore.from_array(x)
-    mean = store.mean()
+    mean = store.mean() if mean is None else mean
     sq = store.centred_square_sums(mean.astype(np.float32))
     if mode == "dim":
         scale = np.sqrt(sq / len(store))
@@ -37,14 +38,15 @@ def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = Tr
     store = x if isinstance(x, ActivationStore) else ActivationStore.from_array(x)
     if store.dim != cfg.d_in:
         raise ValueError(f"SAE input must be (n, {cfg.d_in}), got {(len(store), store.dim)}")
-    if not store.all_finite():
+    data_mean = store.mean()  # one pass; NaN/inf anywhere makes it non-finite (float32 data cannot overflow float64)
+    if not np.isfinite(data_mean).all():
         raise ValueError("SAE input has NaN/inf rows; drop rows without CNN outputs before fitting")
     torch.manual_seed(cfg.seed)
     n = len(store)
     gen = torch.Generator().manual_seed(cfg.seed)
     if sae is None:
         sae = SparseAutoencoder(cfg)
-        mean, scale = standardizer(store, cfg.standardize)
+        mean, scale = standardizer(store, cfg.standardize, data_mean)
         sae.x_mean.copy_(torch.from_numpy(mean))
         sae.x_scale.copy_(torch.from_numpy(scale))
         sample = np.arange(n) if n <= MEDIAN_SAMPLE else np.sort(
@@ -55,7 +57,7 @@ def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = Tr
     else:
         sae.train()
     opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr)
-    mean_s = sae.standardize(torch.from_numpy(store.mean().astype(np.float32)))
+    mean_s = sae.standardize(torch.from_numpy(data_mean.astype(np.float32)))
     total_var = torch.tensor(float(sum(float(sae.standardize(torch.from_numpy(b)).sub(mean_s).pow(2).sum())
                                        for b in store.blocks())) / n)  # fmt: skip
     history = []
