@@ -142,3 +142,54 @@ def _one_chunk(folder, shift: str):
     from hms.sae.store import ActivationStore
 
     return ActivationStore([np.load(folder / f"shift{shift}.npy", mmap_mode="r")])
+
+
+def _interrupting(store, after: int):
+    """The same store, but the fit stops (like Ctrl-C) at its ``after``-th read."""
+    from hms.sae.store import ActivationStore
+
+    class Interrupting(ActivationStore):
+        calls = 0
+
+        def take(self, index):
+            Interrupting.calls += 1
+            if Interrupting.calls > after:
+                raise KeyboardInterrupt
+            return super().take(index)
+
+    return Interrupting(store.chunks, store.ids)
+
+
+def test_an_interrupted_fit_resumes_to_the_uninterrupted_sae(tmp_path, monkeypatch):
+    import hms.sae.fit as fit_module
+    from hms.sae.store import ActivationStore
+
+    monkeypatch.setattr(fit_module, "CHECKPOINT_EVERY", 10)
+    rng = np.random.default_rng(3)
+    store = ActivationStore.from_array((rng.normal(size=(400, 16)) * rng.uniform(0.5, 2, 16)).astype(np.float32))
+    cfg = SAEConfig(d_in=16, expansion=2, k=4, aux_k=8, dead_after=64, steps=45, batch_size=32)
+    whole, hist_whole = fit_sae(store, cfg, progress=False)
+    ckpt = tmp_path / "fold0.state.pt"
+    median_reads = 1  # fit_sae reads the median sample once before the first batch
+    with pytest.raises(KeyboardInterrupt):
+        fit_sae(_interrupting(store, median_reads + 27), cfg, progress=False, checkpoint=ckpt)
+    assert ckpt.is_file(), "the state of step 20 was saved"
+    assert torch.load(ckpt, weights_only=True)["step"] == 20
+    resumed, hist_resumed = fit_sae(store, cfg, progress=False, checkpoint=ckpt)
+    for k, v in whole.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[k], v, atol=1e-6, rtol=1e-5)
+    assert [h[0] for h in hist_resumed] == [h[0] for h in hist_whole]
+    assert not ckpt.exists(), "the finished fit removes its resume state"
+    # a checkpoint of other settings is not resumed from: the fit starts over and still gives its own SAE
+    with pytest.raises(KeyboardInterrupt):
+        fit_sae(_interrupting(store, median_reads + 27), cfg, progress=False, checkpoint=ckpt)
+    other = SAEConfig(d_in=16, expansion=2, k=3, aux_k=8, dead_after=64, steps=45, batch_size=32)
+    fresh, _ = fit_sae(store, other, progress=False)
+    again, _ = fit_sae(store, other, progress=False, checkpoint=ckpt)
+    torch.testing.assert_close(again.W_dec, fresh.W_dec)
+
+
+def test_fractional_expansion_sizes_the_dictionary():
+    assert SAEConfig(d_in=1280, expansion=0.5).d_sae == 640
+    with pytest.raises(ValueError, match="no latents"):
+        SAEConfig(d_in=4, expansion=0.1, k=1)

@@ -145,6 +145,19 @@ def _sae(args: argparse.Namespace) -> int:
     ks = tuple(int(k) for k in args.k_curve.split(",")) if args.k_curve else ()
     settings = config.parse_overrides(args.set, config.read_yaml(args.config) if args.config else {})
     shifts = tuple(float(v) for v in args.shifts.split(",")) if args.shifts else (0.0,)
+    if args.sweep:
+        from hms.explain.sweep import run_sweep  # deferred: see the note above
+
+        exp = ExperimentDir.named(args.experiment, args.models_root)
+        table = run_sweep(args.experiment, args.data, args.models_root, settings,
+                          config.read_yaml(args.sweep_config), shifts=shifts, curve=not args.no_curve)  # fmt: skip
+        cols = ["point", "d_sae", "explained_variance", "l0", "dead_fraction", "dense_fraction", "auroc_top_mean",
+                "selectivity_top_mean", "lateralization_gap", "band_hits", "pca_ev_same_l0", "fit_seconds"]  # fmt: skip
+        print(table[[c for c in cols if c in table]].round(4).to_string(index=False))
+        chosen = config.read_yaml(exp.sae_sweep_chosen)  # JSON is YAML
+        print(f"chosen: {chosen['point']}: {chosen['reason']}")
+        print(f"written: {exp.sae_sweep_dir}")
+        return 0
     table = run_sae(args.experiment, args.data, args.models_root, settings, ks, shifts=shifts)
     print(table.round(4).to_string(index=False))
     print(f"written: {ExperimentDir.named(args.experiment, args.models_root).sae_dir}")
@@ -356,6 +369,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--shifts=-10,-5,0,5,10 (with '='): more activations per fold, streamed from disk (default 0: label rows "
         "only)",
     )
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="size the dictionary by a sweep on one fold instead "
+        "(expansion x k x penalty, scored on validation): sae/sweep/ (table, Pareto plot, chosen point)",
+    )
+    p.add_argument("--sweep-config", default="configs/sae_sweep.yaml", help="the sweep's grid and targets (YAML)")
+    p.add_argument("--no-curve", action="store_true", help="with --sweep: skip the EV-vs-activations curve")
     p.set_defaults(func=_sae)
 
     p = sub.add_parser("stack", help="LightGBM stacker per fold + feature-set ablation (needs hms sae for SAE sets)")

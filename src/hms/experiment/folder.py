@@ -5,7 +5,11 @@ and nothing else in the repo spells one of its file names (a test greps for that
       config.yaml  prior.json  folds.csv  oof.parquet  scores.csv
       fold{k}.safetensors  fold{k}.json (sidecar: family, model, front-end)  fold{k}.state.pt (resume state)
       embeddings/  rows.parquet  hand.parquet  fold{k}.npz
-      sae/         fold{k}.safetensors + .json  metrics.csv  metrics.json  density.png  reconstructions.png  k_curve.*
+      sae/         fold{k}.safetensors + .json  fold{k}.state.pt (resume state while fitting)  metrics.csv
+                   metrics.json  density.png  reconstructions.png  k_curve.*
+                   activations/fold{k}/shift*.npy (+ .ids.npy)
+                   sweep/  sweep.csv  pareto.png  chosen.json  activations_curve.csv + .png
+                           point-*.state.pt (while fitting)
       stack/       best.json  ablation.csv
                    <feature_set>/  fold{k}.txt + .json  oof.parquet  oof_rows.parquet  scores.csv
       clip/        fold{k}.safetensors + .json + .npz  scores.csv
@@ -125,6 +129,39 @@ class ExperimentDir:
 
     def sae_weights(self, fold: int) -> Path:
         return self.sae_dir / f"fold{fold}.safetensors"
+
+    def sae_checkpoint(self, fold: int) -> Path:
+        """Fold ``fold``'s SAE fit in progress (resume state; removed when the fit ends)."""
+        return self.sae_dir / f"fold{fold}.state.pt"
+
+    @property
+    def sae_sweep_dir(self) -> Path:
+        return self.sae_dir / "sweep"
+
+    @property
+    def sae_sweep_csv(self) -> Path:
+        return self.sae_sweep_dir / "sweep.csv"
+
+    @property
+    def sae_sweep_png(self) -> Path:
+        return self.sae_sweep_dir / "pareto.png"
+
+    @property
+    def sae_sweep_chosen(self) -> Path:
+        """The sweep's chosen point, its settings and the reason."""
+        return self.sae_sweep_dir / "chosen.json"
+
+    def sae_sweep_checkpoint(self, point: str) -> Path:
+        """One sweep point's fit in progress (``point``: a short name such as ``topk-e1-k32``)."""
+        return self.sae_sweep_dir / f"point-{point}.state.pt"
+
+    @property
+    def sae_activations_curve_csv(self) -> Path:
+        return self.sae_sweep_dir / "activations_curve.csv"
+
+    @property
+    def sae_activations_curve_png(self) -> Path:
+        return self.sae_sweep_dir / "activations_curve.png"
 
     def sae_activation_dir(self, fold: int) -> Path:
         """Fold ``fold``'s SAE training activations: one ``shift*.npy`` chunk (+ ``.ids.npy``) per time shift."""

@@ -1,14 +1,24 @@
-"""Fitting and evaluating a sparse autoencoder on a matrix of embeddings (deterministic for a given seed)."""
+"""Fitting and evaluating a sparse autoencoder on a matrix of embeddings (deterministic for a given seed; a fit given
+a checkpoint path saves its state every ``CHECKPOINT_EVERY`` steps and an interrupted fit resumes to the same SAE)."""
 
 from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from hms.io import atomic_write
 from hms.sae.model import SAEConfig, SparseAutoencoder
 from hms.sae.store import ActivationStore
 
+log = logging.getLogger(__name__)
+
+CHECKPOINT_EVERY = 100  # steps between two saves of the resume state (when a checkpoint path is given)
 MEDIAN_SAMPLE = 65_536  # b_dec's median is taken over at most this many training vectors (all of them when fewer)
 
 
@@ -28,11 +38,14 @@ def standardizer(x: np.ndarray | ActivationStore, mode: str, mean: np.ndarray | 
 
 
 def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = True, desc: str = "sae",
-            sae: SparseAutoencoder | None = None) -> tuple[SparseAutoencoder, list]:  # fmt: skip
+            sae: SparseAutoencoder | None = None, checkpoint: Path | None = None,
+            ) -> tuple[SparseAutoencoder, list]:  # fmt: skip
     """Train on raw embeddings ``x`` (n, d_in), an array or an :class:`ActivationStore` (memory-mapped chunks: the
     same fit, batches gathered from disk): standardise, initialise b_dec at the median/mean, Adam, unit-norm decoder
     columns after every step, AuxK on dead latents. Returns the SAE and a history of (step, fvu, dead). With ``sae``
-    given, that SAE (its standardisation and state included) is trained further instead."""
+    given, that SAE (its standardisation and state included) is trained further instead. With ``checkpoint``, the
+    state (SAE, optimiser, sampling order, step) is saved there every ``CHECKPOINT_EVERY`` steps; a checkpoint of the
+    same settings and data size is resumed from, and the file is removed when the fit ends."""
     if not isinstance(x, ActivationStore) and (x.ndim != 2 or x.shape[1] != cfg.d_in):
         raise ValueError(f"SAE input must be (n, {cfg.d_in}), got {x.shape}")
     store = x if isinstance(x, ActivationStore) else ActivationStore.from_array(x)
@@ -62,8 +75,20 @@ def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = Tr
                                        for b in store.blocks())) / n)  # fmt: skip
     history = []
     order = torch.randperm(n, generator=gen)
-    pos = 0
-    bar = tqdm(range(cfg.steps), desc=desc, unit="step", leave=False, disable=not progress)
+    pos, start = 0, 0
+    signature = json.dumps({"config": asdict(cfg), "n": n, "continued": sae is not None}, sort_keys=True)
+    if checkpoint is not None and Path(checkpoint).is_file():
+        saved = torch.load(checkpoint, weights_only=True)
+        if saved.get("signature") == signature:
+            sae.load_state_dict(saved["sae"])
+            opt.load_state_dict(saved["optimizer"])
+            gen.set_state(saved["generator"])
+            order, pos, start, history = saved["order"], int(saved["pos"]), int(saved["step"]), list(saved["history"])
+            log.info("%s: resuming at step %d of %d (%s)", desc, start, cfg.steps, checkpoint)
+        else:
+            log.info("%s: %s is of other settings or data; starting over", desc, checkpoint)
+    bar = tqdm(range(start, cfg.steps), desc=desc, unit="step", leave=False, disable=not progress, initial=start,
+               total=cfg.steps)  # fmt: skip
     for step in bar:
         if pos + cfg.batch_size > n:
             order, pos = torch.randperm(n, generator=gen), 0
@@ -85,6 +110,13 @@ def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = Tr
             dead = float(sae.dead_mask().float().mean())
             history.append((step, fvu, dead))
             bar.set_postfix(fvu=f"{fvu:.3f}", dead=f"{dead:.3f}")
+        if checkpoint is not None and (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < cfg.steps:
+            state = {"signature": signature, "sae": sae.state_dict(), "optimizer": opt.state_dict(),
+                     "generator": gen.get_state(), "order": order, "pos": pos, "step": step + 1,
+                     "history": history}  # fmt: skip
+            atomic_write(Path(checkpoint), lambda p, st=state: torch.save(st, p))
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
     return sae.eval(), history
 
 

@@ -24,7 +24,7 @@ SPARSITY_MODES = ("topk", "l1", "kl")
 @dataclass
 class SAEConfig:
     d_in: int = 1280
-    expansion: int = 4  # d_sae = expansion * d_in
+    expansion: float = 4  # d_sae = round(expansion * d_in): 0.5 gives a dictionary half the embedding width
     sparsity: str = "topk"  # topk | l1 | kl
     k: int = 32  # topk: active latents per sample
     aux_k: int = 256  # topk: dead latents used by the auxiliary loss
@@ -42,9 +42,11 @@ class SAEConfig:
 
     @property
     def d_sae(self) -> int:
-        return self.expansion * self.d_in
+        return int(round(self.expansion * self.d_in))
 
     def __post_init__(self) -> None:
+        if self.d_sae < 1:
+            raise ValueError(f"SAE expansion {self.expansion} x d_in {self.d_in} leaves no latents")
         if self.sparsity not in SPARSITY_MODES:
             raise ValueError(f"SAE sparsity must be one of {SPARSITY_MODES}, got {self.sparsity!r}")
         if self.sparsity == "topk" and not 0 < self.k <= self.d_sae:

@@ -37,13 +37,14 @@ def fold_matrices(rows: pd.DataFrame, views: np.ndarray, fold: int) -> tuple[np.
 
 
 def fit_fold(rows: pd.DataFrame, views: np.ndarray, fold: int, cfg: SAEConfig, progress: bool = True,
-             store: ActivationStore | None = None) -> tuple[SparseAutoencoder, dict]:  # fmt: skip
+             store: ActivationStore | None = None, checkpoint: Path | None = None,
+             ) -> tuple[SparseAutoencoder, dict]:  # fmt: skip
     """Fit on the training part (``store``: its shifted activations from disk, else the cached views of its label
-    rows) and evaluate on the validation part's label rows."""
+    rows) and evaluate on the validation part's label rows (``checkpoint``: resume state, see :func:`fit_sae`)."""
     x_train, x_valid, train_ids = fold_matrices(rows, views, fold)
     if store is not None:
         x_train, train_ids = store, store.eeg_ids
-    sae, history = fit_sae(x_train, cfg, progress=progress, desc=f"sae fold{fold}")
+    sae, history = fit_sae(x_train, cfg, progress=progress, desc=f"sae fold{fold}", checkpoint=checkpoint)
     on_train, on_valid = evaluate(sae, x_train), evaluate(sae, x_valid)
     metrics = {
         "fold": fold, "n_train_samples": len(x_train), "n_valid_samples": len(x_valid),
@@ -84,7 +85,7 @@ def run_sae(experiment: str, data: str | Path | None = None, models_root: str | 
             x_train = store if store is not None else fold_matrices(rows, views, fold)[0]
             metrics["density"] = evaluate(sae, x_train)["density"]
         else:
-            sae, metrics = fit_fold(rows, views, fold, cfg, progress, store)
+            sae, metrics = fit_fold(rows, views, fold, cfg, progress, store, exp.sae_checkpoint(fold))
             sae.save(path, {"metrics": {k: v for k, v in metrics.items() if k != "density"},
                             "shifts": [float(s) for s in shifts]})  # fmt: skip
         densities.append(metrics.pop("density"))
