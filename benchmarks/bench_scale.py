@@ -1,6 +1,7 @@
 """What every stage costs at full competition size, from per-item costs measured here on a small dataset with a trained
 experiment: prepare (per EEG-second, per spectrogram), one training epoch (per eeg_id), OOF prediction (per eeg_id),
-the embeddings pass for the SAE (per label row and fold, with TTA), the SAE fit (per step), the stacker (per row),
+the embeddings pass for the SAE (per label row and fold, with TTA), the SAE fit (per step of configs/sae.yaml's
+dictionary: its configured steps, and one pass over the full-size time-shifted activations), the stacker (per row),
 submission.py (per test EEG). Each is projected to the real sizes: 17,089 EEGs of 80 s on average, 11,138
 spectrograms, 106,800 label rows, 2,640 hidden test EEGs, 5 folds. The embeddings pass is also costed on the distinct
 label windows and on a cap per eeg_id, counted on the real train.csv when ../shared/hms_sample has it.
@@ -21,6 +22,7 @@ import argparse
 import resource
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import lightgbm as lgb
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from hms.config import read_yaml
 from hms.constants import N_CLASSES
 from hms.data import Competition, read_train_csv
 from hms.embed import label_rows
@@ -93,6 +96,7 @@ def main() -> None:
     ap.add_argument("--data", default="data/sim")
     ap.add_argument("--config", default="configs/quick.yaml")
     ap.add_argument("--models-root", default="models")
+    ap.add_argument("--sae-config", default="configs/sae.yaml", help="the SAE settings whose fit is costed")
     args = ap.parse_args()
     comp = Competition.from_arg(args.data)
     exp = ExperimentDir.named(args.experiment, args.models_root)
@@ -156,14 +160,20 @@ def main() -> None:
     gb = 1e9
     for i, count in enumerate(counts.values()):  # one fold's outputs: 2 views + mean embedding, float32
         rows[-len(counts) + i]["full-size arrays GB"] = count * (2 + 1) * d_in * 4 / gb
-    sae_cfg = SAEConfig(d_in=d_in, steps=20)
+    sae_defaults = SAEConfig.from_dict({"d_in": d_in} | read_yaml(args.sae_config))
+    sae_cfg = replace(sae_defaults, steps=20)
     x = np.random.default_rng(0).normal(size=(4096, d_in)).astype(np.float32)
     secs, mb = measure("sae", lambda: fit_sae(x, sae_cfg, progress=False))
-    default_steps = SAEConfig(d_in=d_in).steps
-    add(f"SAE fit ({default_steps} steps x {FULL['folds']} folds)", secs, sae_cfg.steps, "steps",
-        default_steps * FULL["folds"], mb, n_train_rows * 2 * d_in * 4 * 2 / gb)  # fmt: skip
+    label = f"SAE fit, d_sae={sae_cfg.d_sae} k={sae_cfg.k}"
+    add(f"{label} ({sae_defaults.steps} steps x {FULL['folds']} folds)", secs, sae_cfg.steps, "steps",
+        sae_defaults.steps * FULL["folds"], mb, n_train_rows * 2 * d_in * 4 * 2 / gb)  # fmt: skip
+    shifts = 5  # hms sae --shifts=-10,-5,0,5,10: every training label row at 5 window positions, 2 views each
+    vectors = n_train_rows * 2 * shifts
+    add(f"SAE fit, one pass over {vectors:,.0f} shifted activations x {FULL['folds']} folds", secs, sae_cfg.steps,
+        "steps", vectors / sae_cfg.batch_size * FULL["folds"], mb, vectors * d_in * 4 / gb)  # fmt: skip
+    rows[-1]["full-size arrays GB"] = None  # streamed from memory-mapped chunks: one batch in memory
 
-    d_sae, k = SAEConfig(d_in=d_in).d_sae, SAEConfig(d_in=d_in).k
+    d_sae, k = sae_defaults.d_sae, sae_defaults.k
     xs, ts = sparse_stack_matrix(4000, d_sae, k)
     width = xs.shape[1]
     stack_gb = n_train_rows * width * 8 / gb  # the float64 feature matrix of a fold's training rows
