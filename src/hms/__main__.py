@@ -361,7 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
     _models_root(p)
     p.add_argument("--config", default="configs/sae.yaml", help="SAE settings (YAML; see hms.sae.model.SAEConfig)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one SAE setting, e.g. k=16")
-    p.add_argument("--k-curve", default="4,8,16,32,64", help="k values for the explained-variance curve ('' = none)")
+    p.add_argument(
+        "--k-curve",
+        default="",
+        help="k values for an explained-variance curve on fold 0, e.g. 8,16,64 "
+        "(default none: --sweep sizes the dictionary)",
+    )
     p.add_argument(
         "--shifts",
         default="0",

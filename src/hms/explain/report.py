@@ -120,8 +120,15 @@ def sae_section(d: ReportData) -> str:
             "dead_fraction_valid")  # fmt: skip
     table = pd.DataFrame([{"metric": k, "value": metrics[k]} for k in keys if k in metrics])
     figures = "".join(
-        _file_img(p, p.name) for p in (d.exp.sae_density_png, d.exp.sae_k_curve_png, d.exp.sae_reconstructions_png)
-    )
+        _file_img(p, p.name)
+        for p in (
+            d.exp.sae_density_png,
+            d.exp.sae_k_curve_png,
+            d.exp.sae_reconstructions_png,
+            d.exp.sae_sweep_png,
+            d.exp.sae_activations_curve_png,
+        )
+    )  # the sweep's plots when `hms sae --sweep` was run
     return (f'<section id="sae"><h2>Sparse autoencoder</h2><p class="note">Metrics over all folds (validation rows '
             f"unless marked train); explained variance = 1 - FVU.</p>{_table(table) if len(table) else ''}"
             f"{figures}</section>")  # fmt: skip
