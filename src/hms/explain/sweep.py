@@ -60,7 +60,7 @@ class SweepSettings:
     expansion: tuple[float, ...] = (0.5, 1, 2, 4)
     k: tuple[int, ...] = (8, 16, 32, 64)
     l1_coeff: tuple[float, ...] = (0.001, 0.003)
-    kl_rho: tuple[float, ...] = (0.03, 0.1)
+    kl_rho: tuple[float, ...] = (0.03,)
     top: int = 10  # top features per class scored for selectivity/AUROC and the ground-truth check
     dense_above: float = 0.1  # a latent firing on more than this share of training vectors counts as dense
     target_ev: float = 0.90
