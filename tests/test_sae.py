@@ -187,6 +187,13 @@ def test_an_interrupted_fit_resumes_to_the_uninterrupted_sae(tmp_path, monkeypat
     fresh, _ = fit_sae(store, other, progress=False)
     again, _ = fit_sae(store, other, progress=False, checkpoint=ckpt)
     torch.testing.assert_close(again.W_dec, fresh.W_dec)
+    # nor is a checkpoint of other data of the same size (e.g. embeddings recomputed after retraining)
+    with pytest.raises(KeyboardInterrupt):
+        fit_sae(_interrupting(store, median_reads + 27), cfg, progress=False, checkpoint=ckpt)
+    moved = ActivationStore.from_array(store.take(np.arange(len(store))) + 1.0)
+    fresh, _ = fit_sae(moved, cfg, progress=False)
+    again, _ = fit_sae(moved, cfg, progress=False, checkpoint=ckpt)
+    torch.testing.assert_close(again.W_dec, fresh.W_dec)
 
 
 def test_fractional_expansion_sizes_the_dictionary():

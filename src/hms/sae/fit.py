@@ -3,6 +3,7 @@ a checkpoint path saves its state every ``CHECKPOINT_EVERY`` steps and an interr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import asdict
@@ -45,7 +46,8 @@ def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = Tr
     columns after every step, AuxK on dead latents. Returns the SAE and a history of (step, fvu, dead). With ``sae``
     given, that SAE (its standardisation and state included) is trained further instead. With ``checkpoint``, the
     state (SAE, optimiser, sampling order, step) is saved there every ``CHECKPOINT_EVERY`` steps; a checkpoint of the
-    same settings and data size is resumed from, and the file is removed when the fit ends."""
+    same settings and the same data (size and mean vector) is resumed from, and the file is removed when the fit
+    ends."""
     if not isinstance(x, ActivationStore) and (x.ndim != 2 or x.shape[1] != cfg.d_in):
         raise ValueError(f"SAE input must be (n, {cfg.d_in}), got {x.shape}")
     store = x if isinstance(x, ActivationStore) else ActivationStore.from_array(x)
@@ -57,6 +59,7 @@ def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = Tr
     torch.manual_seed(cfg.seed)
     n = len(store)
     gen = torch.Generator().manual_seed(cfg.seed)
+    continued = sae is not None
     if sae is None:
         sae = SparseAutoencoder(cfg)
         mean, scale = standardizer(store, cfg.standardize, data_mean)
@@ -76,7 +79,8 @@ def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = Tr
     history = []
     order = torch.randperm(n, generator=gen)
     pos, start = 0, 0
-    signature = json.dumps({"config": asdict(cfg), "n": n, "continued": sae is not None}, sort_keys=True)
+    signature = json.dumps({"config": asdict(cfg), "n": n, "continued": continued,
+                            "data": hashlib.sha1(data_mean.tobytes()).hexdigest()}, sort_keys=True)  # fmt: skip
     if checkpoint is not None and Path(checkpoint).is_file():
         saved = torch.load(checkpoint, weights_only=True)
         if saved.get("signature") == signature:

@@ -24,7 +24,7 @@ SPARSITY_MODES = ("topk", "l1", "kl")
 @dataclass
 class SAEConfig:
     d_in: int = 1280
-    expansion: float = 4  # d_sae = round(expansion * d_in): 0.5 gives a dictionary half the embedding width
+    expansion: float = 0.5  # d_sae = round(expansion * d_in); 0.5 = the sweep's choice on bench (configs/sae.yaml)
     sparsity: str = "topk"  # topk | l1 | kl
     k: int = 32  # topk: active latents per sample
     aux_k: int = 256  # topk: dead latents used by the auxiliary loss
