@@ -37,7 +37,7 @@ def test_front_end_sae_and_clip_settings_go_through_the_same_builder(tmp_path):
     (tmp_path / "fe.yaml").write_text("frontend:\n  decimate: 2\n")
     fe = config.load(FrontEndConfig, tmp_path / "fe.yaml", ["fmax_hz=25"], section="frontend")
     assert fe.decimate == 2 and fe.fmax_hz == 25
-    assert SAEConfig.from_dict({"k": 8, "d_in": 16}).d_sae == 64
+    assert SAEConfig.from_dict({"k": 8, "d_in": 16}).d_sae == 8  # default expansion 0.5
     clip = config.load(ClipConfig, None, ["frontend.panel_height=16", "model.name=test_vit", "folds=[0]"])
     assert isinstance(clip.frontend, FrontEndConfig) and clip.frontend.panel_height == 16
     assert clip.frontend.panel_width == 256  # a nested section given in part starts from the class defaults
