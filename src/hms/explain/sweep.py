@@ -92,7 +92,7 @@ class SweepData:
     train_emb: np.ndarray  # their inference embeddings (mean over views)
     valid_rows: pd.DataFrame
     valid_views: np.ndarray  # (n, views, d)
-    valid_hand: pd.DataFrame | None  # band-power features of the validation rows (ground truth), None off-simulator
+    valid_hand: pd.DataFrame  # band-power features of the validation rows (the ground-truth check on simulated data)
     simulated: bool
 
     @property
@@ -149,7 +149,7 @@ def score_point(sae: SparseAutoencoder, d: SweepData, s: SweepSettings) -> dict:
     out["auroc_top_mean"] = float(np.nanmean(aurocs))
     out["selectivity_top_mean"] = float(np.nanmean(selectivity))
     out["lateralization_gap"] = out["band_hits"] = np.nan
-    if d.simulated and d.valid_hand is not None and rank_rows:
+    if d.simulated and rank_rows:
         stats = scored.copy()
         stats["lateralization"] = lateralization(sae.codes(torch.from_numpy(d.valid_views[:, 0])).numpy(),
                                                  sae.codes(torch.from_numpy(d.valid_views[:, -1])).numpy())  # fmt: skip
