@@ -1,6 +1,7 @@
 """``python -m hms sae --experiment NAME``: one SAE per fold on that fold's TRAINING-part embeddings (both TTA views
-of every label row), evaluated on its validation part; metrics, plots, an explained-variance-vs-k curve and a
-leaderboard row. Resumable per fold (a fold whose weights exist with the same settings is skipped)."""
+of every label row), evaluated on its validation part; metrics, plots, (on request) an explained-variance-vs-k curve
+and a leaderboard row. Resumable per fold (a fold whose weights exist with the same settings is skipped; a fit in
+progress resumes from its checkpoint)."""
 
 from __future__ import annotations
 
