@@ -165,6 +165,7 @@ def test_an_interrupted_fit_resumes_to_the_uninterrupted_sae(tmp_path, monkeypat
     from hms.sae.store import ActivationStore
 
     monkeypatch.setattr(fit_module, "CHECKPOINT_EVERY", 10)
+    monkeypatch.setattr(fit_module, "CHECKPOINT_SECONDS", 0.0)
     rng = np.random.default_rng(3)
     store = ActivationStore.from_array((rng.normal(size=(400, 16)) * rng.uniform(0.5, 2, 16)).astype(np.float32))
     cfg = SAEConfig(d_in=16, expansion=2, k=4, aux_k=8, dead_after=64, steps=45, batch_size=32)

@@ -78,6 +78,15 @@ def band_and_side(codes: np.ndarray, hand: pd.DataFrame, view: str = "eeg10") ->
                          "side": side, "side_corr": asym})  # fmt: skip
 
 
+def feature_table(codes: np.ndarray, view_codes: np.ndarray, swapped_codes: np.ndarray, targets: np.ndarray,
+                  hand: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
+    """Everything above for every feature: class statistics of ``codes`` against ``targets``, lateralization from the
+    codes of the two hemisphere views, band and side from the band powers ``hand`` (rows aligned with ``codes``)."""
+    stats = class_statistics(codes, targets)
+    stats["lateralization"] = lateralization(view_codes, swapped_codes)
+    return pd.concat([stats, band_and_side(codes, hand)], axis=1)
+
+
 def describe(row: pd.Series) -> str:
     """Plain words, e.g. 'left-sided (lateralization 0.71), delta2 2-4 Hz (r 0.42), lrda (selectivity 0.58)'."""
     lo, hi = BANDS[row["band"]]

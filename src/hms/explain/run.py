@@ -17,10 +17,10 @@ from hms.clip.describe import feature_words, phrase_similarity, retrieval_exampl
 from hms.clip.train import read_reports
 from hms.constants import CLASSES, N_CLASSES, VOTE_COLS
 from hms.data import Competition
-from hms.data.labels import eeg_level
+from hms.data.labels import eeg_level, vote_probabilities
 from hms.embed import EmbeddingCache
 from hms.experiment import ExperimentDir
-from hms.explain.latents import band_and_side, class_statistics, describe, lateralization
+from hms.explain.latents import describe, feature_table
 from hms.families import ModelFamily
 from hms.inputs import row_inputs
 from hms.io import write_csv, write_json
@@ -210,15 +210,13 @@ def run_explain(experiment: str, data: str | Path | None = None, models_root: st
     hand = cache.hand()
     ok = np.isfinite(outputs.probs).all(axis=1)
     rows_ok = rows[ok].reset_index(drop=True)
-    targets = rows_ok[list(VOTE_COLS)].to_numpy(dtype=float)
-    targets = targets / targets.sum(axis=1, keepdims=True)
+    targets = vote_probabilities(rows_ok)
     emb = torch.from_numpy(outputs.embedding[ok])
     codes = sae.codes(emb).numpy()
-    stats = class_statistics(codes, targets)
     views = outputs.views[ok]
-    stats["lateralization"] = lateralization(sae.codes(torch.from_numpy(views[:, 0])).numpy(),
-                                             sae.codes(torch.from_numpy(views[:, -1])).numpy())  # fmt: skip
-    stats = pd.concat([stats, band_and_side(codes, hand[ok].reset_index(drop=True))], axis=1)
+    stats = feature_table(codes, sae.codes(torch.from_numpy(views[:, 0])).numpy(),
+                          sae.codes(torch.from_numpy(views[:, -1])).numpy(), targets,
+                          hand[ok].reset_index(drop=True))  # fmt: skip
     stats["description"] = [describe(r) if r["density"] > 0 else "dead" for _, r in stats.iterrows()]
     stats["cluster"] = feature_clusters(sae, stats["density"].to_numpy() > 0)
     booster, x = None, None

@@ -32,11 +32,12 @@ from sklearn.decomposition import PCA
 from tqdm.auto import tqdm
 
 from hms.config import build
-from hms.constants import CLASSES, VOTE_COLS
+from hms.constants import CLASSES
 from hms.data import Competition
+from hms.data.labels import vote_probabilities
 from hms.embed import EmbeddingCache
 from hms.experiment import ExperimentDir
-from hms.explain.latents import band_and_side, class_statistics, lateralization
+from hms.explain.latents import class_statistics, feature_table
 from hms.explain.run import ground_truth
 from hms.io import write_csv, write_json
 from hms.paths import MODELS_DIR
@@ -100,11 +101,6 @@ class SweepData:
         return self.valid_views.reshape(-1, self.valid_views.shape[-1])
 
 
-def _targets(rows: pd.DataFrame) -> np.ndarray:
-    t = rows[list(VOTE_COLS)].to_numpy(dtype=float)
-    return t / t.sum(axis=1, keepdims=True)
-
-
 def sweep_data(exp: ExperimentDir, data: str | Path | None, fold: int, shifts: tuple[float, ...]) -> SweepData:
     cache = EmbeddingCache.build(exp, data)
     rows, outputs = cache.rows, cache.fold(fold)
@@ -133,8 +129,10 @@ def score_point(sae: SparseAutoencoder, d: SweepData, s: SweepSettings) -> dict:
            "dense_fraction": float((on_train["density"] > s.dense_above).mean())}  # fmt: skip
     train_codes = sae.codes(torch.from_numpy(d.train_emb)).numpy()
     valid_codes = sae.codes(torch.from_numpy(d.valid_views.mean(axis=1))).numpy()
-    picked = class_statistics(train_codes, _targets(d.train_rows))
-    scored = class_statistics(valid_codes, _targets(d.valid_rows))
+    picked = class_statistics(train_codes, vote_probabilities(d.train_rows))
+    scored = feature_table(valid_codes, sae.codes(torch.from_numpy(d.valid_views[:, 0])).numpy(),
+                           sae.codes(torch.from_numpy(d.valid_views[:, -1])).numpy(), vote_probabilities(d.valid_rows),
+                           d.valid_hand)  # fmt: skip
     alive = picked["density"].to_numpy() > 0
     rank_rows = []
     aurocs, selectivity = [], []
@@ -150,11 +148,7 @@ def score_point(sae: SparseAutoencoder, d: SweepData, s: SweepSettings) -> dict:
     out["selectivity_top_mean"] = float(np.nanmean(selectivity))
     out["lateralization_gap"] = out["band_hits"] = np.nan
     if d.simulated and rank_rows:
-        stats = scored.copy()
-        stats["lateralization"] = lateralization(sae.codes(torch.from_numpy(d.valid_views[:, 0])).numpy(),
-                                                 sae.codes(torch.from_numpy(d.valid_views[:, -1])).numpy())  # fmt: skip
-        stats = pd.concat([stats, band_and_side(valid_codes, d.valid_hand)], axis=1)
-        truth = ground_truth(pd.DataFrame(rank_rows), stats).set_index("class")
+        truth = ground_truth(pd.DataFrame(rank_rows), scored).set_index("class")
         lat = truth["mean_lateralization_top"]
         out["lateralization_gap"] = float(lat.reindex(ONE_SIDED).mean() - lat.reindex(BILATERAL).mean())
         out["band_hits"] = float(truth["share_band_overlaps_planted"].reindex(BANDED).mean())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from hms.sae.store import ActivationStore
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_EVERY = 100  # steps between two saves of the resume state (when a checkpoint path is given)
+CHECKPOINT_EVERY = 100  # steps between two saves of the resume state (when a checkpoint path is given) ...
+CHECKPOINT_SECONDS = 30.0  # ... and at least this long since the last save (on a GPU, 100 steps take well under 1 s)
 MEDIAN_SAMPLE = 65_536  # b_dec's median is taken over at most this many training vectors (all of them when fewer)
 
 
@@ -45,7 +47,8 @@ def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = Tr
     same fit, batches gathered from disk): standardise, initialise b_dec at the median/mean, Adam, unit-norm decoder
     columns after every step, AuxK on dead latents. Returns the SAE and a history of (step, fvu, dead). With ``sae``
     given, that SAE (its standardisation and state included) is trained further instead. With ``checkpoint``, the
-    state (SAE, optimiser, sampling order, step) is saved there every ``CHECKPOINT_EVERY`` steps; a checkpoint of the
+    state (SAE, optimiser, sampling order, step) is saved there every ``CHECKPOINT_EVERY`` steps once
+    ``CHECKPOINT_SECONDS`` have passed since the last save; a checkpoint of the
     same settings and the same data (size and mean vector) is resumed from, and the file is removed when the fit
     ends."""
     if not isinstance(x, ActivationStore) and (x.ndim != 2 or x.shape[1] != cfg.d_in):
@@ -93,6 +96,7 @@ def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = Tr
             log.info("%s: %s is of other settings or data; starting over", desc, checkpoint)
     bar = tqdm(range(start, cfg.steps), desc=desc, unit="step", leave=False, disable=not progress, initial=start,
                total=cfg.steps)  # fmt: skip
+    saved_at = time.monotonic()
     for step in bar:
         if pos + cfg.batch_size > n:
             order, pos = torch.randperm(n, generator=gen), 0
@@ -114,11 +118,13 @@ def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = Tr
             dead = float(sae.dead_mask().float().mean())
             history.append((step, fvu, dead))
             bar.set_postfix(fvu=f"{fvu:.3f}", dead=f"{dead:.3f}")
-        if checkpoint is not None and (step + 1) % CHECKPOINT_EVERY == 0 and step + 1 < cfg.steps:
+        due = (step + 1) % CHECKPOINT_EVERY == 0 and time.monotonic() - saved_at >= CHECKPOINT_SECONDS
+        if checkpoint is not None and due and step + 1 < cfg.steps:
             state = {"signature": signature, "sae": sae.state_dict(), "optimizer": opt.state_dict(),
                      "generator": gen.get_state(), "order": order, "pos": pos, "step": step + 1,
                      "history": history}  # fmt: skip
             atomic_write(Path(checkpoint), lambda p, st=state: torch.save(st, p))
+            saved_at = time.monotonic()
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
     return sae.eval(), history
