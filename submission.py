@@ -26,9 +26,10 @@ import numpy as np  # noqa: E402
 from hms.blend.model import Blend  # noqa: E402
 from hms.constants import VOTE_COLS  # noqa: E402
 from hms.data import Competition, DataError  # noqa: E402
+from hms.errors import HmsError  # noqa: E402
 from hms.experiment import ExperimentDir  # noqa: E402
 from hms.infer import check_experiment, predict_test  # noqa: E402
-from hms.io import check_writable  # noqa: E402
+from hms.io import check_output  # noqa: E402
 from hms.paths import MODELS_DIR  # noqa: E402
 from hms.predict import ModelOutputError  # noqa: E402
 from hms.submit import SubmissionError, make_submission, write_submission  # noqa: E402
@@ -55,10 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="submission.csv")
     args = parser.parse_args(argv)
     try:
-        check_writable(args.out, "submission")  # before any work: a bad --out must not waste a hidden-test run
         comp = Competition.from_arg(args.data)
-        test, sample = comp.test(), comp.sample_submission()
         exps = [ExperimentDir(Path(d)) for d in args.experiment_dir or [MODELS_DIR / "quick"]]
+        inputs = [*comp.input_paths("test"), *(e.root for e in exps), *([args.blend] if args.blend else [])]
+        check_output(args.out, "submission", inputs)  # before any work: a bad --out must not waste a hidden-test run
+        test, sample = comp.test(), comp.sample_submission()
         names = [e.name for e in exps]
         if len(set(names)) < len(names):
             raise DataError(f"experiment folders must have distinct names to be blended, got {names}")
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         probs = per_experiment[0] if len(exps) == 1 else blend.apply([per_experiment[i] for i in order])
         sub = make_submission(test["eeg_id"].to_numpy(), probs)
         write_submission(sub, test, args.out, sample)
-    except (DataError, SubmissionError, OSError, ModelOutputError) as exc:
+    except (HmsError, SubmissionError, OSError, ModelOutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     how = (

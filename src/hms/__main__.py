@@ -38,8 +38,9 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _folds(args: argparse.Namespace) -> int:
     from hms.data import fold_summary, make_folds, read_train_csv  # deferred: see the note above
-    from hms.io import write_csv
+    from hms.io import check_output, write_csv
 
+    check_output(args.out, "folds table", [args.train])
     train = read_train_csv(args.train)
     folds = make_folds(train, args.n_folds, args.seed)
     write_csv(folds, args.out)
@@ -75,8 +76,10 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _spectrogram(args: argparse.Namespace) -> int:
-    from hms.signal.organizer import write_organizer_parquet  # deferred: see the note above
+    from hms.io import check_output  # deferred: see the note above
+    from hms.signal.organizer import write_organizer_parquet
 
+    check_output(args.out, "spectrogram", [args.eeg])
     table = write_organizer_parquet(Path(args.eeg), Path(args.out))
     first, last = table["time"].iloc[0], table["time"].iloc[-1]
     print(f"wrote {args.out}: {len(table)} rows x 400 columns (time {first}..{last} s)")
@@ -425,7 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="configs/kaggle_b0.yaml", help="with --train: the experiment config")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="with --train: config overrides")
     p.add_argument("--blend", default=None, help="blend.json of python -m hms blend (default: equal weights)")
-    p.add_argument("--out", required=True, help="output folder: OUT/dataset and OUT/kernel")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output folder: OUT/dataset and OUT/kernel; a new or empty folder, or one kaggle-package wrote before "
+        "(rebuilt); a folder holding other files is refused, never emptied",
+    )
     _models_root(p)
     p.add_argument("--user", default="USERNAME", help="your Kaggle user name (for the dataset and kernel ids)")
     p.add_argument("--stack", default=None, help="feature set to ship (default: each experiment's stack/best.json)")
@@ -450,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.models_root = MODELS_DIR
     try:
         return args.func(args)
-    except (DataError, ValueError, FileNotFoundError) as exc:
+    except (DataError, ValueError, OSError) as exc:  # HmsError is a ValueError; OSError: paths, disk, permissions
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -9,10 +9,16 @@ about 4x faster and holds one copy of its feature matrix (``benchmarks/bench_sca
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
+
 import lightgbm as lgb
 import numpy as np
 
 from hms.constants import N_CLASSES
+from hms.errors import DataError
+from hms.io import write_text
 
 DEFAULT_PARAMS = {
     "num_class": N_CLASSES, "learning_rate": 0.03, "num_leaves": 15, "min_data_in_leaf": 10,
@@ -55,3 +61,65 @@ def predict(booster: lgb.Booster, x: np.ndarray) -> np.ndarray:
     """Class probabilities: softmax of the raw scores (the same for a booster trained with LightGBM's own multiclass
     objective, whose saved text models this also reads)."""
     return softmax(booster.predict(x, raw_score=True))
+
+
+# -- LightGBM text models: the one writer and the checked reader ------------------------------------------------------
+_TREE_ARRAYS = {"split_feature": -1, "threshold": -1, "left_child": -1, "right_child": -1, "leaf_value": 0}
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def save_text(booster: lgb.Booster, path: str | os.PathLike[str]) -> str:
+    """The booster as a LightGBM text model (never pickle), written atomically; returns the text's SHA-256, which
+    the caller records beside it so :func:`load_text` can tell a damaged file before LightGBM reads it."""
+    text = booster.model_to_string()
+    write_text(text, path)
+    return text_sha256(text)
+
+
+def _check_text(text: str) -> str | None:
+    """What is wrong with a LightGBM text model, or None. LightGBM's own parser aborts the whole process (no
+    exception) on some damage, e.g. a non-number where a number belongs: every tree's arrays are parsed here first."""
+    if not text.startswith("tree\n") or "\nend of trees" not in text:
+        return "not a complete LightGBM text model (no 'tree' header or no 'end of trees')"
+    trees = text[: text.index("\nend of trees")].split("\nTree=")[1:]
+    if not trees:
+        return "holds no trees"
+    for number, block in enumerate(trees):
+        fields = dict(line.split("=", 1) for line in block.splitlines()[1:] if "=" in line)
+        try:
+            leaves = int(fields["num_leaves"])
+            for key, extra in _TREE_ARRAYS.items():
+                if leaves == 1 and key != "leaf_value":
+                    continue
+                values = [float(v) for v in fields[key].split()]
+                if len(values) != leaves + extra:
+                    return f"tree {number}: {key} has {len(values)} values for {leaves} leaves"
+        except KeyError as exc:
+            return f"tree {number} lacks {exc.args[0]}"
+        except ValueError as exc:
+            return f"tree {number}: {exc}"
+    return None
+
+
+def load_text(path: str | os.PathLike[str], sha256: str | None, fix: str) -> lgb.Booster:
+    """A LightGBM text model, checked first (``DataError`` naming the file and ``fix``): present, the SHA-256 it was
+    written with (when recorded), every tree parseable."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: LightGBM model missing; {fix}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a LightGBM text model ({exc}); {fix}") from exc
+    if sha256 is not None and text_sha256(text) != sha256:
+        raise DataError(f"{path}: changed since it was written (truncated or edited: its SHA-256 differs); {fix}")
+    problem = _check_text(text)
+    if problem:
+        raise DataError(f"{path}: damaged LightGBM model: {problem}; {fix}")
+    try:
+        return lgb.Booster(model_str=text)
+    except lgb.basic.LightGBMError as exc:
+        raise DataError(f"{path}: LightGBM cannot read it ({exc}); {fix}") from exc

@@ -19,21 +19,23 @@ from safetensors import SafetensorError, safe_open
 from hms.constants import VOTE_COLS
 from hms.data import Competition, DataError
 from hms.experiment import ExperimentDir
-from hms.predict import load_folds, run_rows
-from hms.stack.model import CNN_ONLY, FoldStack, default_feature_set, needs
+from hms.predict import check_fold_weights, fold_spec, load_folds, run_rows
+from hms.stack.model import CNN_ONLY, FoldStack, check_feature_set, default_feature_set, needs
 
 log = logging.getLogger(__name__)
 
 
 def check_experiment(exp: ExperimentDir | str | Path, feature_set: str | None = None) -> str:
     """Check everything inference will read, before any work, and say what it will do. Raises ``DataError`` naming
-    each missing or broken file and the fix: a folder without prior.json; fold sidecars without their weights (e.g. a
-    Kaggle dataset upload that lost the *.safetensors) or weights without sidecars; a truncated or corrupt
-    safetensors file; the stack's LightGBM folds or SAEs when a stack is used."""
+    each missing or broken file and the fix: a folder without a valid prior.json; fold sidecars without their weights
+    (e.g. a Kaggle dataset upload that lost the *.safetensors) or weights without sidecars; a sidecar that is not JSON,
+    names an unknown family or settings this version does not know; weights that are truncated, corrupt or of another
+    architecture; the stack's LightGBM models, their sidecars and the SAEs when a stack is used."""
     exp = ExperimentDir.of(exp)
     if not exp.root.is_dir():
-        raise DataError(f"{exp.root}: no such experiment folder; pass --experiment-dir models/NAME (python -m hms "
-                        "train writes it)")  # fmt: skip
+        raise DataError(
+            f"{exp.root}: no such experiment folder; pass --experiment-dir models/NAME (python -m hms train writes it)"
+        )
     exp.read_prior()
     weights, sidecars = exp.folds_with_weights(), exp.folds_with_sidecars()
     problems = [f"{exp.weights(k).name} missing (its sidecar {exp.sidecar(k).name} is there)"
@@ -47,18 +49,31 @@ def check_experiment(exp: ExperimentDir | str | Path, feature_set: str | None = 
         except (SafetensorError, OSError) as exc:
             problems.append(f"{exp.weights(k).name} unreadable ({exc}): truncated or corrupt")
     if problems:
-        raise DataError(f"{exp.root}: " + "; ".join(problems) + ". Copy the complete experiment folder again "
-                        "(every fold*.safetensors with its fold*.json) or retrain")  # fmt: skip
+        raise DataError(
+            f"{exp.root}: " + "; ".join(problems) + ". Copy the complete experiment folder again "
+            "(every fold*.safetensors with its fold*.json) or retrain"
+        )
     if not weights:
         return f"{exp.name}: no fold models (prior.json only): every row gets the training prior"
-    chosen = feature_set or default_feature_set(exp)
+    for k in weights:
+        check_fold_weights(exp, k, fold_spec(exp, k))
+    chosen = check_feature_set(feature_set, "--stack") if feature_set else default_feature_set(exp)
     if chosen != CNN_ONLY:
-        missing = [p for k in weights for p in (exp.stack_model(chosen, k), exp.stack_model(chosen, k).with_suffix(
-            ".json"), *([exp.sae_weights(k)] if needs(chosen, "sae") else [])) if not p.is_file()]  # fmt: skip
+        missing = [p for k in weights for p in stack_files(exp, chosen, k) if not p.is_file()]
         if missing:
-            raise DataError(f"{exp.root}: the {chosen} stack lacks {', '.join(str(p) for p in missing[:6])}; run "
-                            f"python -m hms stack --experiment {exp.name}, or pass --stack cnn")  # fmt: skip
+            raise DataError(
+                f"{exp.root}: the {chosen} stack lacks {', '.join(str(p) for p in missing[:6])}; run "
+                f"python -m hms stack --experiment {exp.name}, or pass --stack cnn"
+            )
+        for k in weights:
+            FoldStack(exp, chosen, k)
     return f"{exp.name}: folds {weights}" + ("" if chosen == CNN_ONLY else f" with the {chosen} stack")
+
+
+def stack_files(exp: ExperimentDir, feature_set: str, fold: int) -> list[Path]:
+    """The files fold ``fold``'s stack of ``feature_set`` reads: its LightGBM model and sidecar (+ the fold's SAE)."""
+    model = exp.stack_model(feature_set, fold)
+    return [model, model.with_suffix(".json"), *([exp.sae_weights(fold)] if needs(feature_set, "sae") else [])]
 
 
 def predict_rows(comp: Competition, rows: pd.DataFrame, exp: ExperimentDir | str | Path, split: str = "test",

@@ -10,9 +10,10 @@ import shutil
 from pathlib import Path
 
 from hms.blend.model import Blend
+from hms.errors import OutputError
 from hms.experiment import ExperimentDir
 from hms.infer import check_experiment
-from hms.io import write_json
+from hms.io import write_json, write_text
 from hms.paths import REPO_ROOT
 from hms.stack.model import CNN_ONLY, default_feature_set, needs
 
@@ -25,10 +26,34 @@ def _copy(src: Path, dst: Path) -> None:
     shutil.copy2(src, dst)
 
 
+#: written into every OUT folder of kaggle-package; only such a folder (or an empty or new one) is written into
+MARKER = ".hms-kaggle-package"
+
+
+def claim_output(out: str | Path) -> tuple[Path, Path]:
+    """OUT/dataset and OUT/kernel, emptied for a fresh package. ``OUT`` must be new, empty, or written by
+    kaggle-package before (it holds ``MARKER``): a folder holding anything else is refused (``OutputError``), so the
+    tool never deletes what it did not create."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: --out must be a folder (kaggle-package writes OUT/dataset and OUT/kernel)")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise OutputError(
+            f"{out}: the folder holds files kaggle-package did not write; it would replace OUT/dataset and "
+            "OUT/kernel: pass a new or empty folder"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(
+        "written by python -m hms kaggle-package: OUT/dataset and OUT/kernel are rebuilt on each run\n", out / MARKER
+    )
+    for folder in (out / "dataset", out / "kernel"):
+        if folder.exists():
+            shutil.rmtree(folder)
+    return out / "dataset", out / "kernel"
+
+
 def _code_dataset(dataset: Path) -> None:
-    """A fresh dataset folder holding the ``hms`` source and ``submission.py`` (both kernels ship them)."""
-    if dataset.exists():
-        shutil.rmtree(dataset)
+    """The ``hms`` source and ``submission.py`` into a fresh dataset folder (both kernels ship them)."""
     for src in sorted(SOURCE_DIR.rglob("*.py")):
         _copy(src, dataset / "src" / "hms" / src.relative_to(SOURCE_DIR))
     _copy(REPO_ROOT / "submission.py", dataset / "submission.py")
@@ -62,9 +87,8 @@ def package(experiments: str | list[str], out: str | Path, models_root: str | Pa
     blend_model = Blend.load(blend) if blend is not None else None
     if blend_model is not None:
         blend_model.ordered([e.name for e in exps], str(blend))
-    out = Path(out)
     slug = ("hms-" + "-".join(e.name for e in exps)).lower().replace("_", "-")[:50]
-    dataset, kernel = out / "dataset", out / "kernel"
+    dataset, kernel = claim_output(out)
     _code_dataset(dataset)
     base = f"/kaggle/input/{slug}"
     args = []
@@ -86,7 +110,7 @@ def package(experiments: str | list[str], out: str | Path, models_root: str | Pa
                 "licenses": [{"name": "CC0-1.0"}]}, dataset / "dataset-metadata.json")  # fmt: skip
     command = f"!python {base}/submission.py {' '.join(args)} --out /kaggle/working/submission.csv"
     kernel.mkdir(parents=True, exist_ok=True)
-    (kernel / "submission.ipynb").write_text(json.dumps(notebook(command), indent=1) + "\n")
+    write_json(notebook(command), kernel / "submission.ipynb", indent=1)
     meta = {"id": f"{user}/{slug}-submission", "title": f"HMS {title} submission"[:50],
             "code_file": "submission.ipynb", "language": "python", "kernel_type": "notebook", "is_private": True,
             "enable_gpu": gpu, "enable_internet": False, "dataset_sources": [f"{user}/{slug}"],
@@ -102,9 +126,8 @@ def package_training(out: str | Path, user: str = "USERNAME", config: str = "con
     /kaggle/working). Upload as for the submission kernel; the trained models/ then sit in the kernel's output."""
     if not (REPO_ROOT / config).is_file():
         raise FileNotFoundError(f"{REPO_ROOT / config}: config not found; pass one of configs/*.yaml")
-    out = Path(out)
     slug = "hms-code"
-    dataset, kernel = out / "dataset", out / "kernel"
+    dataset, kernel = claim_output(out)
     _code_dataset(dataset)
     for folder, pattern in (("configs", "*.yaml"), ("notebooks", "*.ipynb")):
         for src in sorted((REPO_ROOT / folder).glob(pattern)):
@@ -119,7 +142,7 @@ def package_training(out: str | Path, user: str = "USERNAME", config: str = "con
     nb["cells"].insert(at + 1, {"cell_type": "code", "execution_count": None, "outputs": [],
                                 "metadata": {"tags": ["injected-parameters"]}, "source": [source]})  # fmt: skip
     kernel.mkdir(parents=True, exist_ok=True)
-    (kernel / "train.ipynb").write_text(json.dumps(nb, indent=1) + "\n")
+    write_json(nb, kernel / "train.ipynb", indent=1)
     meta = {"id": f"{user}/hms-train", "title": "HMS train", "code_file": "train.ipynb", "language": "python",
             "kernel_type": "notebook", "is_private": True, "enable_gpu": gpu, "enable_internet": False,
             "dataset_sources": [f"{user}/{slug}"], "competition_sources": [COMPETITION],

@@ -78,6 +78,11 @@ def score(solution: pd.DataFrame, submission: pd.DataFrame, id_column: str = "ee
             raise MetricError(f"{name}: missing columns {missing}")
         if df[id_column].duplicated().any():
             raise MetricError(f"{name}: duplicate {id_column} values")
+        for column in VOTE_COLS:
+            if not pd.api.types.is_numeric_dtype(df[column]):
+                numbers = pd.to_numeric(df[column], errors="coerce")
+                bad = df.loc[numbers.isna() & df[column].notna(), column].head(3).tolist()
+                raise MetricError(f"{name}: column {column} holds values that are not numbers ({bad}); fix those rows")
     extra = sorted(set(submission[id_column]) - set(solution[id_column]))
     if extra:
         raise MetricError(f"submission holds {len(extra)} {id_column}s that are not in the solution ({extra[:5]}); "

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from hms.constants import KAGGLE_DATA_DIR
+from hms.errors import OutputError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: the small simulated competition committed with the repo
@@ -54,3 +56,27 @@ def resolve_data_root(data: str | os.PathLike[str] | None = None) -> Path:
     if kaggle.is_dir():
         return kaggle
     return SAMPLE_DATA_DIR
+
+
+#: experiment (and CLIP run) names: letters, digits, '_', '-', '.', no leading dot, at most 100 characters
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+
+
+def check_name(name: str, what: str = "experiment name") -> str:
+    """``name`` if it is a plain name (``NAME_PATTERN``), else ``OutputError``: a name never leaves its folder."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise OutputError(
+            f"{what} {name!r}: use letters, digits, '_', '-' and '.' only, not starting with '.' (at most 100 "
+            "characters); to keep experiments in another folder pass --models-root DIR"
+        )
+    return name
+
+
+def under(root: str | os.PathLike[str], *parts: str) -> Path:
+    """``root / parts``, refused (``OutputError``) unless it stays inside ``root`` once links are resolved."""
+    base = Path(os.path.realpath(root))
+    path = Path(root, *parts)
+    real = Path(os.path.realpath(path))
+    if real != base and base not in real.parents:
+        raise OutputError(f"{path}: leaves its folder {root}; give a plain name instead of a path")
+    return path

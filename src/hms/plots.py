@@ -127,8 +127,8 @@ def plot_label_row(comp: Competition, split: str, eeg_id: int | None, cfg: Front
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{row['eeg_id']}_image.png", out / f"{row['eeg_id']}_montage.png"]
-    plot_panels(panels, cfg, f"eeg {row['eeg_id']} · {label}").savefig(paths[0], dpi=90)
-    plot_montage(window, cfg).savefig(paths[1], dpi=90)
+    save_figure(plot_panels(panels, cfg, f"eeg {row['eeg_id']} · {label}"), paths[0], dpi=90)
+    save_figure(plot_montage(window, cfg), paths[1], dpi=90)
     return paths
 
 

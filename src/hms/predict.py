@@ -11,10 +11,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
@@ -69,20 +71,70 @@ class LoadedFold:
     family: ModelFamily
 
 
-def load_fold(exp: ExperimentDir | str | Path, fold: int, device: torch.device | str = "cpu") -> LoadedFold:
-    """Fold ``fold`` of an experiment folder, built by the family its sidecar records (sidecars written before
-    families existed load as the spectrogram CNN), in eval mode on ``device``."""
-    exp = ExperimentDir.of(exp)
+@dataclass(frozen=True)
+class FoldSpec:
+    """What a fold sidecar says, checked: the family (registered), its model settings and the front-end."""
+
+    family: ModelFamily
+    model: Any
+    frontend: FrontEndConfig
+
+
+def fold_spec(exp: ExperimentDir, fold: int) -> FoldSpec:
+    """Fold ``fold``'s sidecar read and checked (sidecars written before families existed load as the spectrogram
+    CNN): ``DataError`` naming the sidecar and the fix for an unknown family or a setting this version does not
+    know (a sidecar written by a newer version of hms) or cannot accept."""
+    path = exp.sidecar(fold)
     meta = exp.read_sidecar(fold)
-    family = get_family(meta.get("family"))
-    model = family.build(config.build(family.model_config, meta["model"], str(exp.sidecar(fold))), pretrained=False)
-    weights = exp.weights(fold)
-    if not weights.is_file():
-        raise DataError(f"{weights}: fold weights missing; copy them with the sidecar or retrain the fold")
-    model.load_state_dict(load_file(str(weights), device=str(device)))
-    fmt = torch.channels_last if family.channels_last else torch.contiguous_format
+    try:
+        family = get_family(meta.get("family"))
+    except ValueError as exc:
+        raise DataError(f"{path}: {exc}; the fold was trained with a family this code does not have") from exc
+    try:
+        model = config.build(family.model_config, meta["model"], f"{path} model")
+        frontend = config.build(FrontEndConfig, meta["frontend"], f"{path} frontend")
+    except ValueError as exc:
+        raise DataError(f"{exc}; a sidecar written by another version of hms? Use that version, or retrain") from exc
+    return FoldSpec(family, model, frontend)
+
+
+def check_fold_weights(exp: ExperimentDir, fold: int, spec: FoldSpec) -> torch.nn.Module:
+    """The fold's network built from its sidecar; ``DataError`` unless the safetensors file holds exactly its tensors
+    with its shapes (weights of another architecture, a truncated or corrupt file). Nothing is loaded yet."""
+    path = exp.weights(fold)
+    if not path.is_file():
+        raise DataError(f"{path}: fold weights missing; copy them with the sidecar or retrain the fold")
+    model = spec.family.build(spec.model, pretrained=False)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    try:
+        with safe_open(str(path), "pt") as f:
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise DataError(f"{path}: unreadable ({exc}): truncated or corrupt; copy the file again or retrain") from exc
+    wrong = [f"{k} {found[k]} vs {expected[k]}" for k in expected if k in found and found[k] != expected[k]]
+    missing = [k for k in expected if k not in found]
+    extra = [k for k in found if k not in expected]
+    parts = [f"shapes differ: {', '.join(wrong[:3])}"] if wrong else []
+    parts += [f"lacks {missing[:3]}"] if missing else []
+    parts += [f"has unknown tensors {extra[:3]}"] if extra else []
+    if parts:
+        raise DataError(
+            f"{path}: not the network its sidecar {exp.sidecar(fold).name} describes ({'; '.join(parts)}): the "
+            "weights of another architecture? Copy the fold's weights and sidecar together, or retrain"
+        )
+    return model
+
+
+def load_fold(exp: ExperimentDir | str | Path, fold: int, device: torch.device | str = "cpu") -> LoadedFold:
+    """Fold ``fold`` of an experiment folder, built by the family its sidecar records and checked against it, in
+    eval mode on ``device``."""
+    exp = ExperimentDir.of(exp)
+    spec = fold_spec(exp, fold)
+    model = check_fold_weights(exp, fold, spec)
+    model.load_state_dict(load_file(str(exp.weights(fold)), device=str(device)))
+    fmt = torch.channels_last if spec.family.channels_last else torch.contiguous_format
     model = model.to(device, memory_format=fmt)  # channels_last: ~1.7x faster convolutions on CPU
-    return LoadedFold(fold, model.eval(), FrontEndConfig.from_dict(meta["frontend"]), family)
+    return LoadedFold(fold, model.eval(), spec.frontend, spec.family)
 
 
 def load_folds(exp: ExperimentDir | str | Path, folds: list[int] | None = None,

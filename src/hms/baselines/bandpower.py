@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hms import leaderboard
 from hms.constants import VOTE_COLS
 from hms.data import Competition, dedupe_rows, eeg_level, read_folds, total_votes
 from hms.data.labels import eeg_average
@@ -21,6 +22,7 @@ from hms.signal.config import FrontEndConfig
 
 def run_bandpower(data: str | Path | None, folds_csv: str | Path, out: str | Path, seed: int = 42) -> pd.DataFrame:
     started = time.perf_counter()
+    leaderboard.check()  # before any work: the run's row must have a leaderboard to join
     comp = Competition.from_arg(data)
     train = comp.train()
     folds = read_folds(folds_csv, train)

@@ -3,7 +3,6 @@ model on its log-probabilities and one bias per class. Light on purpose: ``submi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from scipy.special import softmax
 
 from hms.constants import N_CLASSES, VOTE_COLS
 from hms.data.errors import DataError
-from hms.io import write_json
+from hms.io import finite_numbers, read_json, write_json
 
 LOG_FLOOR = 1e-7
 
@@ -45,15 +44,25 @@ class Blend:
 
     @classmethod
     def load(cls, path: str | Path) -> Blend:
+        """blend.json, checked before any work: distinct model names, one finite weight per name, a finite bias per
+        class (``DataError`` naming the file and the fix otherwise)."""
         path = Path(path)
-        if not path.is_file():
-            raise DataError(f"{path}: blend file not found; write one with python -m hms blend ... --out DIR")
-        try:
-            meta = json.loads(path.read_text())
-            return cls(list(meta["names"]), np.asarray(meta["weights"], float),
-                       np.asarray([meta["bias"][c] for c in VOTE_COLS], float), meta.get("scores", {}))  # fmt: skip
-        except (ValueError, KeyError, TypeError) as exc:
-            raise DataError(f"{path}: not a blend file written by python -m hms blend ({exc})") from exc
+        fix = "write it again with python -m hms blend ... --out DIR, or leave --blend out for equal weights"
+        meta = read_json(path, "blend file", fix)
+        names = meta.get("names")
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise DataError(f"{path}: 'names' must be a non-empty list of experiment names; {fix}")
+        if len(set(names)) < len(names):
+            raise DataError(f"{path}: 'names' lists an experiment twice ({names}); {fix}")
+        weights = finite_numbers(meta.get("weights"), len(names), path, "'weights' (one per name)", fix)
+        bias = meta.get("bias")
+        if not isinstance(bias, dict) or sorted(bias) != sorted(VOTE_COLS):
+            raise DataError(f"{path}: 'bias' must map the six classes {list(VOTE_COLS)} to numbers; {fix}")
+        bias_values = finite_numbers([bias[c] for c in VOTE_COLS], N_CLASSES, path, "'bias'", fix)
+        scores = meta.get("scores", {})
+        return cls(
+            list(names), np.asarray(weights), np.asarray(bias_values), scores if isinstance(scores, dict) else {}
+        )
 
     def ordered(self, names: list[str], where: str) -> list[int]:
         """Positions of this blend's models among ``names`` (every model of the blend must be there, and only they)."""

@@ -13,6 +13,7 @@ from torch import nn
 from hms import config
 from hms.clip.text import TEXT_DIM
 from hms.models.build import HMSModel, ModelConfig
+from hms.paths import check_name
 from hms.signal.config import FrontEndConfig
 
 
@@ -35,6 +36,9 @@ class ClipConfig:
     init_from: str | None = None  # a trained experiment (same folds): fold k's CNN initialises fold k's EEG side
     model: ModelConfig = field(default_factory=ModelConfig)
     frontend: FrontEndConfig = field(default_factory=lambda: FrontEndConfig(panel_height=64, panel_width=128))
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "CLIP run name")
 
     @classmethod
     def from_dict(cls, d: dict) -> ClipConfig:

@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from hms import leaderboard
 from hms.clip.model import ClipConfig, ClipModel
 from hms.clip.text import embed_texts
 from hms.clip.zeroshot import fit_temperature, read_prompts, zero_shot_probs
@@ -29,7 +30,6 @@ from hms.experiment import ExperimentDir
 from hms.families import get_family
 from hms.inputs import row_inputs
 from hms.io import atomic_write, write_csv, write_json
-from hms.leaderboard import append as leaderboard_append
 from hms.metric import score_arrays
 from hms.paths import MODELS_DIR, REPO_ROOT
 from hms.signal.config import FrontEndConfig
@@ -195,6 +195,7 @@ def zero_shot_scores(eeg_z: np.ndarray, prompt_z: np.ndarray, targets: np.ndarra
 def run_clip(cfg: ClipConfig, data: str | Path | None = None, models_root: str | Path = MODELS_DIR,
              files_dir: str | Path | None = None, progress: bool = True) -> pd.DataFrame:  # fmt: skip
     started = time.perf_counter()
+    leaderboard.check(files_dir)  # before any work: the run's row must have a leaderboard to join
     comp = Competition.from_arg(data)
     train = comp.train()
     reports = read_reports(comp)
@@ -241,4 +242,4 @@ def _record(cfg: ClipConfig, table: pd.DataFrame, minutes: float, files_dir: str
            "class_prior_kl": mean("prior_kl_golden", "golden_eegs"), "train_minutes": round(minutes, 2),
            "notes": f"zero-shot accuracy {mean('zero_shot_accuracy'):.3f} (prior {mean('prior_accuracy'):.3f}); "
                     f"classes {','.join(CLASSES)}"}  # fmt: skip
-    leaderboard_append(row, files_dir)
+    leaderboard.append(row, files_dir)

@@ -1,5 +1,5 @@
 from __future__ import annotations
 
+from hms.errors import DataError
 
-class DataError(ValueError):
-    """Bad competition input. The message names the file, what is wrong, and how to fix it."""
+__all__ = ["DataError"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hms.constants import SAMPLE_RATE
+from hms.constants import EEG_WINDOW_SAMPLES, SAMPLE_RATE, SPEC_SECONDS_PER_ROW, SPEC_WINDOW_ROWS
 from hms.data.errors import DataError
 from hms.data.signals import (
     clean_eeg,
@@ -28,20 +28,21 @@ log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=4)
-def _read_cached(kind: str, path: Path, mtime_ns: int) -> tuple[np.ndarray, ...]:
+def _read_cached(kind: str, path: Path, mtime_ns: int, stop: int | None) -> tuple[np.ndarray, ...]:
     """The last few files read (label rows of one recording come together); arrays are read-only."""
-    arrays = (read_eeg(path),) if kind == "eeg" else read_spectrogram(path)
+    arrays = (read_eeg(path, stop),) if kind == "eeg" else read_spectrogram(path, stop)
     for a in arrays:
         a.setflags(write=False)
     return arrays
 
 
-def _read(kind: str, path: Path) -> tuple[np.ndarray, ...]:
+def _read(kind: str, path: Path, stop: int | None = None) -> tuple[np.ndarray, ...]:
+    """A recording's arrays: the whole file, or (``stop``) only its first rows, which is all a test row needs."""
     try:
         mtime = path.stat().st_mtime_ns
     except OSError:  # missing: let the reader raise its own error naming the file and the fix
-        return (read_eeg(path),) if kind == "eeg" else read_spectrogram(path)
-    return _read_cached(kind, path, mtime)
+        return (read_eeg(path, stop),) if kind == "eeg" else read_spectrogram(path, stop)
+    return _read_cached(kind, path, mtime, stop)
 
 
 @dataclass(frozen=True)
@@ -67,18 +68,46 @@ class Competition:
     def sample_submission_csv(self) -> Path:
         return self.root / "sample_submission.csv"
 
+    def eeg_dir(self, split: str = "train") -> Path:
+        return self.root / f"{split}_eegs"
+
+    def spectrogram_dir(self, split: str = "train") -> Path:
+        return self.root / f"{split}_spectrograms"
+
+    def input_paths(self, split: str) -> list[Path]:
+        """Every file and folder of the root that predicting ``split`` reads (no output may land on one of them)."""
+        return [
+            self.train_csv,
+            self.test_csv,
+            self.sample_submission_csv,
+            self.eeg_dir(split),
+            self.spectrogram_dir(split),
+        ]
+
     def eeg_path(self, eeg_id: int, split: str = "train") -> Path:
-        return self.root / f"{split}_eegs" / f"{int(eeg_id)}.parquet"
+        return self.eeg_dir(split) / f"{int(eeg_id)}.parquet"
 
     def spectrogram_path(self, spectrogram_id: int, split: str = "train") -> Path:
-        return self.root / f"{split}_spectrograms" / f"{int(spectrogram_id)}.parquet"
+        return self.spectrogram_dir(split) / f"{int(spectrogram_id)}.parquet"
 
     # -- tables -------------------------------------------------------------------------------------------------
     def train(self, require_files: bool = True) -> pd.DataFrame:
         """train.csv; with ``require_files`` rows whose EEG or spectrogram parquet is absent are dropped, with one
         warning that counts them (the real sample holds 5 of the 17,089 EEGs)."""
         df = read_train_csv(self.train_csv)
+        if require_files:
+            self.check_folders("train")
         return self.with_files(df, "train") if require_files else df
+
+    def check_folders(self, split: str) -> None:
+        """``DataError`` naming the folder when ``{split}_eegs/`` or ``{split}_spectrograms/`` is missing."""
+        for folder in (self.eeg_dir(split), self.spectrogram_dir(split)):
+            if not folder.is_dir():
+                raise DataError(
+                    f"{folder}: folder missing; a competition data root holds {split}.csv, {split}_eegs/ and "
+                    f"{split}_spectrograms/ (kaggle competitions download -c hms-harmful-brain-activity-classification,"
+                    " then unzip; or python -m hms synth --out DIR)"
+                )
 
     def test(self) -> pd.DataFrame:
         return read_test_csv(self.test_csv)
@@ -109,18 +138,21 @@ class Competition:
 
     # -- label windows ------------------------------------------------------------------------------------------
     def clean_eeg_window(self, row: dict, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
-        """The row's 50 s EEG window with the NaN policy applied, and its per-channel NaN fraction (test rows: 0 s)."""
+        """The row's 50 s EEG window with the NaN policy applied, and its per-channel NaN fraction (test rows: 0 s).
+        A test row reads only the samples up to the window's end (each test recording has one row)."""
         path = self.eeg_path(row["eeg_id"], split)
-        (eeg,) = _read("eeg", path)
-        return clean_eeg(eeg_window(eeg, row.get("eeg_label_offset_seconds", 0.0), path))
+        offset = row.get("eeg_label_offset_seconds", 0.0)
+        stop = None if split == "train" else int(round(offset * SAMPLE_RATE)) + EEG_WINDOW_SAMPLES
+        (eeg,) = _read("eeg", path, stop)
+        return clean_eeg(eeg_window(eeg, offset, path))
 
     def clean_spectrogram_window(self, row: dict, split: str = "train") -> np.ndarray:
-        """The row's 300-row organizer window with the NaN policy applied."""
+        """The row's 300-row organizer window with the NaN policy applied (a test row reads only up to its end)."""
         path = self.spectrogram_path(row["spectrogram_id"], split)
-        times, power = _read("spectrogram", path)
-        return clean_spectrogram(
-            spectrogram_window(times, power, row.get("spectrogram_label_offset_seconds", 0.0), path)
-        )
+        offset = row.get("spectrogram_label_offset_seconds", 0.0)
+        stop = None if split == "train" else int(offset // SPEC_SECONDS_PER_ROW) + SPEC_WINDOW_ROWS
+        times, power = _read("spectrogram", path, stop)
+        return clean_spectrogram(spectrogram_window(times, power, offset, path))
 
     def load_windows(self, row: dict, split: str = "train") -> tuple[np.ndarray | None, np.ndarray | None, str]:
         """(clean EEG window or None, clean organizer window or None, what was wrong): the inputs of every model

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -37,44 +38,98 @@ from hms.data.errors import DataError
 log = logging.getLogger(__name__)
 
 
-def _read_table(path: Path, columns: list[str], what: str, fix: str, optional: tuple[str, ...] = ()) -> pa.Table:
-    """The file's ``columns``; those of ``optional`` may be absent (left out of the table)."""
+#: a file longer than this is refused when it is read whole (a damaged or mislabelled file; the real competition's
+#: longest EEG is about 57 minutes, its longest spectrogram about 5 hours); a window read stops at the rows it needs
+MAX_EEG_SECONDS = 4 * 3600
+MAX_SPECTROGRAM_SECONDS = 12 * 3600
+_BATCH_ROWS = 65_536
+
+
+def _open(path: Path, what: str, fix: str) -> tuple[pq.ParquetFile, list[str]]:
+    """The parquet file and its column names; ``DataError`` when it is missing, unreadable or repeats a column."""
     if not path.is_file():
         raise DataError(f"{path}: {what} file not found; {fix}")
     try:
-        schema = pq.read_schema(path)
+        pf = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path}: unreadable parquet ({exc}); re-download or regenerate the file") from exc
-    missing = [c for c in columns if c not in schema.names and c not in optional]
-    columns = [c for c in columns if c in schema.names]
-    if missing:
+    names = pf.schema_arrow.names
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
         raise DataError(
-            f"{path}: {what} lacks columns {missing[:6]}{'...' if len(missing) > 6 else ''}; expected {fix}"
+            f"{path}: {what} has repeated columns {repeated[:6]}; each column must appear once: "
+            "re-download or regenerate the file"
         )
+    return pf, names
+
+
+def _read_rows(pf: pq.ParquetFile, path: Path, columns: list[str], stop: int | None, limit: int, what: str) -> pa.Table:
+    """``columns`` of the first ``stop`` rows (None: every row, refused past ``limit`` rows), streamed so that a huge
+    file costs no more memory than the rows asked for."""
+    n = pf.metadata.num_rows
     try:
-        return pq.read_table(path, columns=columns)
+        if stop is None:
+            if n > limit:
+                raise DataError(
+                    f"{path}: {what} has {n:,} rows, more than the {limit:,} this reader accepts "
+                    "(hours more than any real recording): a damaged file? Check or cut it"
+                )
+            return pf.read(columns=columns)
+        batches, got = [], 0
+        for batch in pf.iter_batches(batch_size=max(1, min(stop, _BATCH_ROWS)), columns=columns):
+            batches.append(batch)
+            got += batch.num_rows
+            if got >= stop:
+                break
+        if not batches:
+            return pf.schema_arrow.empty_table().select(columns)
+        return pa.Table.from_batches(batches).slice(0, stop)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path}: unreadable parquet ({exc}); re-download or regenerate the file") from exc
 
 
-def read_eeg(path: str | os.PathLike[str]) -> np.ndarray:
-    """Raw EEG as float32 array (n_samples, 20), columns in ``EEG_CHANNELS`` order, 200 Hz. NaN/inf kept; an absent
-    channel is all NaN (flat after cleaning) with a warning; no scalp channel at all is a ``DataError``."""
+def _as_float32(table: pa.Table, columns: list[str], path: Path, what: str) -> list[np.ndarray]:
+    """Each column as float32; a column of text is read with its non-numbers as missing samples (NaN), warned."""
+    out, texts = [], []
+    for name in columns:
+        column = table.column(name)
+        kind = column.type
+        if pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+            out.append(column.to_numpy(zero_copy_only=False).astype(np.float32, copy=False))
+            continue
+        raw = pd.Series(column.to_pandas())
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        bad = raw.notna().to_numpy() & np.isnan(values)
+        if bad.any():
+            texts.append(f"{name} ({int(bad.sum())} values such as {raw[bad].iloc[0]!r:.20})")
+        out.append(values.astype(np.float32))
+    if texts:
+        log.warning(
+            "%s: %s columns hold text: %s; read as missing samples (the NaN policy)", path, what, "; ".join(texts)
+        )
+    return out
+
+
+def read_eeg(path: str | os.PathLike[str], stop: int | None = None) -> np.ndarray:
+    """Raw EEG as float32 array (n_samples, 20), columns in ``EEG_CHANNELS`` order, 200 Hz; only the first ``stop``
+    samples when given (the rest of the file is not read). NaN/inf kept, text read as NaN; an absent channel is all
+    NaN (flat after cleaning) with a warning; no scalp channel at all is a ``DataError``."""
     path = Path(path)
     expected = f"20 columns {' '.join(EEG_CHANNELS)}"
-    table = _read_table(path, list(EEG_CHANNELS), "EEG", expected, optional=EEG_CHANNELS)
-    absent = [c for c in EEG_CHANNELS if c not in table.column_names]
+    pf, names = _open(path, "EEG", expected)
+    absent = [c for c in EEG_CHANNELS if c not in names]
     if set(SCALP_CHANNELS) <= set(absent):
         raise DataError(f"{path}: EEG has none of the scalp channels; expected {expected}")
+    present = [c for c in EEG_CHANNELS if c not in absent]
+    table = _read_rows(pf, path, present, stop, MAX_EEG_SECONDS * SAMPLE_RATE, "EEG")
     if table.num_rows == 0:
         raise DataError(f"{path}: EEG has no samples; the file is empty")
     if absent:
         log.warning("%s: EEG lacks channel(s) %s; read as missing (flat), as a dead channel; expected %s", path,
                     ", ".join(absent), expected)  # fmt: skip
+    columns = dict(zip(present, _as_float32(table, present, path, "EEG"), strict=True))
     empty = np.full(table.num_rows, np.nan, np.float32)
-    data = np.stack([table.column(c).to_numpy(zero_copy_only=False) if c not in absent else empty
-                     for c in EEG_CHANNELS], axis=1)  # fmt: skip
-    return data.astype(np.float32, copy=False)
+    return np.stack([columns.get(c, empty) for c in EEG_CHANNELS], axis=1)
 
 
 def missing_samples(eeg: np.ndarray) -> dict[str, int]:
@@ -83,13 +138,35 @@ def missing_samples(eeg: np.ndarray) -> dict[str, int]:
     return {EEG_CHANNELS[i]: int(counts[i]) for i in np.flatnonzero(counts)}
 
 
-def read_spectrogram(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Organizer spectrogram: (time in s, shape (n,)), (power, float32 (n, 400) in ``SPEC_COLUMNS`` order)."""
+def read_spectrogram(path: str | os.PathLike[str], stop: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Organizer spectrogram: (time in s, shape (n,)), (power, float32 (n, 400) in ``SPEC_COLUMNS`` order); only the
+    first ``stop`` rows in time when given. Rows out of time order are sorted, with a warning; a repeated or
+    missing time is a ``DataError``; text power values are missing (NaN)."""
     path = Path(path)
-    table = _read_table(path, ["time", *SPEC_COLUMNS], "spectrogram", "'time' + 400 columns LL_0.59 .. RP_19.92")
-    times = table.column("time").to_numpy(zero_copy_only=False)
-    values = np.stack([table.column(c).to_numpy(zero_copy_only=False) for c in SPEC_COLUMNS], axis=1)
-    return times, values.astype(np.float32, copy=False)
+    expected = "'time' + 400 columns LL_0.59 .. RP_19.92"
+    pf, names = _open(path, "spectrogram", expected)
+    missing = [c for c in ["time", *SPEC_COLUMNS] if c not in names]
+    if missing:
+        raise DataError(
+            f"{path}: spectrogram lacks columns {missing[:6]}{'...' if len(missing) > 6 else ''}; expected {expected}"
+        )
+    limit = MAX_SPECTROGRAM_SECONDS // SPEC_SECONDS_PER_ROW
+    (times,) = _as_float32(_read_rows(pf, path, ["time"], None, limit, "spectrogram"), ["time"], path, "spectrogram")
+    times = times.astype(np.float64)
+    if not np.isfinite(times).all() or len(np.unique(times)) < len(times):
+        raise DataError(
+            f"{path}: the spectrogram's time column has missing or repeated values; each row needs its "
+            "own time: re-download or regenerate the file"
+        )
+    order = None
+    if (np.diff(times) < 0).any():
+        log.warning("%s: spectrogram rows are not in time order; sorted by time", path)
+        order, stop = np.argsort(times, kind="stable"), None
+    table = _read_rows(pf, path, list(SPEC_COLUMNS), stop, limit, "spectrogram")
+    values = np.stack(_as_float32(table, list(SPEC_COLUMNS), path, "spectrogram"), axis=1)
+    if order is not None:
+        return times[order], values[order]
+    return times[: len(values)], values
 
 
 def eeg_window(eeg: np.ndarray, offset_seconds: float, path: str | os.PathLike[str] = "<eeg>") -> np.ndarray:

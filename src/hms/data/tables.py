@@ -40,15 +40,34 @@ def _check_rows(df: pd.DataFrame, path: Path, what: str) -> None:
         raise DataError(f"{path}: no rows (header only); the file must list {what}")
 
 
+_INT64 = np.iinfo(np.int64)
+
+
 def _check_ints(df: pd.DataFrame, cols: Sequence[str], path: Path) -> None:
+    """Each of ``cols`` holds integers that fit int64 (ids beyond it would silently wrap or vanish)."""
     for col in cols:
         if col not in df.columns:
             continue
         values = df[col]
         if values.isna().any() or not pd.api.types.is_numeric_dtype(values):
-            raise DataError(f"{path}: column {col} must hold integers without gaps")
-        if not np.array_equal(values.to_numpy(), np.round(values.to_numpy())):
+            whole = values.astype(str).str.strip().str.fullmatch(r"-?\d+") & values.notna()
+            if whole.all():  # integers too long for any numeric column
+                raise DataError(
+                    f"{path}: column {col} holds values beyond the 64-bit integer range "
+                    f"({values.head(3).tolist()}); ids must lie in 0..{_INT64.max}"
+                )
+            bad = values[~whole].head(3).tolist()
+            raise DataError(f"{path}: column {col} must hold integers without gaps (found {bad}); fix those rows")
+        numbers = values.to_numpy()
+        if not np.array_equal(numbers, np.round(numbers)):
             raise DataError(f"{path}: column {col} holds non-integer values")
+        if values.dtype.kind == "f" or values.dtype == np.uint64:
+            outside = (numbers > _INT64.max) | (numbers < _INT64.min)
+            if outside.any():
+                raise DataError(
+                    f"{path}: column {col} holds values beyond the 64-bit integer range "
+                    f"({numbers[outside][:3].tolist()}); ids must lie in 0..{_INT64.max}"
+                )
         df[col] = values.astype("int64")
 
 

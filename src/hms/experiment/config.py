@@ -12,6 +12,7 @@ from typing import Any, Literal
 from hms import config
 from hms.families import DEFAULT_FAMILY, AugmentConfig, get_family
 from hms.models.build import ModelConfig
+from hms.paths import check_name
 from hms.signal.config import FrontEndConfig
 
 
@@ -58,6 +59,9 @@ class ExperimentConfig:
     model: Any = field(default_factory=ModelConfig)  # the family's model_config class
     train: TrainParams = field(default_factory=TrainParams)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -18,7 +18,6 @@ It also owns the small formats of the folder itself: the prior, the folds table,
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -30,8 +29,9 @@ import pandas as pd
 
 from hms.constants import VOTE_COLS
 from hms.data import DataError, make_folds, read_folds
-from hms.io import write_csv, write_json
-from hms.paths import MODELS_DIR
+from hms.errors import OutputError
+from hms.io import finite_numbers, read_json, write_csv, write_json
+from hms.paths import MODELS_DIR, check_name, under
 
 _FOLD = re.compile(r"fold(\d+)$")
 
@@ -46,10 +46,19 @@ class ExperimentDir:
 
     @classmethod
     def named(cls, name: str, models_root: str | os.PathLike[str] = MODELS_DIR) -> ExperimentDir:
-        """``models_root/name``; ``name`` may also be a path to the folder itself."""
+        """``models_root/name`` for a plain name (``hms.paths.NAME_PATTERN``; the folder must stay inside
+        ``models_root``). A value with a path separator names an existing experiment folder itself (one that holds
+        its prior.json), so no name can make a command write outside the folder the user gave."""
         if os.sep in str(name) or Path(name).is_absolute():
-            return cls(Path(name))
-        return cls(Path(models_root) / name)
+            folder = cls(Path(name))
+            check_name(folder.name)
+            if not folder.prior_json.is_file():
+                raise OutputError(
+                    f"{name}: not an experiment folder (no prior.json); pass an experiment name, with "
+                    "--models-root DIR for experiments kept elsewhere"
+                )
+            return folder
+        return cls(under(models_root, check_name(name)))
 
     @classmethod
     def of(cls, folder: str | os.PathLike[str] | ExperimentDir) -> ExperimentDir:
@@ -259,11 +268,17 @@ class ExperimentDir:
                                                                      strict=True))}, self.prior_json)  # fmt: skip
 
     def read_prior(self) -> np.ndarray:
+        """The training prior: six finite non-negative probabilities summing to 1, checked (``DataError`` naming
+        prior.json and the fix otherwise)."""
         path = self.prior_json
-        if not path.is_file():
-            raise DataError(f"{path}: missing; the training run writes it (python -m hms train or hms baseline)")
-        prior = json.loads(path.read_text())["prior"]
-        return np.array([prior[c] for c in VOTE_COLS])
+        fix = "the training run writes it (python -m hms train or hms baseline); copy it again or retrain"
+        prior = read_json(path, "the class prior", fix).get("prior")
+        if not isinstance(prior, dict) or sorted(prior) != sorted(VOTE_COLS):
+            raise DataError(f"{path}: 'prior' must map the six classes {list(VOTE_COLS)} to probabilities; {fix}")
+        values = np.array(finite_numbers([prior[c] for c in VOTE_COLS], len(VOTE_COLS), path, "prior", fix))
+        if (values < 0).any() or abs(values.sum() - 1) > 1e-6:
+            raise DataError(f"{path}: the prior must be non-negative and sum to 1, got {values.tolist()}; {fix}")
+        return values
 
     def write_folds(self, folds: pd.DataFrame) -> Path:
         return write_csv(folds, self.folds_csv)
@@ -285,21 +300,31 @@ class ExperimentDir:
         return folds
 
     def write_sidecar(self, fold: int, meta: dict[str, Any]) -> Path:
-        path = self.sidecar(fold)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(meta, indent=2) + "\n")
-        return path
+        return write_json(meta, self.sidecar(fold))
 
     def read_sidecar(self, fold: int) -> dict[str, Any]:
+        """A fold sidecar as JSON, with its ``model`` and ``frontend`` sections (``DataError`` naming it otherwise);
+        ``hms.predict.fold_spec`` checks what they say."""
         path = self.sidecar(fold)
-        if not path.is_file():
-            raise DataError(f"{path}: fold sidecar missing (it records the family, model and front-end of "
-                            f"{self.weights(fold).name}); copy it with the weights or retrain the fold")  # fmt: skip
-        return json.loads(path.read_text())
+        fix = (
+            f"it records the family, model and front-end of {self.weights(fold).name}: copy it with the weights "
+            "or retrain the fold"
+        )
+        meta = read_json(path, "fold sidecar", fix)
+        for key in ("model", "frontend"):
+            if not isinstance(meta.get(key), dict):
+                raise DataError(f"{path}: the fold sidecar lacks its {key!r} section; {fix}")
+        return meta
 
     def best_feature_set(self) -> str | None:
         """The stack feature set stack/best.json chose, or None without a stack."""
-        return json.loads(self.stack_best.read_text())["feature_set"] if self.stack_best.is_file() else None
+        if not self.stack_best.is_file():
+            return None
+        fix = f"rerun python -m hms stack --experiment {self.name}, or pass --stack cnn"
+        chosen = read_json(self.stack_best, "the stack's choice", fix).get("feature_set")
+        if not isinstance(chosen, str):
+            raise DataError(f"{self.stack_best}: 'feature_set' must name a feature set; {fix}")
+        return chosen
 
     def write_best(self, feature_set: str, **extra: Any) -> Path:
         return write_json({"feature_set": feature_set, **extra}, self.stack_best)

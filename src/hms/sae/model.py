@@ -7,16 +7,17 @@ buffers ``x_mean``/``x_scale`` (fitted on the training part of the fold), so a s
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from hms import config
-from hms.io import atomic_write, write_json
+from hms.errors import DataError
+from hms.io import atomic_write, read_json, write_json
 
 SPARSITY_MODES = ("topk", "l1", "kl")
 
@@ -174,8 +175,24 @@ class SparseAutoencoder(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path) -> SparseAutoencoder:
+        """A saved SAE, checked: its sidecar (JSON, a config this version knows) and its tensors (present, the
+        shapes the config gives); ``DataError`` naming the file and the fix otherwise."""
         path = Path(path)
-        meta = json.loads(path.with_suffix(".json").read_text())
-        sae = cls(SAEConfig.from_dict(meta["config"]))
-        sae.load_state_dict(load_file(str(path)))
+        fix = "copy the sae/ folder again or refit it (python -m hms sae --experiment NAME)"
+        meta = read_json(path.with_suffix(".json"), "SAE sidecar", fix)
+        try:
+            sae = cls(SAEConfig.from_dict(meta.get("config") or {}))
+        except ValueError as exc:
+            raise DataError(f"{path.with_suffix('.json')}: {exc}; {fix}") from exc
+        if not path.is_file():
+            raise DataError(f"{path}: SAE weights missing; {fix}")
+        try:
+            tensors = load_file(str(path))
+        except (SafetensorError, OSError) as exc:
+            raise DataError(f"{path}: unreadable ({exc}): truncated or corrupt; {fix}") from exc
+        expected = {k: tuple(v.shape) for k, v in sae.state_dict().items()}
+        found = {k: tuple(v.shape) for k, v in tensors.items()}
+        if found != expected:
+            raise DataError(f"{path}: its tensors {found} are not those of its config {expected}; {fix}")
+        sae.load_state_dict(tensors)
         return sae.eval()

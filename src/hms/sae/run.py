@@ -69,6 +69,7 @@ def run_sae(experiment: str, data: str | Path | None = None, models_root: str | 
     other than (0,): each fold trains on its training recordings' label rows moved by each shift (seconds), both
     hemisphere views, streamed from disk (``hms.sae.activations``); validation stays the label rows themselves."""
     exp = ExperimentDir.named(experiment, models_root)
+    leaderboard.check(files_dir)  # before any work: the run's row must have a leaderboard to join
     cache = EmbeddingCache.build(exp, data)
     rows = cache.rows
     exp.sae_dir.mkdir(parents=True, exist_ok=True)

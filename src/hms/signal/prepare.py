@@ -27,7 +27,7 @@ from hms.constants import EEG_WINDOW_SAMPLES, LABEL_CENTRE_SECONDS, SAMPLE_RATE,
 from hms.data.errors import DataError
 from hms.data.layout import Competition
 from hms.data.signals import clean_eeg, clean_spectrogram, missing_samples, read_eeg, read_spectrogram
-from hms.io import atomic_path, write_json
+from hms.io import atomic_path, write_json, write_text
 from hms.signal.config import FrontEndConfig
 from hms.signal.image import (
     eeg_panels_from_log,
@@ -163,9 +163,9 @@ def prepare(
         bar.update()
     bar.close()
     if errors:
-        (root / "errors.txt").write_text("\n".join(errors) + "\n")
+        write_text("\n".join(errors) + "\n", root / "errors.txt")
     if notes:
-        (root / "missing_samples.txt").write_text("\n".join(notes) + "\n")
+        write_text("\n".join(notes) + "\n", root / "missing_samples.txt")
         log.warning("prepare: %d files had missing (NaN/inf) samples, filled by the NaN policy (first: %s); all "
                     "listed in %s", len(notes), notes[0], root / "missing_samples.txt")  # fmt: skip
     return counts

@@ -6,17 +6,16 @@ it was trained in."""
 
 from __future__ import annotations
 
-import json
-
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import torch
 
 from hms.constants import VOTE_COLS
+from hms.errors import DataError
 from hms.experiment import ExperimentDir
-from hms.gbm import predict
-from hms.io import atomic_write, write_json
+from hms.gbm import load_text, predict, save_text
+from hms.io import read_json, write_json
 from hms.predict import FoldOutputs
 from hms.sae.model import SparseAutoencoder
 
@@ -69,26 +68,40 @@ def feature_matrix(feature_set: str, outputs: FoldOutputs, sae: SparseAutoencode
 
 
 def save_fold_stack(exp: ExperimentDir, feature_set: str, fold: int, booster: lgb.Booster, meta: dict) -> None:
-    """LightGBM as text (never pickle) + a JSON sidecar (feature names, hand-feature columns, training eeg_ids)."""
+    """LightGBM as text (never pickle) + a JSON sidecar (feature names, hand-feature columns, training eeg_ids, the
+    model text's SHA-256)."""
     path = exp.stack_model(feature_set, fold)
-    atomic_write(path, lambda p: booster.save_model(str(p)))
-    write_json(meta, path.with_suffix(".json"))
+    sha = save_text(booster, path)
+    write_json(meta | {"model_sha256": sha}, path.with_suffix(".json"))
+
+
+def _stack_fix(exp: ExperimentDir) -> str:
+    return f"rerun python -m hms stack --experiment {exp.name}, or pass --stack cnn"
 
 
 def read_stack_meta(exp: ExperimentDir, feature_set: str, fold: int) -> dict:
-    return json.loads(exp.stack_model(feature_set, fold).with_suffix(".json").read_text())
+    """A fold stacker's sidecar, checked: its feature names and hand-feature columns are lists of names."""
+    path = exp.stack_model(feature_set, fold).with_suffix(".json")
+    meta = read_json(path, "stacker sidecar", _stack_fix(exp))
+    for key in ("features", "hand_columns"):
+        if not isinstance(meta.get(key), list) or not all(isinstance(v, str) for v in meta[key]):
+            raise DataError(f"{path}: {key!r} must be a list of names; {_stack_fix(exp)}")
+    return meta
 
 
 class FoldStack:
-    """Fold k's stacker files: the LightGBM booster, its feature names and hand-feature columns, and the SAE."""
+    """Fold k's stacker files, checked as they are read: the LightGBM booster (against the SHA-256 its sidecar
+    records), its feature names and hand-feature columns, and the SAE."""
 
     def __init__(self, exp: ExperimentDir, feature_set: str, fold: int) -> None:
         path = exp.stack_model(feature_set, fold)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing; run python -m hms stack --experiment {exp.name}")
+        meta = read_stack_meta(exp, feature_set, fold)
         self.feature_set = feature_set
-        self.booster = lgb.Booster(model_file=str(path))
-        self.hand_columns: list[str] = read_stack_meta(exp, feature_set, fold)["hand_columns"]
+        self.booster = load_text(path, meta.get("model_sha256"), _stack_fix(exp))
+        if self.booster.num_feature() != len(meta["features"]):
+            found, named = self.booster.num_feature(), len(meta["features"])
+            raise DataError(f"{path}: {found} features, its sidecar names {named}; {_stack_fix(exp)}")
+        self.hand_columns: list[str] = meta["hand_columns"]
         self.sae = SparseAutoencoder.load(exp.sae_weights(fold)) if needs(feature_set, "sae") else None
 
     def predict(self, outputs: FoldOutputs, hand: pd.DataFrame | None) -> np.ndarray:
@@ -96,6 +109,14 @@ class FoldStack:
         return predict(self.booster, x)
 
 
+def check_feature_set(feature_set: str, where: str) -> str:
+    if feature_set != CNN_ONLY and feature_set not in FEATURE_SETS:
+        raise DataError(f"{where}: unknown stack feature set {feature_set!r}; choose from {[CNN_ONLY, *FEATURE_SETS]}")
+    return feature_set
+
+
 def default_feature_set(exp: ExperimentDir) -> str:
-    """The stack feature set ``submission.py`` uses: best.json's choice, or the fold models alone without a stack."""
-    return exp.best_feature_set() or CNN_ONLY
+    """The stack feature set ``submission.py`` uses: best.json's choice (checked), or the fold models alone without a
+    stack."""
+    chosen = exp.best_feature_set()
+    return CNN_ONLY if chosen is None else check_feature_set(chosen, str(exp.stack_best))

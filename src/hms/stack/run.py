@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from hms import leaderboard
 from hms.constants import VOTE_COLS
 from hms.data import Competition, eeg_level, total_votes
 from hms.data.labels import eeg_average
@@ -60,6 +61,7 @@ def run_stack(experiment: str, data: str | Path | None = None, models_root: str 
     best.json (the feature set with the best golden OOF KL, or ``cnn`` when no stacker beats the CNN alone)."""
     started = time.perf_counter()
     exp = ExperimentDir.named(experiment, models_root)
+    leaderboard.check(files_dir)  # before any work: the run's rows must have a leaderboard to join
     comp = Competition.from_arg(data)
     cache = EmbeddingCache.build(exp, comp.root)
     rows, hand = cache.rows, cache.hand()

@@ -7,7 +7,6 @@ global batch reproduce the single-process run."""
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import asdict
 
@@ -21,6 +20,7 @@ from tqdm.auto import tqdm
 
 from hms.experiment import ExperimentConfig, ExperimentDir
 from hms.families import ModelFamily, TrainSource, get_family
+from hms.io import atomic_write
 from hms.train.distributed import device_for, distributed, loader_workers, seed_everything
 from hms.train.loss import kl_loss
 from hms.train.rows import epoch_rows, stage_rows
@@ -218,12 +218,11 @@ def train_fold(
                 state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "scheduler": scheduler.state_dict(), "stage": stage, "epoch": epoch + 1,
                          "fold_seconds": _fold_seconds(saved, fold_started)}  # fmt: skip
-                tmp = state_path.with_suffix(".tmp")
-                torch.save(state, tmp)
-                os.replace(tmp, state_path)
+                atomic_write(state_path, lambda p, state=state: torch.save(state, p))
         done = {"stage": stage + 1, "epoch": 0}
     if rank == 0:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(exp.weights(fold)))
+        tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+        atomic_write(exp.weights(fold), lambda p: save_file(tensors, str(p)))
         meta = {
             "fold": fold, "family": family.name, "model": asdict(cfg.model), "frontend": cfg.frontend.to_dict(),
             "embed_dim": model.embed_dim, "experiment": cfg.name, "seed": cfg.seed,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import torch.distributed as dist
 
+from hms import leaderboard
 from hms.constants import VOTE_COLS
 from hms.data import Competition, eeg_level, make_folds
 from hms.data.labels import golden_prior
@@ -30,6 +31,7 @@ def run_experiment(
 ) -> pd.DataFrame:  # fmt: skip
     rank, _ = distributed()
     started = time.perf_counter()
+    leaderboard.check(files_dir)  # before any work: a broken leaderboard must not cost the run's row
     comp = Competition.from_arg(data)
     train = comp.train()
     exp = ExperimentDir.named(cfg.name, models_root)
