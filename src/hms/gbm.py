@@ -81,7 +81,8 @@ def save_text(booster: lgb.Booster, path: str | os.PathLike[str]) -> str:
 
 def _check_text(text: str) -> str | None:
     """What is wrong with a LightGBM text model, or None. LightGBM's own parser aborts the whole process (no
-    exception) on some damage, e.g. a non-number where a number belongs: every tree's arrays are parsed here first."""
+    exception) on some damage, e.g. a non-number where a number belongs: every value of every tree is parsed here
+    first, and the split and leaf arrays must fit the tree's number of leaves."""
     if not text.startswith("tree\n") or "\nend of trees" not in text:
         return "not a complete LightGBM text model (no 'tree' header or no 'end of trees')"
     trees = text[: text.index("\nend of trees")].split("\nTree=")[1:]
@@ -90,17 +91,17 @@ def _check_text(text: str) -> str | None:
     for number, block in enumerate(trees):
         fields = dict(line.split("=", 1) for line in block.splitlines()[1:] if "=" in line)
         try:
+            numbers = {key: [float(v) for v in value.split()] for key, value in fields.items()}
             leaves = int(fields["num_leaves"])
-            for key, extra in _TREE_ARRAYS.items():
-                if leaves == 1 and key != "leaf_value":
-                    continue
-                values = [float(v) for v in fields[key].split()]
-                if len(values) != leaves + extra:
-                    return f"tree {number}: {key} has {len(values)} values for {leaves} leaves"
         except KeyError as exc:
             return f"tree {number} lacks {exc.args[0]}"
         except ValueError as exc:
             return f"tree {number}: {exc}"
+        for key, extra in _TREE_ARRAYS.items():
+            if key not in numbers and leaves > 1:
+                return f"tree {number} lacks {key}"
+            if len(numbers.get(key, [])) != max(0, leaves + extra):
+                return f"tree {number}: {key} has {len(numbers[key])} values for {leaves} leaves"
     return None
 
 
