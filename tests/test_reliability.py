@@ -754,6 +754,21 @@ def test_other_commands_refuse_to_overwrite_their_input(sim_dir, tmp_path, capsy
     assert "is one of this run's inputs" in capsys.readouterr().err
 
 
+def test_baselines_never_write_over_a_trained_experiment(tiny_models, sim_dir, tmp_path, capsys):
+    from hms.__main__ import main
+
+    models = tmp_path / "s"
+    shutil.copytree(tiny_models, models)
+    before = {p.name: p.read_bytes() for p in models.iterdir() if p.is_file()}
+    folds = str(models / "folds.csv")
+    for command in (["baseline", "--folds", folds], ["bandpower", "--folds", folds]):
+        assert main([*command, "--data", str(sim_dir), "--out", str(models)]) == 2
+        err = capsys.readouterr().err
+        assert f"{models}: holds a trained experiment (fold0.json" not in err and "fold0.safetensors" in err, err
+        assert "would replace its prior.json, scores.csv and oof.parquet" in err
+    assert {p.name: p.read_bytes() for p in models.iterdir() if p.is_file()} == before
+
+
 def results_table() -> str:
     """The markdown table of every case and its outcome, as docs/results.md shows it."""
     lines = ["| input | outcome |", "|---|---|"]
@@ -802,6 +817,7 @@ def results_table() -> str:
         "| kaggle-package --out DIR that holds the user's files | exit 2, nothing deleted; a folder it wrote itself is "
         "rebuilt |",
         "| hms folds / hms spectrogram with --out = their input | exit 2, the input untouched |",
+        "| hms baseline / hms bandpower with --out = a trained experiment's folder | exit 2, its files untouched |",
         "| a test window of an EEG of 4,000,000 rows | only the window's rows are read (memory grows < 100 MB); the "
         "file read whole is refused past 4 h with a clear error |",
     ]

@@ -14,14 +14,15 @@ from hms.data import Competition, dedupe_rows, eeg_level, read_folds, total_vote
 from hms.data.labels import eeg_average
 from hms.evaluation import record_run, score_table
 from hms.experiment import ExperimentDir
-from hms.gbm import fit_soft, predict
-from hms.io import atomic_write, write_csv, write_parquet
+from hms.gbm import fit_soft, predict, save_text
+from hms.io import write_csv, write_parquet
 from hms.signal.bands import table_band_powers
 from hms.signal.config import FrontEndConfig
 
 
 def run_bandpower(data: str | Path | None, folds_csv: str | Path, out: str | Path, seed: int = 42) -> pd.DataFrame:
     started = time.perf_counter()
+    ExperimentDir(Path(out)).refuse_models("band-power baseline", ("fold*.safetensors",))
     leaderboard.check()  # before any work: the run's row must have a leaderboard to join
     comp = Competition.from_arg(data)
     train = comp.train()
@@ -39,7 +40,7 @@ def run_bandpower(data: str | Path | None, folds_csv: str | Path, out: str | Pat
     for k in sorted(rows["fold"].unique()):
         valid = (rows["fold"] == k).to_numpy()
         booster = fit_soft(x[~valid], targets[~valid], weights[~valid], seed=seed)
-        atomic_write(exp.lgbm_model(k), lambda p, b=booster: b.save_model(str(p)))
+        save_text(booster, exp.lgbm_model(k))
         pred[valid] = predict(booster, x[valid])
     probs = eeg_average(rows["eeg_id"].to_numpy(), pred, weights)
     probs.columns = list(VOTE_COLS)

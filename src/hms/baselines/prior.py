@@ -17,6 +17,7 @@ from hms.io import write_csv, write_parquet
 def run_baseline(train: pd.DataFrame, folds: pd.DataFrame, out: str | Path) -> pd.DataFrame:
     """Write prior.json (fitted on all training eeg_ids), oof.parquet and scores.csv into the folder ``out``."""
     exp = ExperimentDir(Path(out))
+    exp.refuse_models("class-prior baseline")
     eegs = eeg_level(train).merge(folds[["eeg_id", "fold"]], on="eeg_id", how="left")
     if eegs["fold"].isna().any():
         raise ValueError("some eeg_ids of train.csv have no fold; rebuild folds with python -m hms folds")

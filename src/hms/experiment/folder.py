@@ -109,6 +109,16 @@ class ExperimentDir:
     def folds_with_weights(self) -> list[int]:
         return _fold_numbers(list(self.root.glob("fold*.safetensors")))
 
+    def refuse_models(self, writer: str, patterns: tuple[str, ...] = ("fold*.safetensors", "fold*.txt")) -> None:
+        """Before ``writer`` writes prior.json, scores.csv and oof.parquet here: ``OutputError`` when the folder holds
+        another experiment's fold models (``patterns``), whose figures those files would replace."""
+        found = sorted(p.name for pattern in patterns for p in self.root.glob(pattern))
+        if found:
+            raise OutputError(
+                f"{self.root}: holds a trained experiment ({', '.join(found[:3])}); the {writer} would replace its "
+                "prior.json, scores.csv and oof.parquet: choose another --out"
+            )
+
     def folds_with_sidecars(self) -> list[int]:
         return _fold_numbers(list(self.root.glob("fold*.json")))
 
