@@ -61,9 +61,15 @@ def choose_c(x: np.ndarray, targets: np.ndarray, support: np.ndarray, seed: int)
     if np.bincount(y, minlength=N_CLASSES).max() < 3:
         return min(PROBE_CS)
     splits = list(KFold(3, shuffle=True, random_state=seed).split(support))
-    losses = [np.mean([score_arrays(targets[support[te]], predict_probe(fit_probe(x, targets, support[tr], c),
-                                                                         x[support[te]]))
-                       for tr, te in splits]) for c in PROBE_CS]  # fmt: skip
+    losses = [
+        np.mean(
+            [
+                score_arrays(targets[support[te]], predict_probe(fit_probe(x, targets, support[tr], c), x[support[te]]))
+                for tr, te in splits
+            ]
+        )
+        for c in PROBE_CS
+    ]
     return PROBE_CS[int(np.argmin(losses))]
 
 
@@ -75,8 +81,11 @@ def probe(x: np.ndarray, targets: np.ndarray, support: np.ndarray, query: np.nda
 
 
 def sample_support(y: np.ndarray, pool: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    picks = [rng.choice(idx, size=min(k, len(idx)), replace=False) for c in range(N_CLASSES)
-             if len(idx := pool[y[pool] == c])]  # fmt: skip
+    picks = [
+        rng.choice(idx, size=min(k, len(idx)), replace=False)
+        for c in range(N_CLASSES)
+        if len(idx := pool[y[pool] == c])
+    ]
     return np.concatenate(picks)
 
 
@@ -121,18 +130,31 @@ def main() -> None:
         sup = cache.eeg_embeddings(fold, ids)
         embeddings = {"clip-aligned": eeg_z, "supervised CNN": sup, "ImageNet-only": x_imagenet}
         prior = np.tile(targets[pool].mean(axis=0), (len(query), 1))
-        zero.append({"fold": fold, "golden_eegs": len(query), "zero_shot_kl": score_arrays(targets[query], zs[query]),
-                     "prior_kl": score_arrays(targets[query], prior),
-                     "zero_shot_acc": float((zs[query].argmax(1) == y[query]).mean()),
-                     "prior_acc": float((prior.argmax(1) == y[query]).mean())})  # fmt: skip
+        zero.append(
+            {
+                "fold": fold,
+                "golden_eegs": len(query),
+                "zero_shot_kl": score_arrays(targets[query], zs[query]),
+                "prior_kl": score_arrays(targets[query], prior),
+                "zero_shot_acc": float((zs[query].argmax(1) == y[query]).mean()),
+                "prior_acc": float((prior.argmax(1) == y[query]).mean()),
+            }
+        )
         for name, x in embeddings.items():
             for k in ks:
                 for r in range(args.repeats):
                     rng = np.random.default_rng([fold, k, r])
                     p = probe(x, targets, sample_support(y, pool, k, rng), query, r)
-                    records.append({"fold": fold, "embedding": name, "k": k, "repeat": r,
-                                    "kl_golden": score_arrays(targets[query], p),
-                                    "accuracy": float((p.argmax(1) == y[query]).mean())})  # fmt: skip
+                    records.append(
+                        {
+                            "fold": fold,
+                            "embedding": name,
+                            "k": k,
+                            "repeat": r,
+                            "kl_golden": score_arrays(targets[query], p),
+                            "accuracy": float((p.argmax(1) == y[query]).mean()),
+                        }
+                    )
         main = reports.loc[ids, "main_class"].to_numpy()
         # a question never trained as a label: which side? ("left hemisphere" vs "right hemisphere" prompt) on
         # held-out EEGs whose planted pattern is one-sided (reports.csv side = the planted side, not the report's)
@@ -141,19 +163,34 @@ def main() -> None:
         sim = phrase_similarity(
             clip_dir / f"fold{fold}.safetensors", eeg_z[lat], ("left hemisphere", "right hemisphere")
         )
-        sides += [{"fold": fold, "eeg_id": int(ids[i]), "side": side[i], "pattern": main[i],
-                   "said": "left" if ab[0] > ab[1] else "right"} for i, ab in zip(lat, sim, strict=True)]  # fmt: skip
+        sides += [
+            {
+                "fold": fold,
+                "eeg_id": int(ids[i]),
+                "side": side[i],
+                "pattern": main[i],
+                "said": "left" if ab[0] > ab[1] else "right",
+            }
+            for i, ab in zip(lat, sim, strict=True)
+        ]
         # retrieval: every held-out EEG against every report (its own included, never seen in training)
         held = np.flatnonzero(~is_train)
         sims = eeg_z[held] @ text_z.T
         own_rank = (sims > sims[np.arange(len(held)), held][:, None]).sum(axis=1)
         top = np.argsort(-sims, axis=1)[:, :3]
         for i, h in enumerate(held):
-            retrieval.append({"fold": fold, "eeg_id": int(ids[h]), "consensus": CLASSES[y[h]],
-                              "own_rank": int(own_rank[i]), "top1_main_class": main[top[i, 0]],
-                              "own_report": reports.loc[ids[h], "report"],
-                              "top1_report": reports.loc[ids[top[i, 0]], "report"],
-                              "top2_report": reports.loc[ids[top[i, 1]], "report"]})  # fmt: skip
+            retrieval.append(
+                {
+                    "fold": fold,
+                    "eeg_id": int(ids[h]),
+                    "consensus": CLASSES[y[h]],
+                    "own_rank": int(own_rank[i]),
+                    "top1_main_class": main[top[i, 0]],
+                    "own_report": reports.loc[ids[h], "report"],
+                    "top1_report": reports.loc[ids[top[i, 0]], "report"],
+                    "top2_report": reports.loc[ids[top[i, 1]], "report"],
+                }
+            )
     out = files_dir() / "clip" / clip_dir.parent.name
     out.mkdir(parents=True, exist_ok=True)
     few = pd.DataFrame(records)
@@ -169,23 +206,29 @@ def main() -> None:
     print("\nfew-shot linear probe (mean, sd over folds x repeats):")
     print(curve.to_string())
     same = (ret["top1_main_class"] == ret["consensus"]).mean()
-    print(f"\nretrieval: own report rank 1 for {(ret['own_rank'] == 0).mean():.1%}, in top 5 for "
-          f"{(ret['own_rank'] < 5).mean():.1%} of {len(ret)} held-out EEGs (chance top-5: {5 / len(all_ids):.1%}); "
-          f"top-1 report's pattern = consensus for {same:.1%}")  # fmt: skip
+    print(
+        f"\nretrieval: own report rank 1 for {(ret['own_rank'] == 0).mean():.1%}, in top 5 for "
+        f"{(ret['own_rank'] < 5).mean():.1%} of {len(ret)} held-out EEGs (chance top-5: {5 / len(all_ids):.1%}); "
+        f"top-1 report's pattern = consensus for {same:.1%}"
+    )
     side = pd.DataFrame(sides)
     side.to_csv(out / "side.csv", index=False)
     hit = side["said"] == side["side"]
-    print(f"\nside in words ('left hemisphere' vs 'right hemisphere'), held-out one-sided EEGs: {hit.mean():.1%} "
-          f"of {len(side)} (chance 50%); by pattern: "
-          + ", ".join(f"{k} {v:.0%}" for k, v in hit.groupby(side["pattern"]).mean().items()))  # fmt: skip
+    print(
+        f"\nside in words ('left hemisphere' vs 'right hemisphere'), held-out one-sided EEGs: {hit.mean():.1%} "
+        f"of {len(side)} (chance 50%); by pattern: "
+        + ", ".join(f"{k} {v:.0%}" for k, v in hit.groupby(side["pattern"]).mean().items())
+    )
     for _, r in ret.sample(3, random_state=0).iterrows():
         print(
             f"\n  eeg {r['eeg_id']} (consensus {r['consensus']}, own report rank {r['own_rank']})\n"
             f"    own:   {r['own_report']}\n    top-1: {r['top1_report']}\n    top-2: {r['top2_report']}"
         )
     fig, axes = subplots(1, 2, figsize=(12, 4))
-    for ax, metric, zcol, pcol, label in [(axes[0], "kl_golden", "zero_shot_kl", "prior_kl", "KL (lower is better)"),
-                                          (axes[1], "accuracy", "zero_shot_acc", "prior_acc", "accuracy")]:  # fmt: skip
+    for ax, metric, zcol, pcol, label in [
+        (axes[0], "kl_golden", "zero_shot_kl", "prior_kl", "KL (lower is better)"),
+        (axes[1], "accuracy", "zero_shot_acc", "prior_acc", "accuracy"),
+    ]:
         means = few.groupby(["embedding", "k"])[metric].mean().unstack(0)
         for name in means.columns:
             ax.plot(means.index, means[name], marker="o", label=f"probe on {name}")
@@ -193,8 +236,9 @@ def main() -> None:
         ax.axhline((zero[pcol] * wz).sum(), color="grey", ls=":", label="class prior")
         ax.set(xscale="log", xlabel="labelled eeg_ids per class (k)", ylabel=f"{label}, held-out golden eeg_ids")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"Few-shot decoding ({clip_dir.parent.name}; mean of {few['fold'].nunique()} folds x "
-                 f"{args.repeats} draws)")  # fmt: skip
+    fig.suptitle(
+        f"Few-shot decoding ({clip_dir.parent.name}; mean of {few['fold'].nunique()} folds x {args.repeats} draws)"
+    )
     save_figure(fig, out / "few_shot.png")
     print(f"\nwritten: {out}")
 

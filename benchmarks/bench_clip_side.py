@@ -55,16 +55,25 @@ def main() -> None:
         one_sided = np.isin(side, SIDES)
         train, test = is_train & one_sided, ~is_train & one_sided
         sup = cache.eeg_embeddings(fold, ids)
-        records.append({"fold": fold, "train_eegs": int(train.sum()), "held_out_eegs": int(test.sum()),
-                        "clip_aligned": side_accuracy(eeg_z, side, train, test, args.c),
-                        "supervised_cnn": side_accuracy(sup, side, train, test, args.c),
-                        "majority_side": float((side[test] == pd.Series(side[train]).mode()[0]).mean())})  # fmt: skip
+        records.append(
+            {
+                "fold": fold,
+                "train_eegs": int(train.sum()),
+                "held_out_eegs": int(test.sum()),
+                "clip_aligned": side_accuracy(eeg_z, side, train, test, args.c),
+                "supervised_cnn": side_accuracy(sup, side, train, test, args.c),
+                "majority_side": float((side[test] == pd.Series(side[train]).mode()[0]).mean()),
+            }
+        )
     table = pd.DataFrame(records)
     print(f"side probe ({clip_dir}; held-out one-sided EEGs, accuracy):")
     print(table.round(3).to_string(index=False))
     w = table["held_out_eegs"] / table["held_out_eegs"].sum()
-    print("weighted by eeg_ids: " + ", ".join(f"{c} {(table[c] * w).sum():.3f}" for c in table.columns[3:])
-          + f" (of {table['held_out_eegs'].sum()} EEGs)")  # fmt: skip
+    print(
+        "weighted by eeg_ids: "
+        + ", ".join(f"{c} {(table[c] * w).sum():.3f}" for c in table.columns[3:])
+        + f" (of {table['held_out_eegs'].sum()} EEGs)"
+    )
 
 
 if __name__ == "__main__":

@@ -49,14 +49,17 @@ def main() -> None:
     minutes: dict[str, float] = {}
     if args.train_missing:
         if not cnn.oof_parquet.is_file():
-            minutes[cnn.name] = _run(["train", "--config", "configs/bench.yaml", "--data", args.data,
-                                      "--set", f"name={cnn.name}"])  # fmt: skip
+            minutes[cnn.name] = _run(
+                ["train", "--config", "configs/bench.yaml", "--data", args.data, "--set", f"name={cnn.name}"]
+            )
         if not raw.oof_parquet.is_file():
-            minutes[raw.name] = _run(["train", "--config", "configs/raw_quick.yaml", "--data", args.data,
-                                      "--set", f"name={raw.name}"])  # fmt: skip
+            minutes[raw.name] = _run(
+                ["train", "--config", "configs/raw_quick.yaml", "--data", args.data, "--set", f"name={raw.name}"]
+            )
         if not (Path(args.bandpower) / "oof.parquet").is_file():
-            minutes["bandpower"] = _run(["bandpower", "--data", args.data, "--folds", str(cnn.folds_csv),
-                                         "--out", args.bandpower])  # fmt: skip
+            minutes["bandpower"] = _run(
+                ["bandpower", "--data", args.data, "--folds", str(cnn.folds_csv), "--out", args.bandpower]
+            )
     if (
         not cnn.read_folds()
         .sort_values("eeg_id")
@@ -85,17 +88,36 @@ def main() -> None:
             )
             mine = board[board["experiment"] == run]
             minutes[name] = float(mine["train_minutes"].iloc[-1]) if len(mine) else float("nan")
-        rows.append({"model": name, "oof_kl_all": scores["kl_all"], "oof_kl_golden": scores["kl_golden"],
-                     "gap_left": gap(scores["kl_golden"]), "minutes": minutes[name]})  # fmt: skip
+        rows.append(
+            {
+                "model": name,
+                "oof_kl_all": scores["kl_all"],
+                "oof_kl_golden": scores["kl_golden"],
+                "gap_left": gap(scores["kl_golden"]),
+                "minutes": minutes[name],
+            }
+        )
     out = Path(args.out)
     solution, oofs, train = experiment_oofs([cnn.name, raw.name], args.data, out, args.models_root)
     golden_blend, _ = run_blend(solution, oofs, train, 10, out)
     all_blend, _ = run_blend(solution, oofs, train, 0, out / "all_rows")
     g, a = golden_blend.scores, all_blend.scores
-    rows.append({"model": "equal-weight blend", "oof_kl_all": a["equal_weights"], "oof_kl_golden": g["equal_weights"],
-                 "gap_left": gap(g["equal_weights"])})  # fmt: skip
-    rows.append({"model": "fitted blend (nested CV)", "oof_kl_all": a["blend"], "oof_kl_golden": g["blend"],
-                 "gap_left": gap(g["blend"])})  # fmt: skip
+    rows.append(
+        {
+            "model": "equal-weight blend",
+            "oof_kl_all": a["equal_weights"],
+            "oof_kl_golden": g["equal_weights"],
+            "gap_left": gap(g["equal_weights"]),
+        }
+    )
+    rows.append(
+        {
+            "model": "fitted blend (nested CV)",
+            "oof_kl_all": a["blend"],
+            "oof_kl_golden": g["blend"],
+            "gap_left": gap(g["blend"]),
+        }
+    )
     table = pd.DataFrame(rows)
     print(f"{args.data}: {len(eegs)} eeg_ids, {len(golden)} golden; Bayes floor {floor:.4f}, class prior {prior:.4f}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -163,15 +163,21 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     per_eeg_second, per_spec = eeg_time / eeg_seconds, spec_time / n_spec
-    print(f"prepare, one core: {per_eeg_second * 1000:.2f} ms per EEG second, {per_spec * 1000:.1f} ms per spectrogram;"
-          f" 2 workers: {done} files in {wall:.1f} s")  # fmt: skip
+    print(
+        f"prepare, one core: {per_eeg_second * 1000:.2f} ms per EEG second, {per_spec * 1000:.1f} ms per spectrogram;"
+        f" 2 workers: {done} files in {wall:.1f} s"
+    )
     projected = (FULL_EEGS * REAL_MEAN_EEG_SECONDS * per_eeg_second + FULL_SPECS * per_spec) / 2
-    print(f"projected full training set ({FULL_EEGS} EEGs of {REAL_MEAN_EEG_SECONDS:.0f} s on average, "
-          f"{FULL_SPECS} spectrograms) on 2 cores: {projected / 60:.1f} min")  # fmt: skip
+    print(
+        f"projected full training set ({FULL_EEGS} EEGs of {REAL_MEAN_EEG_SECONDS:.0f} s on average, "
+        f"{FULL_SPECS} spectrograms) on 2 cores: {projected / 60:.1f} min"
+    )
     ours_rate = counts["ours"] / totals["ours"]
     ref_rate = counts["reference"] / totals["reference"]
-    print(f"EEG -> stacked image, one core: ours {ours_rate:.1f} EEG/s, reference {ref_rate:.1f} EEG/s, "
-          f"ratio {ours_rate / ref_rate:.1f}x")  # fmt: skip
+    print(
+        f"EEG -> stacked image, one core: ours {ours_rate:.1f} EEG/s, reference {ref_rate:.1f} EEG/s, "
+        f"ratio {ours_rate / ref_rate:.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -52,14 +52,18 @@ def main() -> None:
         sae, _ = fit_sae(x, SAEConfig(d_in=views.shape[-1]), desc=name)
         on_valid, on_train = evaluate(sae, x_valid), evaluate(sae, x)
         saes[name] = (sae, on_train["density"])
-        print(f"{name:22s} {len(x):13d}  {on_valid['explained_variance']:8.3f}  {on_train['explained_variance']:8.3f}"
-              f"  {on_train['dead_fraction']:17.3f}  {on_valid['dead_fraction']:12.3f}")  # fmt: skip
+        print(
+            f"{name:22s} {len(x):13d}  {on_valid['explained_variance']:8.3f}  {on_train['explained_variance']:8.3f}"
+            f"  {on_train['dead_fraction']:17.3f}  {on_valid['dead_fraction']:12.3f}"
+        )
     (full, density), (cap, _) = list(saes.values())[:2]
     a = torch.nn.functional.normalize(full.W_dec.detach(), dim=0)
     b = torch.nn.functional.normalize(cap.W_dec.detach(), dim=0)
     best = (a.T @ b).abs().max(dim=1).values.numpy()[density > 0]
-    print(f"live latents of the full SAE: {len(best)}; best |cos| with a capped-SAE decoder direction: median "
-          f"{np.median(best):.2f}, share > 0.9: {(best > 0.9).mean():.3f}")  # fmt: skip
+    print(
+        f"live latents of the full SAE: {len(best)}; best |cos| with a capped-SAE decoder direction: median "
+        f"{np.median(best):.2f}, share > 0.9: {(best > 0.9).mean():.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -44,10 +44,17 @@ def main() -> None:
         cfg = replace(base, expansion=e, steps=args.steps)
         sps = steps_per_second(x, cfg)
         steps_full = FULL_VECTORS / cfg.batch_size
-        rows.append({"d_sae": cfg.d_sae, "k": cfg.k, "steps/s": sps, "configured": e == base.expansion,
-                     "reference (old default 4x)": e == 4, f"{base.steps} steps x {FOLDS} folds, min": base.steps
-                     * FOLDS / sps / 60, "one pass over full-size shifted activations x 5 folds, h": steps_full
-                     * FOLDS / sps / 3600})  # fmt: skip
+        rows.append(
+            {
+                "d_sae": cfg.d_sae,
+                "k": cfg.k,
+                "steps/s": sps,
+                "configured": e == base.expansion,
+                "reference (old default 4x)": e == 4,
+                f"{base.steps} steps x {FOLDS} folds, min": base.steps * FOLDS / sps / 60,
+                "one pass over full-size shifted activations x 5 folds, h": steps_full * FOLDS / sps / 3600,
+            }
+        )
     table = pd.DataFrame(rows)
     device = f"CPU, {torch.get_num_threads()} threads"
     print(f"SAE fit speed on {device}, batch {base.batch_size}, d_in {args.d_in}, TopK k = {base.k}")
@@ -55,8 +62,10 @@ def main() -> None:
     ref = table[table["reference (old default 4x)"]]
     now = table[table["configured"]]
     if len(ref) and len(now):
-        print(f"configured dictionary fits {now['steps/s'].item() / ref['steps/s'].item():.1f}x faster than the old "
-              f"default (d_sae {ref['d_sae'].item()})")  # fmt: skip
+        print(
+            f"configured dictionary fits {now['steps/s'].item() / ref['steps/s'].item():.1f}x faster than the old "
+            f"default (d_sae {ref['d_sae'].item()})"
+        )
 
 
 if __name__ == "__main__":

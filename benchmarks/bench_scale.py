@@ -46,8 +46,14 @@ from hms.signal.prepare import list_items, prepare_item
 from hms.train.loop import train_fold
 from hms.train.oof import predict_eegs
 
-FULL = {"eeg_seconds": 17_089 * 80, "spectrograms": 11_138, "eeg_ids": 17_089, "rows": 106_800, "test": 2_640,
-        "folds": 5}  # fmt: skip
+FULL = {
+    "eeg_seconds": 17_089 * 80,
+    "spectrograms": 11_138,
+    "eeg_ids": 17_089,
+    "rows": 106_800,
+    "test": 2_640,
+    "folds": 5,
+}
 
 
 def _peak_mb() -> float:
@@ -105,12 +111,27 @@ def main() -> None:
     train = comp.train()
     rows: list[dict] = []
 
-    def add(stage: str, seconds: float, n: float, unit: str, full: float, mb: float, full_gb: float | None = None,
-            ) -> None:  # fmt: skip
+    def add(
+        stage: str,
+        seconds: float,
+        n: float,
+        unit: str,
+        full: float,
+        mb: float,
+        full_gb: float | None = None,
+    ) -> None:
         per = seconds / max(n, 1)
-        rows.append({"stage": stage, "measured on": f"{n:g} {unit}", "s per item": per, "full-size items": full,
-                     "projected CPU h": per * full / 3600, "peak RSS growth MB": mb,
-                     "full-size arrays GB": full_gb})  # fmt: skip
+        rows.append(
+            {
+                "stage": stage,
+                "measured on": f"{n:g} {unit}",
+                "s per item": per,
+                "full-size items": full,
+                "projected CPU h": per * full / 3600,
+                "peak RSS growth MB": mb,
+                "full-size arrays GB": full_gb,
+            }
+        )
 
     items = list_items(comp, train)
     eeg_items = [i for i in items if i.kind == "eeg"][:8]
@@ -132,21 +153,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = ExperimentDir(Path(tmp) / "x")
         scratch.root.mkdir(parents=True)
-        _, mb = measure("epoch", lambda: train_fold(cfg, 0, train_f[train_f["fold"] != 0], source, scratch,
-                                                    stats=stats))  # fmt: skip
+        _, mb = measure(
+            "epoch", lambda: train_fold(cfg, 0, train_f[train_f["fold"] != 0], source, scratch, stats=stats)
+        )
     epochs = cfg.train.epochs_stage1  # the configured schedule is costed below per epoch
     full_cfg = load_config(args.config)
     n_epochs = full_cfg.train.epochs_stage1 + full_cfg.train.epochs_stage2
     per_fold_ids = FULL["eeg_ids"] * (FULL["folds"] - 1) / FULL["folds"]
-    add(f"training: {n_epochs} epochs x {FULL['folds']} folds", stats["seconds"] / epochs, stats["items"],
-        "eeg_ids (1 epoch)", per_fold_ids * n_epochs * FULL["folds"], mb)  # fmt: skip
+    add(
+        f"training: {n_epochs} epochs x {FULL['folds']} folds",
+        stats["seconds"] / epochs,
+        stats["items"],
+        "eeg_ids (1 epoch)",
+        per_fold_ids * n_epochs * FULL["folds"],
+        mb,
+    )
 
     fold0 = load_fold(exp, 0)
     valid = train_f[train_f["fold"] == 0]
-    secs, mb = measure("oof", lambda: predict_eegs(fold0.model, fold0.family, valid, source, fold0.frontend,
-                                                   cfg.train.batch_size, True))  # fmt: skip
-    add("OOF prediction", secs, valid["eeg_id"].nunique(), "eeg_ids", FULL["eeg_ids"], mb,
-        FULL["eeg_ids"] * 6 * 8 / 1e9)  # fmt: skip
+    secs, mb = measure(
+        "oof",
+        lambda: predict_eegs(fold0.model, fold0.family, valid, source, fold0.frontend, cfg.train.batch_size, True),
+    )
+    add(
+        "OOF prediction", secs, valid["eeg_id"].nunique(), "eeg_ids", FULL["eeg_ids"], mb, FULL["eeg_ids"] * 6 * 8 / 1e9
+    )
 
     lrows = label_rows(comp, exp).head(64)
     secs, mb = measure("embed", lambda: run_rows(comp, lrows, "train", [fold0], hand=True, desc="embed"))
@@ -165,12 +196,26 @@ def main() -> None:
     x = np.random.default_rng(0).normal(size=(4096, d_in)).astype(np.float32)
     secs, mb = measure("sae", lambda: fit_sae(x, sae_cfg, progress=False))
     label = f"SAE fit, d_sae={sae_cfg.d_sae} k={sae_cfg.k}"
-    add(f"{label} ({sae_defaults.steps} steps x {FULL['folds']} folds)", secs, sae_cfg.steps, "steps",
-        sae_defaults.steps * FULL["folds"], mb, n_train_rows * 2 * d_in * 4 * 2 / gb)  # fmt: skip
+    add(
+        f"{label} ({sae_defaults.steps} steps x {FULL['folds']} folds)",
+        secs,
+        sae_cfg.steps,
+        "steps",
+        sae_defaults.steps * FULL["folds"],
+        mb,
+        n_train_rows * 2 * d_in * 4 * 2 / gb,
+    )
     shifts = 5  # hms sae --shifts=-10,-5,0,5,10: every training label row at 5 window positions, 2 views each
     vectors = n_train_rows * 2 * shifts
-    add(f"SAE fit, one pass over {vectors:,.0f} shifted activations x {FULL['folds']} folds", secs, sae_cfg.steps,
-        "steps", vectors / sae_cfg.batch_size * FULL["folds"], mb, vectors * d_in * 4 / gb)  # fmt: skip
+    add(
+        f"SAE fit, one pass over {vectors:,.0f} shifted activations x {FULL['folds']} folds",
+        secs,
+        sae_cfg.steps,
+        "steps",
+        vectors / sae_cfg.batch_size * FULL["folds"],
+        mb,
+        vectors * d_in * 4 / gb,
+    )
     rows[-1]["full-size arrays GB"] = None  # streamed from memory-mapped chunks: one batch in memory
 
     d_sae, k = sae_defaults.d_sae, sae_defaults.k
@@ -178,17 +223,22 @@ def main() -> None:
     width = xs.shape[1]
     stack_gb = n_train_rows * width * 8 / gb  # the float64 feature matrix of a fold's training rows
     secs, mb = measure("stack", lambda: fit_soft(xs, ts, rounds=30))
-    add(f"stacker ({width} features, 300 rounds x 5 folds)", secs * 10, len(xs), "rows", n_train_rows * 5, mb,
-        stack_gb)  # fmt: skip
+    add(f"stacker ({width} features, 300 rounds x 5 folds)", secs * 10, len(xs), "rows", n_train_rows * 5, mb, stack_gb)
     secs, mb = measure("stack ref", lambda: fit_expanded(xs, ts, rounds=30))
-    add("  reference: rows repeated per class", secs * 10, len(xs), "rows", n_train_rows * 5, mb,
-        stack_gb * (ts > 0).sum(axis=1).mean())  # fmt: skip
+    add(
+        "  reference: rows repeated per class",
+        secs * 10,
+        len(xs),
+        "rows",
+        n_train_rows * 5,
+        mb,
+        stack_gb * (ts > 0).sum(axis=1).mean(),
+    )
 
     test = comp.test()
     rows_t = pd.concat([test] * (16 // max(1, len(test)) + 1), ignore_index=True).head(16)
     secs, mb = measure("submit", lambda: predict_rows(comp, rows_t, exp, "test", feature_set="cnn"))
-    add(f"submission.py ({len(exp.folds_with_weights())} folds, TTA)", secs, len(rows_t), "test EEGs", FULL["test"],
-        mb)  # fmt: skip
+    add(f"submission.py ({len(exp.folds_with_weights())} folds, TTA)", secs, len(rows_t), "test EEGs", FULL["test"], mb)
 
     table = pd.DataFrame(rows)
     table["full-size arrays GB"] = table["full-size arrays GB"].map(lambda v: "streamed" if pd.isna(v) else f"{v:.3g}")
@@ -196,8 +246,10 @@ def main() -> None:
     print(f"{exp.name} ({family.name}) on {comp.root}; measured on {device}")
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    main_rows = table[(~table["stage"].str.startswith(("embeddings", "  reference")))
-                      | (table["stage"] == "embeddings for the SAE: label rows")]  # fmt: skip
+    main_rows = table[
+        (~table["stage"].str.startswith(("embeddings", "  reference")))
+        | (table["stage"] == "embeddings for the SAE: label rows")
+    ]
     slowest = main_rows.sort_values("projected CPU h").iloc[-1]
     print(f"slowest stage at full size: {slowest['stage']} ({slowest['projected CPU h']:.1f} CPU hours here)")
 

@@ -69,8 +69,13 @@ def project(per_eeg: dict[str, float], n_folds: int, cores_here: int) -> tuple[f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--experiment", action="append", required=True, metavar="NAME:DATA",
-                        help="models/NAME trained on DATA (its test.csv is used)")  # fmt: skip
+    parser.add_argument(
+        "--experiment",
+        action="append",
+        required=True,
+        metavar="NAME:DATA",
+        help="models/NAME trained on DATA (its test.csv is used)",
+    )
     parser.add_argument("--models-root", "--models", dest="models_root", default="models")
     parser.add_argument("--blend", default=None, help="blend.json for the blend line (default: equal weights)")
     parser.add_argument("--n", type=int, default=48, help="test rows timed per experiment (test.csv cycled)")
@@ -96,17 +101,21 @@ def main() -> None:
             ref = reference(comp, rows, models, feature_set)
             minutes_4, floor = project(ours, n_folds, cores)
             stages = ", ".join(f"{k} {ours.get(k, 0.0):.4f}" for k in ("read", "front-end", "model", "stack"))
-            print(f"{name} ({family}) [{feature_set}] {n_folds} folds, {len(rows)} EEGs: s/EEG {stages}, total "
-                  f"{ours['total']:.4f}; reference (fold by fold) {ref:.4f} -> {ref / ours['total']:.2f}x; the model "
-                  f"runs {100 * ours['model'] / ours['total']:.0f} % of the time (reading overlaps it)")  # fmt: skip
+            print(
+                f"{name} ({family}) [{feature_set}] {n_folds} folds, {len(rows)} EEGs: s/EEG {stages}, total "
+                f"{ours['total']:.4f}; reference (fold by fold) {ref:.4f} -> {ref / ours['total']:.2f}x; the model "
+                f"runs {100 * ours['model'] / ours['total']:.0f} % of the time (reading overlaps it)"
+            )
             if torch.cuda.is_available():  # the CNN ran on the GPU: no core scaling applies
                 per_fold = (ours["model"] + ours.get("stack", 0.0)) * TARGET_FOLDS / n_folds
                 gpu_minutes = (ours["read"] + ours["front-end"] + per_fold) * HIDDEN_TEST_EEGS / 60
                 print(f"  projection {HIDDEN_TEST_EEGS} EEGs x {TARGET_FOLDS} folds on this GPU: {gpu_minutes:.1f} min")
                 minutes_4 = float("nan")
             else:
-                print(f"  projection {HIDDEN_TEST_EEGS} EEGs x {TARGET_FOLDS} folds: 4-core CPU {minutes_4:.1f} min; "
-                      f"one GPU: not measured (no GPU here), CPU-bound floor {floor:.1f} min")  # fmt: skip
+                print(
+                    f"  projection {HIDDEN_TEST_EEGS} EEGs x {TARGET_FOLDS} folds: 4-core CPU {minutes_4:.1f} min; "
+                    f"one GPU: not measured (no GPU here), CPU-bound floor {floor:.1f} min"
+                )
             lines.append((name, feature_set, minutes_4, ref / ours["total"]))
     if len(args.experiment) > 1:  # the blend of every experiment, as submission.py runs it
         exps = [
@@ -125,8 +134,10 @@ def main() -> None:
         )
     for name, feature_set, minutes, ratio in lines:
         verdict = "meets" if minutes < 15 else "misses"
-        print(f"{name} [{feature_set}]: projected {minutes:.1f} min on a 4-core CPU ({verdict} the 15 min target); "
-              f"{ratio:.2f}x the fold-by-fold reference")  # fmt: skip
+        print(
+            f"{name} [{feature_set}]: projected {minutes:.1f} min on a 4-core CPU ({verdict} the 15 min target); "
+            f"{ratio:.2f}x the fold-by-fold reference"
+        )
 
 
 if __name__ == "__main__":

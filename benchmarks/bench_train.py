@@ -100,8 +100,10 @@ def main() -> None:
     print(f"{cfg.name} ({cfg.family}), batch {cfg.train.batch_size}, {workers} loader workers, device {name}")
     print(f"  ceiling (model alone, fwd+bwd+step): {model_rate:8.1f} items/s")
     print(f"  data path alone (one epoch):         {data_rate:8.1f} items/s")
-    print(f"  training loop (one epoch):           {loop_rate:8.1f} items/s  "
-          f"(waiting for batches {100 * stats['wait_seconds'] / stats['seconds']:.0f} % of the loop)")  # fmt: skip
+    print(
+        f"  training loop (one epoch):           {loop_rate:8.1f} items/s  "
+        f"(waiting for batches {100 * stats['wait_seconds'] / stats['seconds']:.0f} % of the loop)"
+    )
     print(f"loop/ceiling = {loop_rate / model_rate:.2f}")
 
 

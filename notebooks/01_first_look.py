@@ -33,8 +33,9 @@ comp = Competition.from_arg(DATA)
 train = comp.train()
 row = (train[train["eeg_id"] == EEG_ID] if EEG_ID else train).iloc[0].to_dict()
 cfg = FrontEndConfig.from_dict(FRONTEND)
-print(f"{comp.root}: {len(train)} label rows, {train['eeg_id'].nunique()} EEGs, "
-      f"{train['patient_id'].nunique()} patients")  # fmt: skip
+print(
+    f"{comp.root}: {len(train)} label rows, {train['eeg_id'].nunique()} EEGs, {train['patient_id'].nunique()} patients"
+)
 pd.Series(row)
 
 # %% [markdown]

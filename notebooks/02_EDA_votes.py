@@ -47,8 +47,9 @@ pd.Series(describe_train(train), dtype=object)
 
 # %%
 fig, axes = subplots(1, 3, figsize=(15, 3.8))
-train["expert_consensus"].value_counts().reindex(
-    ["Seizure", "LPD", "GPD", "LRDA", "GRDA", "Other"]).plot.bar(ax=axes[0], title="consensus (rows)")  # fmt: skip
+train["expert_consensus"].value_counts().reindex(["Seizure", "LPD", "GPD", "LRDA", "GRDA", "Other"]).plot.bar(
+    ax=axes[0], title="consensus (rows)"
+)
 axes[1].hist(totals, bins=np.arange(0.5, totals.max() + 1.5), log=True)
 axes[1].set(title="votes per row", xlabel="total votes")
 axes[2].boxplot([probs[:, k] for k in range(len(CLASSES))], tick_labels=list(CLASSES))
@@ -62,9 +63,13 @@ _ = axes[2].set(title="vote share per class")
 
 # %%
 high = (totals >= GOLDEN_MIN_VOTES).to_numpy()
-groups = pd.DataFrame({
-    f"< {GOLDEN_MIN_VOTES} votes": probs[~high].mean(axis=0), f">= {GOLDEN_MIN_VOTES} votes": probs[high].mean(axis=0),
-}, index=list(CLASSES))  # fmt: skip
+groups = pd.DataFrame(
+    {
+        f"< {GOLDEN_MIN_VOTES} votes": probs[~high].mean(axis=0),
+        f">= {GOLDEN_MIN_VOTES} votes": probs[high].mean(axis=0),
+    },
+    index=list(CLASSES),
+)
 unanimous = probs.max(axis=1) == 1
 print(f"unanimous rows: {unanimous[~high].mean():.1%} of low-vote rows, {unanimous[high].mean():.1%} of high-vote rows")
 fig, ax = subplots(figsize=(7, 3.5))
@@ -79,8 +84,10 @@ groups
 # %%
 unique = dedupe_rows(train)
 per_eeg = train.groupby("eeg_id").size()
-print(f"{len(train)} rows -> {len(unique)} distinct (eeg_id, votes) rows; "
-      f"{train.duplicated(['eeg_id', *VOTE_COLS]).mean():.1%} of rows repeat an earlier row's votes")  # fmt: skip
+print(
+    f"{len(train)} rows -> {len(unique)} distinct (eeg_id, votes) rows; "
+    f"{train.duplicated(['eeg_id', *VOTE_COLS]).mean():.1%} of rows repeat an earlier row's votes"
+)
 fig, ax = subplots(figsize=(6, 3.2))
 ax.hist(per_eeg, bins=50, log=True)
 _ = ax.set(title="label rows per EEG", xlabel="rows")

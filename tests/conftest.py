@@ -43,10 +43,20 @@ def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 TINY_TRAIN = [
-    "model.name=test_vit", "model.pretrained=null", "model.drop_rate=0.0", "model.head_dropout=0.0",
-    "frontend.panel_height=16", "frontend.panel_width=32", "n_folds=2", "folds=[0]", "train.batch_size=2",
-    "train.epochs_stage1=2", "train.epochs_stage2=1", "train.stage2_min_votes=3", "augment.mask_p=0.0",
-]  # fmt: skip
+    "model.name=test_vit",
+    "model.pretrained=null",
+    "model.drop_rate=0.0",
+    "model.head_dropout=0.0",
+    "frontend.panel_height=16",
+    "frontend.panel_width=32",
+    "n_folds=2",
+    "folds=[0]",
+    "train.batch_size=2",
+    "train.epochs_stage1=2",
+    "train.epochs_stage2=1",
+    "train.stage2_min_votes=3",
+    "augment.mask_p=0.0",
+]
 
 
 @pytest.fixture(scope="session")
@@ -78,10 +88,19 @@ def stacked(tiny_models: Path, sim_dir: Path, tmp_path_factory: pytest.TempPathF
 
 
 TINY_RAW = [
-    "family=raw_eeg", "model.filters=4", "model.blocks=2", "model.width=8", "model.dropout=0.0", "n_folds=2",
-    "train.batch_size=4", "train.epochs_stage1=2", "train.epochs_stage2=1", "train.stage2_min_votes=3",
-    "augment.channel_drop_p=0.5", "augment.reverse_p=0.5",
-]  # fmt: skip
+    "family=raw_eeg",
+    "model.filters=4",
+    "model.blocks=2",
+    "model.width=8",
+    "model.dropout=0.0",
+    "n_folds=2",
+    "train.batch_size=4",
+    "train.epochs_stage1=2",
+    "train.epochs_stage2=1",
+    "train.stage2_min_votes=3",
+    "augment.channel_drop_p=0.5",
+    "augment.reverse_p=0.5",
+]
 
 
 @pytest.fixture(scope="session")

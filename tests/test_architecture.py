@@ -25,9 +25,24 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 
 #: file names that live in models/<experiment>/ (only hms.experiment.folder may spell them)
-EXPERIMENT_FILES = ("prior.json", "folds.csv", "config.yaml", "oof.parquet", "scores.csv", "rows.parquet",
-                    "hand.parquet", "best.json", "ablation.csv", "metrics.json", "metrics.csv", "oof_rows.parquet",
-                    "k_curve", "density.png", "reconstructions.png", ".state.pt")  # fmt: skip
+EXPERIMENT_FILES = (
+    "prior.json",
+    "folds.csv",
+    "config.yaml",
+    "oof.parquet",
+    "scores.csv",
+    "rows.parquet",
+    "hand.parquet",
+    "best.json",
+    "ablation.csv",
+    "metrics.json",
+    "metrics.csv",
+    "oof_rows.parquet",
+    "k_curve",
+    "density.png",
+    "reconstructions.png",
+    ".state.pt",
+)
 EXPERIMENT_SUBFOLDERS = ("embeddings", "sae", "stack", "clip")
 
 
@@ -147,9 +162,14 @@ def test_only_the_experiment_folder_owner_names_its_files():
         if path == owner:
             continue
         tree = ast.parse(path.read_text())
-        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
-                      if isinstance(n, ast.Module | ast.FunctionDef | ast.ClassDef) and n.body
-                      and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}  # fmt: skip
+        docstrings = {
+            id(n.body[0].value)
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Module | ast.FunctionDef | ast.ClassDef)
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)
+        }
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
                 text = node.value

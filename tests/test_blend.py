@@ -50,8 +50,12 @@ def synthetic(tmp_path) -> dict[str, Path]:
 
 
 def test_weight_goes_to_the_informative_model_and_nested_cv_is_honest(synthetic, tmp_path):
-    blend, table = run_blend(synthetic["solution"], {"good": synthetic["good"], "noise": synthetic["noise"]},
-                             min_votes=10, out=tmp_path / "out")  # fmt: skip
+    blend, table = run_blend(
+        synthetic["solution"],
+        {"good": synthetic["good"], "noise": synthetic["noise"]},
+        min_votes=10,
+        out=tmp_path / "out",
+    )
     w = dict(zip(blend.names, blend.weights, strict=True))
     assert w["good"] > 0.5 and abs(w["noise"]) < 0.2 * w["good"]
     s = blend.scores
@@ -76,17 +80,34 @@ def test_equal_blend_is_the_normalised_geometric_mean_and_a_fit_never_loses_to_i
 
 
 def test_cli_prints_the_scores_as_its_last_line(synthetic, tmp_path, capsys):
-    rc = main(["blend", "--solution", str(synthetic["solution"]), "--oof", f"good={synthetic['good']}", "--oof",
-               f"noise={synthetic['noise']}", "--out", str(tmp_path / "b")])  # fmt: skip
+    rc = main(
+        [
+            "blend",
+            "--solution",
+            str(synthetic["solution"]),
+            "--oof",
+            f"good={synthetic['good']}",
+            "--oof",
+            f"noise={synthetic['noise']}",
+            "--out",
+            str(tmp_path / "b"),
+        ]
+    )
     assert rc == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert re.fullmatch(r"blend=\d+\.\d{4} equal_weights=\d+\.\d{4} best_single=\d+\.\d{4} \(good\)", last), last
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("sum", "rows do not sum to 1"), ("nan", "NaN or infinite"), ("negative", "negative values"),
-    ("missing", "of the 400 solution rows"), ("one", "at least two models"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("sum", "rows do not sum to 1"),
+        ("nan", "NaN or infinite"),
+        ("negative", "negative values"),
+        ("missing", "of the 400 solution rows"),
+        ("one", "at least two models"),
+    ],
+)
 def test_bad_inputs_are_refused_naming_the_file(synthetic, tmp_path, damage, message):
     bad = pd.read_csv(synthetic["noise"])
     if damage == "sum":
@@ -129,23 +150,52 @@ def test_train_csv_gives_patient_groups_and_golden_rows(sim_dir, tmp_path):
     for name, noise in (("a", 0.2), ("b", 0.8)):
         p = (1 - noise) * target + noise * rng.dirichlet(np.ones(6), size=len(eegs))
         _frame(eegs["eeg_id"], p).to_csv(tmp_path / f"{name}.csv", index=False)
-    blend, _ = run_blend(tmp_path / "sol.csv", {"a": tmp_path / "a.csv", "b": tmp_path / "b.csv"},
-                         train=sim_dir / "train.csv", min_votes=10, n_folds=2)  # fmt: skip
+    blend, _ = run_blend(
+        tmp_path / "sol.csv",
+        {"a": tmp_path / "a.csv", "b": tmp_path / "b.csv"},
+        train=sim_dir / "train.csv",
+        min_votes=10,
+        n_folds=2,
+    )
     assert blend.scores["rows"] == int(eegs["golden"].sum())  # the first row's votes: the golden subset
 
 
 def test_two_families_blend_and_submit(tiny_models, tiny_raw, sim_dir, tmp_path, capsys):
     out = tmp_path / "blend"
-    rc = main(["blend", "--experiments", f"{tiny_models},{tiny_raw}", "--data", str(sim_dir), "--min-votes", "0",
-               "--folds", "2", "--out", str(out)])  # fmt: skip
+    rc = main(
+        [
+            "blend",
+            "--experiments",
+            f"{tiny_models},{tiny_raw}",
+            "--data",
+            str(sim_dir),
+            "--min-votes",
+            "0",
+            "--folds",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     meta = json.loads((out / "blend.json").read_text())
     assert meta["names"] == ["s", "raw"] and len(meta["weights"]) == 2
     test = pd.read_csv(sim_dir / "test.csv")
     for extra in (["--blend", str(out / "blend.json")], []):
         sub_path = tmp_path / f"sub{len(extra)}.csv"
-        rc = submission.main(["--data", str(sim_dir), "--experiment-dir", str(tiny_models), "--experiment-dir",
-                              str(tiny_raw), *extra, "--out", str(sub_path)])  # fmt: skip
+        rc = submission.main(
+            [
+                "--data",
+                str(sim_dir),
+                "--experiment-dir",
+                str(tiny_models),
+                "--experiment-dir",
+                str(tiny_raw),
+                *extra,
+                "--out",
+                str(sub_path),
+            ]
+        )
         assert rc == 0, capsys.readouterr().err
         sub = pd.read_csv(sub_path)
         assert list(sub["eeg_id"]) == list(test["eeg_id"])
@@ -153,8 +203,9 @@ def test_two_families_blend_and_submit(tiny_models, tiny_raw, sim_dir, tmp_path,
     # a blend of other experiments is refused before any work
     (tmp_path / "other.json").write_text(json.dumps(meta | {"names": ["s", "other"]}))
     both = ["--experiment-dir", str(tiny_models), "--experiment-dir", str(tiny_raw)]
-    rc = submission.main(["--data", str(sim_dir), *both, "--blend", str(tmp_path / "other.json"), "--out",
-                          str(tmp_path / "x.csv")])  # fmt: skip
+    rc = submission.main(
+        ["--data", str(sim_dir), *both, "--blend", str(tmp_path / "other.json"), "--out", str(tmp_path / "x.csv")]
+    )
     assert rc == 2 and "other.json" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
 
 
@@ -174,8 +225,23 @@ def test_kaggle_package_with_two_families_runs_offline(tiny_models, tiny_raw, si
     sub = tmp_path / "sub.csv"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"OMP_NUM_THREADS": "1"}
     both = ["--experiment-dir", str(dataset / "models/s"), "--experiment-dir", str(dataset / "models/raw")]
-    run = subprocess.run([sys.executable, "-I", str(dataset / "submission.py"), "--data", str(sim_dir), *both,
-                          "--blend", str(dataset / "blend.json"), "--out", str(sub)], capture_output=True, text=True,
-                         cwd=tmp_path, env=env)  # fmt: skip
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            str(dataset / "submission.py"),
+            "--data",
+            str(sim_dir),
+            *both,
+            "--blend",
+            str(dataset / "blend.json"),
+            "--out",
+            str(sub),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "blend" in run.stdout and len(pd.read_csv(sub)) == len(pd.read_csv(sim_dir / "test.csv"))

@@ -59,10 +59,20 @@ def test_submission_on_the_real_public_test(real_dir, real_train, tmp_path):
     write_json({"prior": dict(zip(VOTE_COLS, prior.tolist(), strict=False))}, tmp_path / "m" / "prior.json")
     out = tmp_path / "submission.csv"
     run = subprocess.run(
-        [sys.executable, str(ROOT / "submission.py"), "--data", str(real_dir), "--models", str(tmp_path / "m"),
-         "--out", str(out)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "submission.py"),
+            "--data",
+            str(real_dir),
+            "--models",
+            str(tmp_path / "m"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     sub = pd.read_csv(out)
     assert sub["eeg_id"].tolist() == [3911565283]

@@ -11,9 +11,17 @@ import torch
 
 from hms.constants import CLASSES
 
-TINY_CLIP = {"name": "c", "folds": [0], "n_folds": 2, "epochs": 1, "batch_size": 4, "rows_per_eeg": 1, "dim": 8,
-             "model": {"name": "test_vit", "pretrained": None, "drop_rate": 0.0, "head_dropout": 0.0},
-             "frontend": {"panel_height": 16, "panel_width": 32}}  # fmt: skip
+TINY_CLIP = {
+    "name": "c",
+    "folds": [0],
+    "n_folds": 2,
+    "epochs": 1,
+    "batch_size": 4,
+    "rows_per_eeg": 1,
+    "dim": 8,
+    "model": {"name": "test_vit", "pretrained": None, "drop_rate": 0.0, "head_dropout": 0.0},
+    "frontend": {"panel_height": 16, "panel_width": 32},
+}
 
 
 def test_info_nce_is_lower_for_matched_pairs():
@@ -69,8 +77,15 @@ def test_reports_are_deterministic_and_follow_what_was_planted(sim_dir):
     # a region is named as a region; without one the side reads as a side ("over the left region" never)
     from hms.synth.reports import write_report
 
-    facts = {"main_class": "lrda", "side": "left", "region": "diffuse", "freq_hz": 1.5, "alpha_hz": 10.0,
-             "muscle_per_min": 0.0, "blinks_per_min": 0.0}  # fmt: skip
+    facts = {
+        "main_class": "lrda",
+        "side": "left",
+        "region": "diffuse",
+        "freq_hz": 1.5,
+        "alpha_hz": 10.0,
+        "muscle_per_min": 0.0,
+        "blinks_per_min": 0.0,
+    }
     texts = pd.Series([write_report(facts, np.random.default_rng(s))[0] for s in range(60)])
     texts = pd.concat([texts, again["report"]])
     assert not texts.str.contains(r"(?:left|right|hemisphere|sided) region", regex=True).any()
@@ -135,7 +150,8 @@ def test_swapped_reports_exchange_the_sides_only():
     from hms.clip.train import swap_sides
 
     assert swap_sides("LPDs over the Left temporal region; right frontal; leftover") == (
-        "LPDs over the Right temporal region; left frontal; leftover")  # fmt: skip
+        "LPDs over the Right temporal region; left frontal; leftover"
+    )
 
 
 def test_init_from_refuses_an_experiment_with_other_folds(tiny_models, sim_dir):

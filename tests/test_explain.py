@@ -80,8 +80,9 @@ def report(stacked, sim_dir, tmp_path_factory):
 
     models = stacked[0]
     out = tmp_path_factory.mktemp("report")
-    tables = run_explain("s", sim_dir, models.parent, fold=0, top=3, out=out, cards_per_class=2, n_saliency=4,
-                         ig_steps=4, progress=False)  # fmt: skip
+    tables = run_explain(
+        "s", sim_dir, models.parent, fold=0, top=3, out=out, cards_per_class=2, n_saliency=4, ig_steps=4, progress=False
+    )
     return models, out, tables
 
 

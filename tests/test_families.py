@@ -78,8 +78,17 @@ class BandPowerFamily(ModelFamily):
         return x[..., self.perm] * self.sign
 
 
-TOY = ["family=test_bandpower_linear", "model.hidden=6", "n_folds=2", "folds=[0]", "train.batch_size=4",
-       "train.epochs_stage1=2", "train.epochs_stage2=1", "train.stage2_min_votes=3", "train.lr=0.01"]  # fmt: skip
+TOY = [
+    "family=test_bandpower_linear",
+    "model.hidden=6",
+    "n_folds=2",
+    "folds=[0]",
+    "train.batch_size=4",
+    "train.epochs_stage1=2",
+    "train.epochs_stage2=1",
+    "train.stage2_min_votes=3",
+    "train.lr=0.01",
+]
 
 
 def test_registry_knows_the_builtin_and_refuses_unknown_names():

@@ -43,8 +43,13 @@ def test_train_notebook_runs_in_the_kaggle_layout(sim_dir, tmp_path, monkeypatch
     # the same notebook, its parameters pointed at the local stand-ins of /kaggle/input and /kaggle/working
     nb = nbformat.read(code / "notebooks" / "04_train.ipynb", as_version=4)
     at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-    params = {"REPO": str(code), "CONFIG": "configs/quick.yaml", "DATA": str(data), "MODELS": None,
-              "OVERRIDES": [*TINY_TRAIN, "name=kg"]}  # fmt: skip
+    params = {
+        "REPO": str(code),
+        "CONFIG": "configs/quick.yaml",
+        "DATA": str(data),
+        "MODELS": None,
+        "OVERRIDES": [*TINY_TRAIN, "name=kg"],
+    }
     nb.cells.insert(at + 1, nbformat.v4.new_code_cell("\n".join(f"{k} = {v!r}" for k, v in params.items())))
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)

@@ -11,8 +11,14 @@ from conftest import SAE_TINY, TINY_TRAIN
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-NAMES = ["01_first_look", "02_EDA_votes", "03_working_with_spectrograms", "04_train", "05_sae_and_explain",
-         "06_submission"]  # fmt: skip
+NAMES = [
+    "01_first_look",
+    "02_EDA_votes",
+    "03_working_with_spectrograms",
+    "04_train",
+    "05_sae_and_explain",
+    "06_submission",
+]
 jupytext = pytest.importorskip("jupytext", reason="pip install -r requirements-dev.txt")
 
 
@@ -64,8 +70,15 @@ def test_sae_and_explain_notebook_writes_the_report(stacked, sim_dir, tmp_path):
     models = tmp_path / "models"
     shutil.copytree(stacked[0], models / "s")
     explain = {"fold": 0, "top": 3, "cards_per_class": 1, "n_saliency": 2, "ig_steps": 2}
-    parameters = {"EXPERIMENT": "s", "DATA": str(sim_dir), "MODELS": str(models), "SAE": SAE_TINY, "STACK_ROUNDS": 10,
-                  "EXPLAIN": explain, "OUT": str(tmp_path / "report")}  # fmt: skip
+    parameters = {
+        "EXPERIMENT": "s",
+        "DATA": str(sim_dir),
+        "MODELS": str(models),
+        "SAE": SAE_TINY,
+        "STACK_ROUNDS": 10,
+        "EXPLAIN": explain,
+        "OUT": str(tmp_path / "report"),
+    }
     nb = execute("05_sae_and_explain", parameters)
     assert (tmp_path / "report/index.html").stat().st_size > 100_000
     assert (models / "s/stack/ablation.csv").is_file()
@@ -75,6 +88,14 @@ def test_sae_and_explain_notebook_writes_the_report(stacked, sim_dir, tmp_path):
 
 def test_submission_notebook_writes_a_submission(tiny_models, sim_dir, tmp_path):
     out = tmp_path / "submission.csv"
-    execute("06_submission", {"PYTHON": sys.executable, "SUBMISSION": str(ROOT / "submission.py"), "DATA": str(sim_dir),
-                              "MODELS": str(tiny_models), "OUT": str(out)})  # fmt: skip
+    execute(
+        "06_submission",
+        {
+            "PYTHON": sys.executable,
+            "SUBMISSION": str(ROOT / "submission.py"),
+            "DATA": str(sim_dir),
+            "MODELS": str(tiny_models),
+            "OUT": str(out),
+        },
+    )
     assert len(pd.read_csv(out)) == len(pd.read_csv(sim_dir / "test.csv"))

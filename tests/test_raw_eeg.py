@@ -48,8 +48,9 @@ def test_swap_twice_is_the_identity_and_exchanges_named_pairs():
 
 def test_swap_of_the_signal_is_the_signal_of_the_swapped_recording(comp):
     eeg = _window(comp)
-    torch.testing.assert_close(swap_waveforms(waveforms([eeg], FE)), waveforms([swap_eeg(eeg)], FE), atol=1e-3,
-                               rtol=1e-4)  # fmt: skip
+    torch.testing.assert_close(
+        swap_waveforms(waveforms([eeg], FE)), waveforms([swap_eeg(eeg)], FE), atol=1e-3, rtol=1e-4
+    )
 
 
 def test_waveforms_are_the_shared_front_end_without_normalisation(comp):
@@ -93,8 +94,13 @@ def test_reversal_and_channel_dropout(comp):
     out = drop_channels(x, 3, np.random.default_rng(0))
     zero = (out == 0).all(dim=1)
     assert int(zero.sum()) == 3 and torch.equal(out[~zero], x[~zero])
-    dropped = WaveformDataset(RAW, rows, comp, FE, AugmentConfig(swap_p=0.0, shift_seconds=0, mask_p=0.0,
-                                                            channel_drop_p=1.0, channel_drop_max=2))  # fmt: skip
+    dropped = WaveformDataset(
+        RAW,
+        rows,
+        comp,
+        FE,
+        AugmentConfig(swap_p=0.0, shift_seconds=0, mask_p=0.0, channel_drop_p=1.0, channel_drop_max=2),
+    )
     n_zero = [int((dropped[i]["inputs"] == 0).all(dim=1).sum()) for i in range(len(rows))]
     assert all(1 <= n <= 2 for n in n_zero)
 
@@ -149,8 +155,18 @@ def test_raw_experiment_feeds_sae_stack_and_explain(tiny_raw, sim_dir, tmp_path)
     ablation = run_stack("raw", sim_dir, tiny_raw.parent, ("logits", "logits_sae"), rounds=10, files_dir=files)
     assert np.isfinite(ablation["oof_kl_all"]).all()
     out = tmp_path / "report"
-    tables = run_explain("raw", sim_dir, tiny_raw.parent, fold=0, top=2, out=out, cards_per_class=1, n_saliency=2,
-                         ig_steps=2, progress=False)  # fmt: skip
+    tables = run_explain(
+        "raw",
+        sim_dir,
+        tiny_raw.parent,
+        fold=0,
+        top=2,
+        out=out,
+        cards_per_class=1,
+        n_saliency=2,
+        ig_steps=2,
+        progress=False,
+    )
     assert len(tables["rankings"]) and (out / "index.html").is_file()
     page = (out / "index.html").read_text()
     assert "rows are the 16 bipolar signals" in page  # waveform saliency maps (bipolar signal x seconds)

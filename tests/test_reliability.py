@@ -194,8 +194,18 @@ def damaged(sim_dir: Path, tiny_models: Path, tmp_path_factory: pytest.TempPathF
     handler.emit = records.append
     logging.getLogger().addHandler(handler)
     try:
-        rc = submission.main(["--data", str(out), "--experiment-dir", str(tiny_models), "--out",
-                              str(out / "submission.csv"), "--stack", "cnn"])  # fmt: skip
+        rc = submission.main(
+            [
+                "--data",
+                str(out),
+                "--experiment-dir",
+                str(tiny_models),
+                "--out",
+                str(out / "submission.csv"),
+                "--stack",
+                "cnn",
+            ]
+        )
     finally:
         logging.getLogger().removeHandler(handler)
     assert rc == 0
@@ -556,8 +566,10 @@ def test_corrupt_lightgbm_model_is_refused_before_lightgbm_reads_it(stacked, sim
 
 def test_written_submission_keeps_the_mode_it_replaces(run_copy, tmp_path):
     data, models, out = run_copy
-    assert submission.main(["--data", str(data), "--experiment-dir", str(models), "--out", str(out),
-                            "--stack", "cnn"]) == 0  # fmt: skip
+    assert (
+        submission.main(["--data", str(data), "--experiment-dir", str(models), "--out", str(out), "--stack", "cnn"])
+        == 0
+    )
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
     fresh = tmp_path / "fresh.csv"
     old = os.umask(0o022)
@@ -773,10 +785,14 @@ def results_table() -> str:
     """The markdown table of every case and its outcome, as docs/results.md shows it."""
     lines = ["| input | outcome |", "|---|---|"]
     unreadable = "EEG unreadable parquet (...) -> spectrogram only"
-    lines += [f"| test row: {c} | {unreadable if o == 'EEG unreadable parquet' else o} |"
-              for c, (_, _, o) in ROW_CASES.items()]  # fmt: skip
-    lines += [f"| run: {c} | exit 2, names the file: {'; '.join(w)}; old output untouched |"
-              for c, (_, _, w) in RUN_CASES.items()]  # fmt: skip
+    lines += [
+        f"| test row: {c} | {unreadable if o == 'EEG unreadable parquet' else o} |"
+        for c, (_, _, o) in ROW_CASES.items()
+    ]
+    lines += [
+        f"| run: {c} | exit 2, names the file: {'; '.join(w)}; old output untouched |"
+        for c, (_, _, w) in RUN_CASES.items()
+    ]
     lines += [
         "| run: --out is a folder / in a missing folder / in a read-only folder | exit 2 before any work, names "
         "the path and the fix |",

@@ -52,8 +52,19 @@ def test_aux_loss_revives_a_planted_dead_latent():
     x = _one_hot_data()
     results = {}
     for coeff in (0.0, 1.0):
-        cfg = SAEConfig(d_in=16, expansion=1, k=1, aux_k=4, aux_coeff=coeff, dead_after=10**9, steps=400,
-                        batch_size=64, lr=1e-2, b_dec_init="mean", standardize="global")  # fmt: skip
+        cfg = SAEConfig(
+            d_in=16,
+            expansion=1,
+            k=1,
+            aux_k=4,
+            aux_coeff=coeff,
+            dead_after=10**9,
+            steps=400,
+            batch_size=64,
+            lr=1e-2,
+            b_dec_init="mean",
+            standardize="global",
+        )
         sae = SparseAutoencoder(cfg)
         with torch.no_grad():  # plant: latent 0 barely responds to anything and is marked dead
             sae.W_enc[0] *= 0.01
@@ -132,9 +143,15 @@ def test_shifted_activations_come_from_the_training_recordings_only(tiny_models,
     only_zero = len(_one_chunk(exp.sae_activation_dir(0), "+0000.0"))
     assert len(store) > only_zero  # the shifted windows add vectors
     assert len(build_activations(exp, sim_dir, 0, (0.0,))) == only_zero  # other shifts' chunks on disk not read
-    table = run_sae("s", sim_dir, exp.root.parent, {"expansion": 2, "k": 4, "aux_k": 8, "dead_after": 64,
-                                                     "steps": 20, "batch_size": 32},
-                    files_dir=tmp_path / "files", progress=False, shifts=(-4.0, 0.0, 4.0))  # fmt: skip
+    table = run_sae(
+        "s",
+        sim_dir,
+        exp.root.parent,
+        {"expansion": 2, "k": 4, "aux_k": 8, "dead_after": 64, "steps": 20, "batch_size": 32},
+        files_dir=tmp_path / "files",
+        progress=False,
+        shifts=(-4.0, 0.0, 4.0),
+    )
     assert table.loc[table["fold"] == 0, "n_train_samples"].item() == len(store)
 
 

@@ -35,8 +35,16 @@ def test_pareto_front_and_the_choice_rule():
 
 def test_grid_points_cover_every_penalty():
     names = [n for n, _ in SweepSettings.from_dict(GRID).points()]
-    assert names == ["topk-e0.5-k2", "topk-e0.5-k4", "topk-e1-k2", "topk-e1-k4", "l1-e0.5-c0.1", "l1-e1-c0.1",
-                     "kl-e0.5-r0.03", "kl-e1-r0.03"]  # fmt: skip
+    assert names == [
+        "topk-e0.5-k2",
+        "topk-e0.5-k4",
+        "topk-e1-k2",
+        "topk-e1-k4",
+        "l1-e0.5-c0.1",
+        "l1-e1-c0.1",
+        "kl-e0.5-r0.03",
+        "kl-e1-r0.03",
+    ]
     with pytest.raises(ValueError, match="sweep settings: unknown keys"):
         SweepSettings.from_dict({"expansions": [1]})
 

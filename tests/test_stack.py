@@ -82,8 +82,17 @@ def test_submission_runs_the_stack(stacked, sim_dir, tmp_path):
     models, _, _, _ = stacked
     out = tmp_path / "sub.csv"
     env = os.environ | {"OMP_NUM_THREADS": "1"}
-    args = ["submission.py", "--data", str(sim_dir), "--models", str(models), "--out", str(out), "--stack",
-            "logits_sae_hand"]  # fmt: skip
+    args = [
+        "submission.py",
+        "--data",
+        str(sim_dir),
+        "--models",
+        str(models),
+        "--out",
+        str(out),
+        "--stack",
+        "logits_sae_hand",
+    ]
     run = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     sub = pd.read_csv(out)
@@ -119,9 +128,25 @@ def test_inference_imports_only_kaggle_packages_and_stays_offline(stacked, sim_d
     image's packages or something they import themselves; any connection attempt raises."""
     models = stacked[0]
     out = tmp_path / "sub.csv"
-    run = subprocess.run([sys.executable, "-c", AUDIT, "--data", str(sim_dir), "--models", str(models),
-                          "--out", str(out), "--stack", "logits_sae_hand"], capture_output=True, text=True, cwd=ROOT,
-                         env=os.environ | {"OMP_NUM_THREADS": "1"})  # fmt: skip
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            AUDIT,
+            "--data",
+            str(sim_dir),
+            "--models",
+            str(models),
+            "--out",
+            str(out),
+            "--stack",
+            "logits_sae_hand",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=os.environ | {"OMP_NUM_THREADS": "1"},
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "NEW_IMPORTS []" in run.stdout, run.stdout[-2000:]
     assert len(pd.read_csv(out)) == len(pd.read_csv(sim_dir / "test.csv"))
@@ -144,8 +169,22 @@ def test_kaggle_package_runs_on_its_own(stacked, sim_dir, tmp_path):
     # the packaged copy runs from elsewhere with its own source (no repo on the path)
     sub = tmp_path / "sub.csv"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"OMP_NUM_THREADS": "1"}
-    run = subprocess.run([sys.executable, "-I", str(dataset / "submission.py"), "--data", str(sim_dir), "--models",
-                          str(dataset / "models/s"), "--out", str(sub)], capture_output=True, text=True,
-                         cwd=tmp_path, env=env)  # fmt: skip
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            str(dataset / "submission.py"),
+            "--data",
+            str(sim_dir),
+            "--models",
+            str(dataset / "models/s"),
+            "--out",
+            str(sub),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert len(pd.read_csv(sub)) == len(pd.read_csv(sim_dir / "test.csv"))

@@ -30,8 +30,9 @@ def test_copy(sim_dir, tmp_path) -> Path:
         row = test.iloc[i % len(test)].copy()
         new_eeg, new_spec = 900_000_000 + i, 800_000_000 + i
         shutil.copy(out / f"test_eegs/{row['eeg_id']}.parquet", out / f"test_eegs/{new_eeg}.parquet")
-        shutil.copy(out / f"test_spectrograms/{row['spectrogram_id']}.parquet",
-                    out / f"test_spectrograms/{new_spec}.parquet")  # fmt: skip
+        shutil.copy(
+            out / f"test_spectrograms/{row['spectrogram_id']}.parquet", out / f"test_spectrograms/{new_spec}.parquet"
+        )
         extra.append(row.to_dict() | {"eeg_id": new_eeg, "spectrogram_id": new_spec})
     pd.concat([test, pd.DataFrame(extra)], ignore_index=True).to_csv(out / "test.csv", index=False)
     return out
@@ -61,8 +62,9 @@ def test_broken_inputs_fall_back_per_row_with_one_warning(test_copy, tiny_models
     (test_copy / f"test_spectrograms/{spec_ids[4]}.parquet").unlink()
     out = tmp_path / "sub.csv"
     with caplog.at_level(logging.WARNING):
-        rc = submission.main(["--data", str(test_copy), "--models", str(tiny_models), "--out", str(out),
-                              "--stack", "cnn"])  # fmt: skip
+        rc = submission.main(
+            ["--data", str(test_copy), "--models", str(tiny_models), "--out", str(out), "--stack", "cnn"]
+        )
     assert rc == 0
     sub = _sub(out)
     assert sub["eeg_id"].tolist() == ids
@@ -104,8 +106,13 @@ def test_validation_refuses_bad_submissions_and_writes_atomically(tmp_path):
     out = tmp_path / "submission.csv"
     write_submission(good, test, out)
     before = out.read_bytes()
-    bad = [good.iloc[::-1].reset_index(drop=True), good.assign(seizure_vote=np.nan), good.iloc[:1],
-           good[["eeg_id", *reversed(VOTE_COLS)]], good.assign(seizure_vote=0.5)]  # fmt: skip
+    bad = [
+        good.iloc[::-1].reset_index(drop=True),
+        good.assign(seizure_vote=np.nan),
+        good.iloc[:1],
+        good[["eeg_id", *reversed(VOTE_COLS)]],
+        good.assign(seizure_vote=0.5),
+    ]
     for sub in bad:
         with pytest.raises(SubmissionError):
             write_submission(sub, test, out)

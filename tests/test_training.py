@@ -85,8 +85,18 @@ def _run(args: list[str], env_extra: dict | None = None) -> subprocess.Completed
 
 def _train_args(sim_dir, models, cache, name, extra=()) -> list[str]:
     sets = [f"--set={s}" for s in [*TINY, f"cache={cache}", f"name={name}", *extra]]
-    return ["-m", "hms", "train", "--config", str(ROOT / "configs" / "quick.yaml"), "--data", str(sim_dir),
-            "--models", str(models), *sets]  # fmt: skip
+    return [
+        "-m",
+        "hms",
+        "train",
+        "--config",
+        str(ROOT / "configs" / "quick.yaml"),
+        "--data",
+        str(sim_dir),
+        "--models",
+        str(models),
+        *sets,
+    ]
 
 
 def assert_same_weights(a: dict, b: dict) -> None:
@@ -106,8 +116,18 @@ def test_ddp_two_processes_match_one(sim_dir, tmp_path):
     cache, files = tmp_path / "cache", tmp_path / "files"
     single = _run(_train_args(sim_dir, tmp_path / "m1", cache, "tiny"), {"HMS_FILES_DIR": str(files)})
     assert single.returncode == 0, single.stderr[-3000:]
-    ddp = _run(["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
-                *_train_args(sim_dir, tmp_path / "m2", cache, "tiny")], {"HMS_FILES_DIR": str(files)})  # fmt: skip
+    ddp = _run(
+        [
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29531",
+            *_train_args(sim_dir, tmp_path / "m2", cache, "tiny"),
+        ],
+        {"HMS_FILES_DIR": str(files)},
+    )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     a, b = (
         load_file(str(tmp_path / "m1/tiny/fold0.safetensors")),
@@ -157,9 +177,11 @@ def test_resume_after_a_kill_gives_the_same_weights(sim_dir, tmp_path):
 
 
 def test_leaderboard_appends_survive_concurrency(tmp_path):
-    code = ("import sys; from hms import leaderboard; "
-            "[leaderboard.append({'experiment': f'e{sys.argv[1]}_{i}', 'oof_kl_golden': 0.5}, sys.argv[2]) "
-            "for i in range(10)]")  # fmt: skip
+    code = (
+        "import sys; from hms import leaderboard; "
+        "[leaderboard.append({'experiment': f'e{sys.argv[1]}_{i}', 'oof_kl_golden': 0.5}, sys.argv[2]) "
+        "for i in range(10)]"
+    )
     procs = [subprocess.Popen([sys.executable, "-c", code, str(p), str(tmp_path)]) for p in range(3)]
     assert all(p.wait() == 0 for p in procs)
     board = pd.read_csv(tmp_path / "leaderboard.csv")
@@ -170,8 +192,9 @@ def test_submission_from_trained_folds(sim_dir, real_dir, tiny_models, tmp_path)
     assert sorted(p.name for p in tiny_models.glob("fold*.safetensors")) == ["fold0.safetensors", "fold1.safetensors"]
     for data, n in ((sim_dir, len(pd.read_csv(sim_dir / "test.csv"))), (real_dir, 1)):
         out = tmp_path / f"sub_{n}.csv"
-        run = _run(["submission.py", "--data", str(data), "--models", str(tiny_models), "--out", str(out),
-                    "--stack", "cnn"])  # fmt: skip
+        run = _run(
+            ["submission.py", "--data", str(data), "--models", str(tiny_models), "--out", str(out), "--stack", "cnn"]
+        )
         assert run.returncode == 0, run.stderr[-2000:]
         assert "seconds per test EEG" in run.stdout
         sub = pd.read_csv(out)
@@ -183,8 +206,10 @@ def test_loader_workers_give_the_same_weights(sim_dir, tiny_models, tmp_path):
     """One DataLoader per stage with persistent workers reproduces the in-process loader (tiny_models, 0 workers)."""
     from hms.train.run import run_experiment
 
-    cfg = load_config(ROOT / "configs" / "quick.yaml", [*TINY, "folds=[0]", f"cache={tmp_path / 'cache'}", "name=s",
-                                                        "train.num_workers=2"])  # fmt: skip
+    cfg = load_config(
+        ROOT / "configs" / "quick.yaml",
+        [*TINY, "folds=[0]", f"cache={tmp_path / 'cache'}", "name=s", "train.num_workers=2"],
+    )
     run_experiment(cfg, sim_dir, tmp_path / "models", files_dir=tmp_path / "files")
     a = load_file(str(tiny_models / "fold0.safetensors"))
     b = load_file(str(tmp_path / "models/s/fold0.safetensors"))

@@ -108,10 +108,16 @@ def _prepare(args: argparse.Namespace) -> int:
 
     cfg = _frontend(args)
     counts = prepare(args.data, args.cache, cfg, workers=args.workers)
-    print(f"{cache_dir(args.cache, cfg)}: {counts['done']} computed, {counts['cached']} already cached, "
-          f"{counts['errors']} failed" + (" (see errors.txt there)" if counts["errors"] else "")
-          + (f", {counts['files with missing samples']} with missing (NaN/inf) samples (see missing_samples.txt)"
-             if counts["files with missing samples"] else ""))  # fmt: skip
+    print(
+        f"{cache_dir(args.cache, cfg)}: {counts['done']} computed, {counts['cached']} already cached, "
+        f"{counts['errors']} failed"
+        + (" (see errors.txt there)" if counts["errors"] else "")
+        + (
+            f", {counts['files with missing samples']} with missing (NaN/inf) samples (see missing_samples.txt)"
+            if counts["files with missing samples"]
+            else ""
+        )
+    )
     return 0
 
 
@@ -152,10 +158,29 @@ def _sae(args: argparse.Namespace) -> int:
         from hms.explain.sweep import run_sweep  # deferred: see the note above
 
         exp = ExperimentDir.named(args.experiment, args.models_root)
-        table = run_sweep(args.experiment, args.data, args.models_root, settings,
-                          config.read_yaml(args.sweep_config), shifts=shifts, curve=not args.no_curve)  # fmt: skip
-        cols = ["point", "d_sae", "explained_variance", "l0", "dead_fraction", "dense_fraction", "auroc_top_mean",
-                "selectivity_top_mean", "lateralization_gap", "band_hits", "pca_ev_same_l0", "fit_seconds"]  # fmt: skip
+        table = run_sweep(
+            args.experiment,
+            args.data,
+            args.models_root,
+            settings,
+            config.read_yaml(args.sweep_config),
+            shifts=shifts,
+            curve=not args.no_curve,
+        )
+        cols = [
+            "point",
+            "d_sae",
+            "explained_variance",
+            "l0",
+            "dead_fraction",
+            "dense_fraction",
+            "auroc_top_mean",
+            "selectivity_top_mean",
+            "lateralization_gap",
+            "band_hits",
+            "pca_ev_same_l0",
+            "fit_seconds",
+        ]
         print(table[[c for c in cols if c in table]].round(4).to_string(index=False))
         chosen = config.read_yaml(exp.sae_sweep_chosen)  # JSON is YAML
         print(f"chosen: {chosen['point']}: {chosen['reason']}")
@@ -194,9 +219,18 @@ def _explain(args: argparse.Namespace) -> int:
     from hms.paths import files_dir
 
     out = Path(args.out) if args.out else files_dir() / "reports" / args.experiment
-    tables = run_explain(args.experiment, args.data, args.models_root, fold=args.fold, top=args.top, out=out,
-                         cards_per_class=args.cards, report=not args.no_report, seed=args.seed,
-                         clip=args.clip)  # fmt: skip
+    tables = run_explain(
+        args.experiment,
+        args.data,
+        args.models_root,
+        fold=args.fold,
+        top=args.top,
+        out=out,
+        cards_per_class=args.cards,
+        report=not args.no_report,
+        seed=args.seed,
+        clip=args.clip,
+    )
     r = tables["rankings"]
     print(r[r["rank"] <= 3][["class", "rank", "feature", "auroc", "description"]].to_string(index=False))
     if "ground_truth" in tables:
@@ -206,8 +240,10 @@ def _explain(args: argparse.Namespace) -> int:
         from hms.explain.browser import check_page  # deferred: playwright
 
         result = check_page(out / "index.html", out / "screenshot.png")
-        print(f"screenshot: {out / 'screenshot.png'}  console errors: {len(result['console_errors'])}, "
-              f"broken images: {len(result['broken_images'])}")  # fmt: skip
+        print(
+            f"screenshot: {out / 'screenshot.png'}  console errors: {len(result['console_errors'])}, "
+            f"broken images: {len(result['broken_images'])}"
+        )
     return 0
 
 
@@ -268,9 +304,14 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 
 def _models_root(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models-root", "--models", dest="models_root", default=None,
-                   help="folder holding the experiments, models/<experiment>/ (default: models/ of the work dir: "
-                        "$HMS_WORK_DIR, /kaggle/working on Kaggle, else the repo)")  # fmt: skip
+    p.add_argument(
+        "--models-root",
+        "--models",
+        dest="models_root",
+        default=None,
+        help="folder holding the experiments, models/<experiment>/ (default: models/ of the work dir: "
+        "$HMS_WORK_DIR, /kaggle/working on Kaggle, else the repo)",
+    )
 
 
 def _frontend_args(p: argparse.ArgumentParser) -> None:

@@ -241,8 +241,13 @@ def check_value(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
-def load(cls: type[T], path: str | os.PathLike[str] | None = None, overrides: list[str] | None = None,
-         section: str | None = None, defaults: dict[str, Any] | None = None) -> T:  # fmt: skip
+def load(
+    cls: type[T],
+    path: str | os.PathLike[str] | None = None,
+    overrides: list[str] | None = None,
+    section: str | None = None,
+    defaults: dict[str, Any] | None = None,
+) -> T:
     """``defaults`` < YAML ``path`` (optionally its ``section``) < ``--set`` overrides, built into ``cls``."""
     values: dict[str, Any] = dict(defaults or {})
     if path is not None:

@@ -17,9 +17,27 @@ GOLDEN_MIN_VOTES = 10
 # ---- raw EEG ------------------------------------------------------------------------------------------------------
 SAMPLE_RATE = 200  # Hz
 EEG_CHANNELS: tuple[str, ...] = (
-    "Fp1", "F3", "C3", "P3", "F7", "T3", "T5", "O1", "Fz", "Cz", "Pz",
-    "Fp2", "F4", "C4", "P4", "F8", "T4", "T6", "O2", "EKG",
-)  # fmt: skip
+    "Fp1",
+    "F3",
+    "C3",
+    "P3",
+    "F7",
+    "T3",
+    "T5",
+    "O1",
+    "Fz",
+    "Cz",
+    "Pz",
+    "Fp2",
+    "F4",
+    "C4",
+    "P4",
+    "F8",
+    "T4",
+    "T6",
+    "O2",
+    "EKG",
+)
 SCALP_CHANNELS: tuple[str, ...] = EEG_CHANNELS[:-1]
 EEG_WINDOW_SECONDS = 50
 EEG_WINDOW_SAMPLES = EEG_WINDOW_SECONDS * SAMPLE_RATE  # 10,000
@@ -62,8 +80,16 @@ EEG_TO_SPEC_SHIFT = SPEC_WINDOW_SECONDS // 2 - EEG_WINDOW_SECONDS // 2  # 275
 # ---- competition layout -------------------------------------------------------------------------------------------
 KAGGLE_DATA_DIR = "/kaggle/input/hms-harmful-brain-activity-classification"
 TRAIN_COLUMNS: tuple[str, ...] = (
-    "eeg_id", "eeg_sub_id", "eeg_label_offset_seconds", "spectrogram_id", "spectrogram_sub_id",
-    "spectrogram_label_offset_seconds", "label_id", "patient_id", "expert_consensus", *VOTE_COLS,
-)  # fmt: skip
+    "eeg_id",
+    "eeg_sub_id",
+    "eeg_label_offset_seconds",
+    "spectrogram_id",
+    "spectrogram_sub_id",
+    "spectrogram_label_offset_seconds",
+    "label_id",
+    "patient_id",
+    "expert_consensus",
+    *VOTE_COLS,
+)
 TEST_COLUMNS: tuple[str, ...] = ("spectrogram_id", "eeg_id", "patient_id")
 SUBMISSION_COLUMNS: tuple[str, ...] = ("eeg_id", *VOTE_COLS)

@@ -22,8 +22,15 @@ from hms.experiment import ExperimentDir
 from hms.io import write_parquet
 from hms.predict import FoldOutputs, load_fold, run_rows
 
-ROW_COLUMNS = ("eeg_id", "eeg_sub_id", "eeg_label_offset_seconds", "spectrogram_id", "spectrogram_sub_id",
-               "spectrogram_label_offset_seconds", "patient_id")  # fmt: skip
+ROW_COLUMNS = (
+    "eeg_id",
+    "eeg_sub_id",
+    "eeg_label_offset_seconds",
+    "spectrogram_id",
+    "spectrogram_sub_id",
+    "spectrogram_label_offset_seconds",
+    "patient_id",
+)
 
 
 def label_rows(comp: Competition, exp: ExperimentDir) -> pd.DataFrame:
@@ -51,8 +58,10 @@ class EmbeddingCache:
         if exp.embedding_rows.is_file():
             cached = pd.read_parquet(exp.embedding_rows)
             if not cached[["eeg_id", "eeg_sub_id"]].equals(rows[["eeg_id", "eeg_sub_id"]]):
-                raise ValueError(f"{exp.embeddings_dir}: cached rows differ from {comp.root}/train.csv; delete "
-                                 f"{exp.embeddings_dir} and run again")  # fmt: skip
+                raise ValueError(
+                    f"{exp.embeddings_dir}: cached rows differ from {comp.root}/train.csv; delete "
+                    f"{exp.embeddings_dir} and run again"
+                )
         else:
             write_parquet(rows, exp.embedding_rows)
         folds = exp.folds_with_weights()
@@ -63,8 +72,9 @@ class EmbeddingCache:
             if target.is_file() and target.stat().st_mtime >= exp.weights(k).stat().st_mtime:
                 continue  # cached, and newer than the fold's weights
             need_hand = not exp.embedding_hand.is_file()
-            (outputs,), hand, _ = run_rows(comp, rows, "train", [load_fold(exp, k)], hand=need_hand,
-                                           batch_size=batch_size, desc=f"embed fold{k}")  # fmt: skip
+            (outputs,), hand, _ = run_rows(
+                comp, rows, "train", [load_fold(exp, k)], hand=need_hand, batch_size=batch_size, desc=f"embed fold{k}"
+            )
             if hand is not None:
                 write_parquet(hand.reset_index(drop=True), exp.embedding_hand)
             outputs.save(target)

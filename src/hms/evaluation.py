@@ -43,8 +43,15 @@ def score_table(eegs: pd.DataFrame, pred: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def record_run(experiment: str, scores: pd.DataFrame, data_root: Path, golden_eegs: pd.DataFrame, minutes: float,
-               files_dir: str | Path | None = None, **extra) -> None:  # fmt: skip
+def record_run(
+    experiment: str,
+    scores: pd.DataFrame,
+    data_root: Path,
+    golden_eegs: pd.DataFrame,
+    minutes: float,
+    files_dir: str | Path | None = None,
+    **extra,
+) -> None:
     """One leaderboard row: OOF scores, and on simulated data the Bayes floor, the class prior and the gap left."""
     overall = scores.set_index("part").loc["oof"]
     refs = simulated_references(data_root, golden_eegs)
@@ -52,10 +59,15 @@ def record_run(experiment: str, scores: pd.DataFrame, data_root: Path, golden_ee
     if refs and refs["class_prior_kl"] > refs["bayes_floor"]:
         gap = (overall["kl_golden"] - refs["bayes_floor"]) / (refs["class_prior_kl"] - refs["bayes_floor"])
     row = {
-        "experiment": experiment, "oof_kl_all": float(overall["kl_all"]), "oof_kl_golden": float(overall["kl_golden"]),
-        "bayes_floor": refs.get("bayes_floor"), "class_prior_kl": refs.get("class_prior_kl"), "gap_left": gap,
-        "train_minutes": round(minutes, 2), "notes": f"data={data_root}",
-    } | extra  # fmt: skip
+        "experiment": experiment,
+        "oof_kl_all": float(overall["kl_all"]),
+        "oof_kl_golden": float(overall["kl_golden"]),
+        "bayes_floor": refs.get("bayes_floor"),
+        "class_prior_kl": refs.get("class_prior_kl"),
+        "gap_left": gap,
+        "train_minutes": round(minutes, 2),
+        "notes": f"data={data_root}",
+    } | extra
     leaderboard.append(row, files_dir)
 
 

@@ -21,11 +21,20 @@ from hms.errors import DataError
 from hms.io import write_text
 
 DEFAULT_PARAMS = {
-    "num_class": N_CLASSES, "learning_rate": 0.03, "num_leaves": 15, "min_data_in_leaf": 10,
-    "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "verbose": -1,
-    "num_threads": 2, "deterministic": True, "force_row_wise": True,
+    "num_class": N_CLASSES,
+    "learning_rate": 0.03,
+    "num_leaves": 15,
+    "min_data_in_leaf": 10,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "verbose": -1,
+    "num_threads": 2,
+    "deterministic": True,
+    "force_row_wise": True,
     "feature_pre_filter": False,  # a tiny training part then fits the prior instead of failing: no feature left
-}  # fmt: skip
+}
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
@@ -46,8 +55,14 @@ def soft_label_objective(targets: np.ndarray, weights: np.ndarray):
     return objective
 
 
-def fit_soft(x: np.ndarray, targets: np.ndarray, weights: np.ndarray | None = None, rounds: int = 300,
-             seed: int = 42, params: dict | None = None) -> lgb.Booster:  # fmt: skip
+def fit_soft(
+    x: np.ndarray,
+    targets: np.ndarray,
+    weights: np.ndarray | None = None,
+    rounds: int = 300,
+    seed: int = 42,
+    params: dict | None = None,
+) -> lgb.Booster:
     """A multiclass booster whose softmax outputs fit the soft ``targets`` (rows of probabilities)."""
     t = np.asarray(targets, dtype=np.float64)
     if t.ndim != 2 or t.shape[1] != N_CLASSES or not np.isfinite(t).all():

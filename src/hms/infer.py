@@ -38,10 +38,16 @@ def check_experiment(exp: ExperimentDir | str | Path, feature_set: str | None = 
         )
     exp.read_prior()
     weights, sidecars = exp.folds_with_weights(), exp.folds_with_sidecars()
-    problems = [f"{exp.weights(k).name} missing (its sidecar {exp.sidecar(k).name} is there)"
-                for k in sidecars if k not in weights]  # fmt: skip
-    problems += [f"{exp.sidecar(k).name} missing (it records the family and front-end of {exp.weights(k).name})"
-                 for k in weights if k not in sidecars]  # fmt: skip
+    problems = [
+        f"{exp.weights(k).name} missing (its sidecar {exp.sidecar(k).name} is there)"
+        for k in sidecars
+        if k not in weights
+    ]
+    problems += [
+        f"{exp.sidecar(k).name} missing (it records the family and front-end of {exp.weights(k).name})"
+        for k in weights
+        if k not in sidecars
+    ]
     for k in weights:
         try:
             with safe_open(str(exp.weights(k)), "pt") as f:
@@ -76,10 +82,17 @@ def stack_files(exp: ExperimentDir, feature_set: str, fold: int) -> list[Path]:
     return [model, model.with_suffix(".json"), *([exp.sae_weights(fold)] if needs(feature_set, "sae") else [])]
 
 
-def predict_rows(comp: Competition, rows: pd.DataFrame, exp: ExperimentDir | str | Path, split: str = "test",
-                 folds: list[int] | None = None, feature_set: str | None = None, tta_swap: bool = True,
-                 batch_size: int = 16, timings: dict[str, float] | None = None,
-                 ) -> tuple[np.ndarray, dict[int, str]]:  # fmt: skip
+def predict_rows(
+    comp: Competition,
+    rows: pd.DataFrame,
+    exp: ExperimentDir | str | Path,
+    split: str = "test",
+    folds: list[int] | None = None,
+    feature_set: str | None = None,
+    tta_swap: bool = True,
+    batch_size: int = 16,
+    timings: dict[str, float] | None = None,
+) -> tuple[np.ndarray, dict[int, str]]:
     """Probabilities (n, 6) for label rows: every fold's model (-> SAE -> LightGBM when ``feature_set`` names a
     stack; None = the experiment's best.json, "cnn" = the fold models alone), averaged over folds; rows with no
     usable input get the training prior. Also returns the fallbacks by row position (``fallbacks``)."""
@@ -95,9 +108,17 @@ def predict_rows(comp: Competition, rows: pd.DataFrame, exp: ExperimentDir | str
             log.warning("the %s stack was trained on TTA-averaged embeddings; predicting with TTA on", feature_set)
             tta_swap = True
         stacks = [FoldStack(exp, feature_set, f.fold) for f in loaded]
-    outputs, hand, problems = run_rows(comp, rows, split, loaded, tta_swap=tta_swap,
-                                       hand=stacks is not None and needs(feature_set, "hand"),
-                                       batch_size=batch_size, timings=timings, desc="predict")  # fmt: skip
+    outputs, hand, problems = run_rows(
+        comp,
+        rows,
+        split,
+        loaded,
+        tta_swap=tta_swap,
+        hand=stacks is not None and needs(feature_set, "hand"),
+        batch_size=batch_size,
+        timings=timings,
+        desc="predict",
+    )
     t0 = time.perf_counter()
     if stacks is None:
         per_fold = [o.probs for o in outputs]
@@ -119,8 +140,12 @@ def fallbacks(problems: dict[int, str], no_input: np.ndarray, modalities: tuple[
     for i, problem in problems.items():
         if i in out:
             continue
-        parts = [p for p in problem.split("; ") if ("eeg" in modalities and p.startswith("EEG"))
-                 or ("spectrogram" in modalities and p.startswith("spectrogram"))]  # fmt: skip
+        parts = [
+            p
+            for p in problem.split("; ")
+            if ("eeg" in modalities and p.startswith("EEG"))
+            or ("spectrogram" in modalities and p.startswith("spectrogram"))
+        ]
         if parts:
             kept = "spectrogram" if parts[0].startswith("EEG") else "EEG"
             out[i] = f"{'; '.join(parts)} -> {kept} only"
@@ -132,19 +157,26 @@ def summarize_fallbacks(eeg_ids: np.ndarray, found: dict[int, str], what: str) -
     groups: dict[str, list[int]] = {}
     for i, reason in sorted(found.items()):
         groups.setdefault(reason, []).append(int(eeg_ids[i]))
-    lines = [f"{len(found)} {what} rows fell back:"] + [f"  {reason}: eeg_id {', '.join(map(str, ids))}"
-                                                      for reason, ids in groups.items()]  # fmt: skip
+    lines = [f"{len(found)} {what} rows fell back:"] + [
+        f"  {reason}: eeg_id {', '.join(map(str, ids))}" for reason, ids in groups.items()
+    ]
     return "\n".join(lines)
 
 
-def predict_test(comp: Competition, exp: ExperimentDir | str | Path, tta_swap: bool = True, batch_size: int = 16,
-                 feature_set: str | None = None) -> pd.DataFrame:  # fmt: skip
+def predict_test(
+    comp: Competition,
+    exp: ExperimentDir | str | Path,
+    tta_swap: bool = True,
+    batch_size: int = 16,
+    feature_set: str | None = None,
+) -> pd.DataFrame:
     """eeg_id + six probabilities for every test.csv row, in order; prints per-stage timings."""
     exp = ExperimentDir.of(exp)
     timings = {"read": 0.0, "front-end": 0.0, "model": 0.0, "stack": 0.0}
     test = comp.test()
-    probs, problems = predict_rows(comp, test, exp, "test", feature_set=feature_set, tta_swap=tta_swap,
-                                   batch_size=batch_size, timings=timings)  # fmt: skip
+    probs, problems = predict_rows(
+        comp, test, exp, "test", feature_set=feature_set, tta_swap=tta_swap, batch_size=batch_size, timings=timings
+    )
     if problems:
         log.warning(summarize_fallbacks(test["eeg_id"].to_numpy(), problems, f"{exp.name} test"))
     n = max(1, len(test))

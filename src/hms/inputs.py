@@ -32,8 +32,15 @@ def _add(timings: dict[str, float] | None, key: str, t0: float) -> None:
         timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
 
 
-def row_inputs(comp: Competition, records: list[dict], split: str, family: ModelFamily, frontend: FrontEndConfig,
-               all_rows: bool = False, timings: dict[str, float] | None = None) -> RowInputs:  # fmt: skip
+def row_inputs(
+    comp: Competition,
+    records: list[dict],
+    split: str,
+    family: ModelFamily,
+    frontend: FrontEndConfig,
+    all_rows: bool = False,
+    timings: dict[str, float] | None = None,
+) -> RowInputs:
     """Read each row's windows once and build the family's inputs. Rows with neither modality are left out of the
     batch unless ``all_rows`` (then they get blank inputs). ``timings`` accumulates 'read' and 'front-end' seconds."""
     t0 = time.perf_counter()

@@ -63,19 +63,31 @@ def notebook(command: str) -> dict:
     """A minimal nbformat-4 notebook with one markdown and one code cell."""
     return {
         "cells": [
-            {"cell_type": "markdown", "metadata": {}, "source": ["HMS submission: offline inference with the `hms` "
-                                                                   "package shipped in the attached dataset."]},
+            {
+                "cell_type": "markdown",
+                "metadata": {},
+                "source": ["HMS submission: offline inference with the `hms` package shipped in the attached dataset."],
+            },
             {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": [command]},
         ],
-        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-                     "language_info": {"name": "python"}},
-        "nbformat": 4, "nbformat_minor": 5,
-    }  # fmt: skip
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
 
 
-def package(experiments: str | list[str], out: str | Path, models_root: str | Path = "models",
-            user: str = "USERNAME", feature_set: str | None = None, gpu: bool = False,
-            blend: str | Path | None = None) -> dict[str, Path]:  # fmt: skip
+def package(
+    experiments: str | list[str],
+    out: str | Path,
+    models_root: str | Path = "models",
+    user: str = "USERNAME",
+    feature_set: str | None = None,
+    gpu: bool = False,
+    blend: str | Path | None = None,
+) -> dict[str, Path]:
     """Lay out OUT/dataset (code, every experiment's inference files, the blend file) and OUT/kernel; returns their
     paths. Refuses an experiment without fold weights or prior, and a blend of other experiments, before copying."""
     names = [experiments] if isinstance(experiments, str) else list(experiments)
@@ -106,21 +118,37 @@ def package(experiments: str | list[str], out: str | Path, models_root: str | Pa
         blend_model.save(dataset / "blend.json")
         args.append(f"--blend {base}/blend.json")
     title = ", ".join(e.name for e in exps)
-    write_json({"title": f"HMS {title} weights and code"[:50], "id": f"{user}/{slug}",
-                "licenses": [{"name": "CC0-1.0"}]}, dataset / "dataset-metadata.json")  # fmt: skip
+    write_json(
+        {"title": f"HMS {title} weights and code"[:50], "id": f"{user}/{slug}", "licenses": [{"name": "CC0-1.0"}]},
+        dataset / "dataset-metadata.json",
+    )
     command = f"!python {base}/submission.py {' '.join(args)} --out /kaggle/working/submission.csv"
     kernel.mkdir(parents=True, exist_ok=True)
     write_json(notebook(command), kernel / "submission.ipynb", indent=1)
-    meta = {"id": f"{user}/{slug}-submission", "title": f"HMS {title} submission"[:50],
-            "code_file": "submission.ipynb", "language": "python", "kernel_type": "notebook", "is_private": True,
-            "enable_gpu": gpu, "enable_internet": False, "dataset_sources": [f"{user}/{slug}"],
-            "competition_sources": [COMPETITION], "kernel_sources": []}  # fmt: skip
+    meta = {
+        "id": f"{user}/{slug}-submission",
+        "title": f"HMS {title} submission"[:50],
+        "code_file": "submission.ipynb",
+        "language": "python",
+        "kernel_type": "notebook",
+        "is_private": True,
+        "enable_gpu": gpu,
+        "enable_internet": False,
+        "dataset_sources": [f"{user}/{slug}"],
+        "competition_sources": [COMPETITION],
+        "kernel_sources": [],
+    }
     write_json(meta, kernel / "kernel-metadata.json")
     return {"dataset": dataset, "kernel": kernel}
 
 
-def package_training(out: str | Path, user: str = "USERNAME", config: str = "configs/kaggle_b0.yaml",
-                     gpu: bool = True, overrides: list[str] | None = None) -> dict[str, Path]:  # fmt: skip
+def package_training(
+    out: str | Path,
+    user: str = "USERNAME",
+    config: str = "configs/kaggle_b0.yaml",
+    gpu: bool = True,
+    overrides: list[str] | None = None,
+) -> dict[str, Path]:
     """A training kernel: OUT/dataset (the hms source, configs, notebooks) to attach read-only, and OUT/kernel with
     notebook 04_train set up for Kaggle (REPO = the attached dataset, the competition data as input, outputs in
     /kaggle/working). Upload as for the submission kernel; the trained models/ then sit in the kernel's output."""
@@ -132,20 +160,48 @@ def package_training(out: str | Path, user: str = "USERNAME", config: str = "con
     for folder, pattern in (("configs", "*.yaml"), ("notebooks", "*.ipynb")):
         for src in sorted((REPO_ROOT / folder).glob(pattern)):
             _copy(src, dataset / folder / src.name)
-    write_json({"title": "HMS code (hms package, configs, notebooks)", "id": f"{user}/{slug}",
-                "licenses": [{"name": "CC0-1.0"}]}, dataset / "dataset-metadata.json")  # fmt: skip
+    write_json(
+        {
+            "title": "HMS code (hms package, configs, notebooks)",
+            "id": f"{user}/{slug}",
+            "licenses": [{"name": "CC0-1.0"}],
+        },
+        dataset / "dataset-metadata.json",
+    )
     nb = json.loads((REPO_ROOT / "notebooks" / "04_train.ipynb").read_text())
     at = next(i for i, c in enumerate(nb["cells"]) if "parameters" in c.get("metadata", {}).get("tags", []))
-    values = {"REPO": f"/kaggle/input/{slug}", "CONFIG": config, "DATA": None, "MODELS": None,
-              "OVERRIDES": list(overrides or [])}  # fmt: skip
+    values = {
+        "REPO": f"/kaggle/input/{slug}",
+        "CONFIG": config,
+        "DATA": None,
+        "MODELS": None,
+        "OVERRIDES": list(overrides or []),
+    }
     source = "\n".join(f"{k} = {v!r}" for k, v in values.items())
-    nb["cells"].insert(at + 1, {"cell_type": "code", "execution_count": None, "outputs": [],
-                                "metadata": {"tags": ["injected-parameters"]}, "source": [source]})  # fmt: skip
+    nb["cells"].insert(
+        at + 1,
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "outputs": [],
+            "metadata": {"tags": ["injected-parameters"]},
+            "source": [source],
+        },
+    )
     kernel.mkdir(parents=True, exist_ok=True)
     write_json(nb, kernel / "train.ipynb", indent=1)
-    meta = {"id": f"{user}/hms-train", "title": "HMS train", "code_file": "train.ipynb", "language": "python",
-            "kernel_type": "notebook", "is_private": True, "enable_gpu": gpu, "enable_internet": False,
-            "dataset_sources": [f"{user}/{slug}"], "competition_sources": [COMPETITION],
-            "kernel_sources": []}  # fmt: skip
+    meta = {
+        "id": f"{user}/hms-train",
+        "title": "HMS train",
+        "code_file": "train.ipynb",
+        "language": "python",
+        "kernel_type": "notebook",
+        "is_private": True,
+        "enable_gpu": gpu,
+        "enable_internet": False,
+        "dataset_sources": [f"{user}/{slug}"],
+        "competition_sources": [COMPETITION],
+        "kernel_sources": [],
+    }
     write_json(meta, kernel / "kernel-metadata.json")
     return {"dataset": dataset, "kernel": kernel}

@@ -18,9 +18,25 @@ from hms.paths import files_dir as default_files_dir
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("experiment", "date", "git_commit", "config_hash", "seed", "folds", "model", "oof_kl_all", "oof_kl_golden",
-           "bayes_floor", "class_prior_kl", "gap_left", "train_minutes", "sae_explained_variance", "sae_l0",
-           "sae_dead_fraction", "notes")  # fmt: skip
+COLUMNS = (
+    "experiment",
+    "date",
+    "git_commit",
+    "config_hash",
+    "seed",
+    "folds",
+    "model",
+    "oof_kl_all",
+    "oof_kl_golden",
+    "bayes_floor",
+    "class_prior_kl",
+    "gap_left",
+    "train_minutes",
+    "sae_explained_variance",
+    "sae_l0",
+    "sae_dead_fraction",
+    "notes",
+)
 
 
 def git_commit() -> str:
@@ -84,17 +100,33 @@ def append(row: dict, files_dir: str | os.PathLike[str] | None = None) -> pd.Dat
 
 def render(table: pd.DataFrame) -> str:
     ranked = table.reindex(columns=list(COLUMNS)).sort_values("oof_kl_golden", na_position="last")
-    cols = ["experiment", "oof_kl_golden", "oof_kl_all", "gap_left", "bayes_floor", "class_prior_kl", "model",
-            "folds", "seed", "train_minutes", "sae_explained_variance", "sae_l0", "sae_dead_fraction", "date",
-            "git_commit"]  # fmt: skip
+    cols = [
+        "experiment",
+        "oof_kl_golden",
+        "oof_kl_all",
+        "gap_left",
+        "bayes_floor",
+        "class_prior_kl",
+        "model",
+        "folds",
+        "seed",
+        "train_minutes",
+        "sae_explained_variance",
+        "sae_l0",
+        "sae_dead_fraction",
+        "date",
+        "git_commit",
+    ]
     intro = (
         "Out-of-fold KL divergence, eeg_id level (lower is better); golden = eeg_ids whose first row has >= 10 "
         "votes. gap_left = (model - Bayes floor) / (class prior - Bayes floor) on simulated data."
     )
     lines = ["# Local CV leaderboard", "", intro, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in ranked.iterrows():
-        cells = ["" if pd.isna(r[c]) else f"{r[c]:.4f}" if isinstance(r[c], float) and c != "train_minutes"
-                 else str(r[c]) for c in cols]  # fmt: skip
+        cells = [
+            "" if pd.isna(r[c]) else f"{r[c]:.4f}" if isinstance(r[c], float) and c != "train_minutes" else str(r[c])
+            for c in cols
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -108,6 +140,17 @@ def show(files_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
 
 def summary(files_dir: str | os.PathLike[str] | None = None) -> str:
     """``python -m hms leaderboard``: the main columns, best golden OOF KL first."""
-    cols = ["experiment", "oof_kl_golden", "oof_kl_all", "gap_left", "bayes_floor", "class_prior_kl", "model", "seed",
-            "train_minutes", "date", "git_commit"]  # fmt: skip
+    cols = [
+        "experiment",
+        "oof_kl_golden",
+        "oof_kl_all",
+        "gap_left",
+        "bayes_floor",
+        "class_prior_kl",
+        "model",
+        "seed",
+        "train_minutes",
+        "date",
+        "git_commit",
+    ]
     return show(files_dir).reindex(columns=cols).to_string(index=False, float_format=lambda v: f"{v:.4f}")

@@ -85,8 +85,10 @@ def score(solution: pd.DataFrame, submission: pd.DataFrame, id_column: str = "ee
                 raise MetricError(f"{name}: column {column} holds values that are not numbers ({bad}); fix those rows")
     extra = sorted(set(submission[id_column]) - set(solution[id_column]))
     if extra:
-        raise MetricError(f"submission holds {len(extra)} {id_column}s that are not in the solution ({extra[:5]}); "
-                          "it must hold exactly the solution's ids, as Kaggle requires")  # fmt: skip
+        raise MetricError(
+            f"submission holds {len(extra)} {id_column}s that are not in the solution ({extra[:5]}); "
+            "it must hold exactly the solution's ids, as Kaggle requires"
+        )
     sol = votes_to_solution(solution)
     merged = sol[[id_column, *VOTE_COLS]].merge(
         submission[[id_column, *VOTE_COLS]], on=id_column, how="left", suffixes=("_true", "_pred")

@@ -40,8 +40,15 @@ def _view_extent(view: int, cfg: FrontEndConfig) -> tuple[float, float, float, f
     return (-half, half, float(freqs[0]), float(freqs[-1]))
 
 
-def plot_panels(panels: torch.Tensor | np.ndarray, cfg: FrontEndConfig, title: str = "", cmap: str = "magma",
-                vmin: float = -1.0, vmax: float = 1.0, label: str = "scaled log power") -> Figure:  # fmt: skip
+def plot_panels(
+    panels: torch.Tensor | np.ndarray,
+    cfg: FrontEndConfig,
+    title: str = "",
+    cmap: str = "magma",
+    vmin: float = -1.0,
+    vmax: float = 1.0,
+    label: str = "scaled log power",
+) -> Figure:
     """(views, 4, H, W) panels -> a grid: one column per view, one row per chain; time 0 = the label centre.
     Also draws attribution maps (``cmap="RdBu_r"`` with a symmetric range)."""
     panels = np.asarray(panels, dtype=np.float32)
@@ -132,15 +139,28 @@ def plot_label_row(comp: Competition, split: str, eeg_id: int | None, cfg: Front
     return paths
 
 
-def plot_pair_map(values: np.ndarray, title: str = "", cmap: str = "RdBu_r", vmin: float = -1.0, vmax: float = 1.0,
-                  label: str = "attribution") -> Figure:  # fmt: skip
+def plot_pair_map(
+    values: np.ndarray,
+    title: str = "",
+    cmap: str = "RdBu_r",
+    vmin: float = -1.0,
+    vmax: float = 1.0,
+    label: str = "attribution",
+) -> Figure:
     """A (16 bipolar signals, time) map over the 50 s window (raw-EEG families' saliency): one row per pair, chains
     separated, time 0 = the label centre."""
     values = np.asarray(values, dtype=np.float32)
     half = EEG_WINDOW_SECONDS / 2
     fig, ax = plt.subplots(figsize=(8.5, 4.2), constrained_layout=True)
-    im = ax.imshow(values, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
-                   extent=(-half, half, len(values) - 0.5, -0.5))  # fmt: skip
+    im = ax.imshow(
+        values,
+        aspect="auto",
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        interpolation="nearest",
+        extent=(-half, half, len(values) - 0.5, -0.5),
+    )
     ax.set_yticks(range(len(values)), PAIR_NAMES[: len(values)], fontsize=7)
     for boundary in range(4, len(values), 4):
         ax.axhline(boundary - 0.5, color="black", lw=0.6)

@@ -137,20 +137,25 @@ def load_fold(exp: ExperimentDir | str | Path, fold: int, device: torch.device |
     return LoadedFold(fold, model.eval(), spec.frontend, spec.family)
 
 
-def load_folds(exp: ExperimentDir | str | Path, folds: list[int] | None = None,
-               device: torch.device | str = "cpu") -> list[LoadedFold]:  # fmt: skip
+def load_folds(
+    exp: ExperimentDir | str | Path, folds: list[int] | None = None, device: torch.device | str = "cpu"
+) -> list[LoadedFold]:
     """Every fold with weights (or those of ``folds``); they must share one family and one front-end."""
     exp = ExperimentDir.of(exp)
     numbers = [k for k in exp.folds_with_weights() if folds is None or k in folds]
     if not numbers:
-        raise DataError(f"{exp.root}: no fold weights{f' for folds {folds}' if folds else ''}; train first "
-                        "(python -m hms train --config ...)")  # fmt: skip
+        raise DataError(
+            f"{exp.root}: no fold weights{f' for folds {folds}' if folds else ''}; train first "
+            "(python -m hms train --config ...)"
+        )
     loaded = [load_fold(exp, k, device) for k in numbers]
     first = loaded[0]
     for other in loaded[1:]:
         if other.frontend != first.frontend or other.family.name != first.family.name:
-            raise DataError(f"{exp.root}: folds {first.fold} and {other.fold} differ in family or front-end settings; "
-                            "predict them as separate experiments")  # fmt: skip
+            raise DataError(
+                f"{exp.root}: folds {first.fold} and {other.fold} differ in family or front-end settings; "
+                "predict them as separate experiments"
+            )
     return loaded
 
 
@@ -160,8 +165,9 @@ def _to_device(x: torch.Tensor, device: torch.device, family: ModelFamily) -> to
 
 
 @torch.no_grad()
-def forward_views(model: torch.nn.Module, family: ModelFamily, x: torch.Tensor, frontend: FrontEndConfig,
-                  tta_swap: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def forward_views(
+    model: torch.nn.Module, family: ModelFamily, x: torch.Tensor, frontend: FrontEndConfig, tta_swap: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """A batch of a family's inputs -> (probabilities, per-view embeddings (batch, views, dim)); with ``tta_swap`` the
     probabilities are averaged with those of the hemisphere-swapped inputs, whose embedding is the second view."""
     model.eval()
@@ -179,10 +185,18 @@ class ModelOutputError(RuntimeError):
     """A model returned NaN/inf for a row it had inputs for: a bug, never papered over with the prior."""
 
 
-def run_rows(comp: Competition, rows: pd.DataFrame, split: str, folds: list[LoadedFold], tta_swap: bool = True,
-             hand: bool = False, batch_size: int = 32, timings: dict[str, float] | None = None,
-             desc: str = "embed", prefetch: bool = True,
-             ) -> tuple[list[FoldOutputs], pd.DataFrame | None, dict[int, str]]:  # fmt: skip
+def run_rows(
+    comp: Competition,
+    rows: pd.DataFrame,
+    split: str,
+    folds: list[LoadedFold],
+    tta_swap: bool = True,
+    hand: bool = False,
+    batch_size: int = 32,
+    timings: dict[str, float] | None = None,
+    desc: str = "embed",
+    prefetch: bool = True,
+) -> tuple[list[FoldOutputs], pd.DataFrame | None, dict[int, str]]:
     """Every fold's outputs for every row (rows with neither modality get NaN), optional band-power ("hand")
     features, and problems by row position. Each file is read and each input built once for all folds; with
     ``prefetch`` a background thread reads and builds the next batch while the models run on this one (same
@@ -219,8 +233,11 @@ def run_rows(comp: Competition, rows: pd.DataFrame, split: str, folds: list[Load
             for m, fold in enumerate(folds):
                 p, v = forward_views(fold.model, family, batch.inputs, frontend, tta_swap)
                 if not np.isfinite(p).all():
-                    bad = [records[i].get("eeg_id") for i, ok in zip(idx, np.isfinite(p).all(axis=1), strict=True)
-                           if not ok]  # fmt: skip
+                    bad = [
+                        records[i].get("eeg_id")
+                        for i, ok in zip(idx, np.isfinite(p).all(axis=1), strict=True)
+                        if not ok
+                    ]
                     raise ModelOutputError(
                         f"fold {fold.fold} of {family.name} returned non-finite probabilities for eeg_id(s) {bad[:10]} "
                         "although their inputs were cleaned: this is a bug; please report it with those files"

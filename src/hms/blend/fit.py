@@ -51,8 +51,10 @@ def _check_values(values: np.ndarray, path: Path, probabilities: bool) -> None:
     if probabilities:
         off = np.abs(values.sum(axis=1) - 1)
         if (off > SUM_TOLERANCE).any():
-            raise DataError(f"{path}: {int((off > SUM_TOLERANCE).sum())} rows do not sum to 1 (worst off by "
-                            f"{off.max():.3g}); pass probabilities, not scores or logits")  # fmt: skip
+            raise DataError(
+                f"{path}: {int((off > SUM_TOLERANCE).sum())} rows do not sum to 1 (worst off by "
+                f"{off.max():.3g}); pass probabilities, not scores or logits"
+            )
 
 
 def _read_keyed(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
@@ -103,15 +105,17 @@ class BlendData:
 def align(solution: str | Path, oofs: dict[str, str | Path], train: str | Path | None = None) -> BlendData:
     """Match every model's rows to the solution's on the key columns (eeg_id, and eeg_sub_id when all have it)."""
     if len(oofs) < 2:
-        raise DataError(f"a blend needs at least two models, got {len(oofs)} ({list(oofs)}); pass --oof NAME=FILE "
-                        "once per model")  # fmt: skip
+        raise DataError(
+            f"a blend needs at least two models, got {len(oofs)} ({list(oofs)}); pass --oof NAME=FILE once per model"
+        )
     sol, sol_keys, counts = read_solution(solution)
     preds = {name: read_predictions(path) for name, path in oofs.items()}
     keys = [k for k in sol_keys if all(k in pk for _, pk in preds.values())]
     sol_rows = sol[keys].drop_duplicates()
     if len(sol_rows) != len(sol):
-        raise DataError(f"{solution}: rows repeat on {keys} (the models' files have no eeg_sub_id): give one row per "
-                        "eeg_id in both")  # fmt: skip
+        raise DataError(
+            f"{solution}: rows repeat on {keys} (the models' files have no eeg_sub_id): give one row per eeg_id in both"
+        )
     stacked = []
     for name, (df, _) in preds.items():
         merged = sol[keys].merge(df[[*keys, *VOTE_COLS]], on=keys, how="left", indicator=True)
@@ -194,25 +198,38 @@ def nested_scores(data: BlendData, rows: np.ndarray, n_folds: int) -> dict:
     equal = Blend.equal(data.names).apply(list(data.preds[:, idx]))
     target = data.target[idx]
     name = Counter(picks).most_common(1)[0][0]
-    return {"blend": kl(fitted, target), "equal_weights": kl(equal, target), "best_single": kl(single, target),
-            "best_single_name": name, "folds": k, "rows": int(len(idx))}  # fmt: skip
+    return {
+        "blend": kl(fitted, target),
+        "equal_weights": kl(equal, target),
+        "best_single": kl(single, target),
+        "best_single_name": name,
+        "folds": k,
+        "rows": int(len(idx)),
+    }
 
 
 def eligible(data: BlendData, min_votes: int) -> np.ndarray:
     if min_votes <= 0:
         return np.ones(len(data.target), bool)
     if np.isnan(data.totals).any():
-        raise DataError("the solution holds probabilities, so vote totals are unknown: pass --train TRAIN.csv (its "
-                        "vote counts) or --min-votes 0")  # fmt: skip
+        raise DataError(
+            "the solution holds probabilities, so vote totals are unknown: pass --train TRAIN.csv (its "
+            "vote counts) or --min-votes 0"
+        )
     rows = data.totals >= min_votes
     if rows.sum() == 0:
         raise DataError(f"no row has at least {min_votes} votes; lower --min-votes")
     return rows
 
 
-def run_blend(solution: str | Path, oofs: dict[str, str | Path], train: str | Path | None = None,
-              min_votes: int = 10, out: str | Path | None = None,
-              n_folds: int = 5) -> tuple[Blend, pd.DataFrame]:  # fmt: skip
+def run_blend(
+    solution: str | Path,
+    oofs: dict[str, str | Path],
+    train: str | Path | None = None,
+    min_votes: int = 10,
+    out: str | Path | None = None,
+    n_folds: int = 5,
+) -> tuple[Blend, pd.DataFrame]:
     """Fit on every eligible row (blend.json), score by nested CV; returns the blend and the per-model table."""
     data = align(solution, oofs, train)
     rows = eligible(data, min_votes)
@@ -220,9 +237,14 @@ def run_blend(solution: str | Path, oofs: dict[str, str | Path], train: str | Pa
     nested = nested_scores(data, rows, n_folds)
     in_sample = kl(blend.apply(list(data.preds[:, rows])), data.target[rows])
     blend.scores = {**nested, "blend_in_sample": in_sample, "min_votes": min_votes}
-    table = pd.DataFrame({"model": data.names, "weight": blend.weights,
-                          "kl_alone": [kl(p[rows], data.target[rows]) for p in data.preds],
-                          "kl_alone_all_rows": [kl(p, data.target) for p in data.preds]})  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "model": data.names,
+            "weight": blend.weights,
+            "kl_alone": [kl(p[rows], data.target[rows]) for p in data.preds],
+            "kl_alone_all_rows": [kl(p, data.target) for p in data.preds],
+        }
+    )
     if out is not None:
         out = Path(out)
         blend.save(out / "blend.json")
@@ -238,16 +260,19 @@ def _plot_weights(table: pd.DataFrame, nested: dict, path: Path) -> None:
     ax1.set_xlabel("weight on log-probabilities")
     ax1.legend(fontsize=8)
     ax2.barh(table["model"], table["kl_alone"], color="#dd8452")
-    for value, label, style in ((nested["blend"], "blend (nested CV)", "-"),
-                                (nested["equal_weights"], "equal weights", "--")):  # fmt: skip
+    for value, label, style in (
+        (nested["blend"], "blend (nested CV)", "-"),
+        (nested["equal_weights"], "equal weights", "--"),
+    ):
         ax2.axvline(value, color="black", ls=style, label=f"{label} {value:.3f}")
     ax2.set_xlabel("KL alone (rows with enough votes)")
     ax2.legend(fontsize=8)
     save_figure(fig, path)
 
 
-def experiment_oofs(experiments: list[str], data: str | Path | None, out: Path,
-                    models_root: str | Path) -> tuple[Path, dict[str, Path], Path]:  # fmt: skip
+def experiment_oofs(
+    experiments: list[str], data: str | Path | None, out: Path, models_root: str | Path
+) -> tuple[Path, dict[str, Path], Path]:
     """The ``--experiments A,B`` shortcut: each experiment's own oof.parquet as a prediction file, the eeg_id-level
     vote distribution of train.csv as the solution (written to ``out``), and train.csv for patients and totals."""
     comp = Competition.from_arg(data)

@@ -38,9 +38,15 @@ class Blend:
         return softmax(logits + self.bias, axis=-1)
 
     def save(self, path: str | Path) -> Path:
-        return write_json({"names": self.names, "weights": [float(w) for w in self.weights],
-                           "bias": dict(zip(VOTE_COLS, map(float, self.bias), strict=True)),
-                           "scores": self.scores}, Path(path))  # fmt: skip
+        return write_json(
+            {
+                "names": self.names,
+                "weights": [float(w) for w in self.weights],
+                "bias": dict(zip(VOTE_COLS, map(float, self.bias), strict=True)),
+                "scores": self.scores,
+            },
+            Path(path),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Blend:
@@ -67,6 +73,8 @@ class Blend:
     def ordered(self, names: list[str], where: str) -> list[int]:
         """Positions of this blend's models among ``names`` (every model of the blend must be there, and only they)."""
         if sorted(names) != sorted(self.names):
-            raise DataError(f"{where}: the blend is of {self.names}, the experiments given are {names}; pass the same "
-                            "experiments (by folder name) or refit the blend")  # fmt: skip
+            raise DataError(
+                f"{where}: the blend is of {self.names}, the experiments given are {names}; pass the same "
+                "experiments (by folder name) or refit the blend"
+            )
         return [names.index(n) for n in self.names]

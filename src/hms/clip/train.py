@@ -39,8 +39,10 @@ from hms.signal.image import n_views, swap_image
 def read_reports(comp: Competition) -> pd.DataFrame:
     path = comp.root / "reports.csv"
     if not path.is_file():
-        raise DataError(f"{path}: missing; the simulator writes one report per recording "
-                        f"(python -m hms synth --out {comp.root} ... again)")  # fmt: skip
+        raise DataError(
+            f"{path}: missing; the simulator writes one report per recording "
+            f"(python -m hms synth --out {comp.root} ... again)"
+        )
     reports = pd.read_csv(path)
     return reports[reports["split"] == "train"].drop_duplicates("eeg_id").set_index("eeg_id")
 
@@ -64,8 +66,11 @@ def build_images(comp: Competition, rows: pd.DataFrame, cfg: FrontEndConfig, bat
 
 def swap_sides(report: str) -> str:
     """The report of the hemisphere-swapped recording: left <-> right."""
-    return re.sub(r"\b(left|right|Left|Right)\b", lambda m: {"left": "right", "right": "left", "Left": "Right",
-                                                               "Right": "Left"}[m.group(1)], report)  # fmt: skip
+    return re.sub(
+        r"\b(left|right|Left|Right)\b",
+        lambda m: {"left": "right", "right": "left", "Left": "Right", "Right": "Left"}[m.group(1)],
+        report,
+    )
 
 
 def init_model(cfg: ClipConfig, fold: int, folds: pd.DataFrame) -> ClipModel:
@@ -77,23 +82,35 @@ def init_model(cfg: ClipConfig, fold: int, folds: pd.DataFrame) -> ClipModel:
     theirs = source.read_folds().sort_values("eeg_id").reset_index(drop=True)
     ours = folds.sort_values("eeg_id").reset_index(drop=True)
     if not theirs[["eeg_id", "fold"]].equals(ours[["eeg_id", "fold"]]):
-        raise DataError(f"{source.folds_csv} differs from the CLIP folds: its fold {fold} CNN may have seen held-out "
-                        "patients; use the same n_folds and seed as that experiment")  # fmt: skip
+        raise DataError(
+            f"{source.folds_csv} differs from the CLIP folds: its fold {fold} CNN may have seen held-out "
+            "patients; use the same n_folds and seed as that experiment"
+        )
     meta = source.read_sidecar(fold)
     if meta.get("family", "spectrogram_cnn") != "spectrogram_cnn" or meta["model"]["name"] != cfg.model.name:
         raise ValueError(f"init_from {source}: model {meta['model'].get('name')} != clip model {cfg.model.name}")
     if FrontEndConfig.from_dict(meta["frontend"]) != cfg.frontend:
-        raise ValueError(f"init_from {source}: its front-end ({source.sidecar(fold).name}) differs from the clip "
-                         "config's; copy that experiment's frontend block into the clip config")  # fmt: skip
+        raise ValueError(
+            f"init_from {source}: its front-end ({source.sidecar(fold).name}) differs from the clip "
+            "config's; copy that experiment's frontend block into the clip config"
+        )
     model = ClipModel(cfg, pretrained=False)
     model.eeg.load_state_dict(load_file(str(source.weights(fold))))
     return model
 
 
-def train_fold(cfg: ClipConfig, images: torch.Tensor, text: torch.Tensor, rows: pd.DataFrame, fold: int,
-               train_ids: np.ndarray, progress: bool = True, folds: pd.DataFrame | None = None,
-               swapped_text: torch.Tensor | None = None, frontend: FrontEndConfig | None = None,
-               ) -> tuple[ClipModel, list[float]]:  # fmt: skip
+def train_fold(
+    cfg: ClipConfig,
+    images: torch.Tensor,
+    text: torch.Tensor,
+    rows: pd.DataFrame,
+    fold: int,
+    train_ids: np.ndarray,
+    progress: bool = True,
+    folds: pd.DataFrame | None = None,
+    swapped_text: torch.Tensor | None = None,
+    frontend: FrontEndConfig | None = None,
+) -> tuple[ClipModel, list[float]]:
     """Contrastive training on the training eeg_ids; each epoch draws one label row per eeg_id, and (``swap_p``)
     swaps the hemispheres of the image together with left/right in its report."""
     torch.manual_seed(cfg.seed + fold)
@@ -102,8 +119,9 @@ def train_fold(cfg: ClipConfig, images: torch.Tensor, text: torch.Tensor, rows: 
     model = model.to(memory_format=torch.channels_last)
     backbone = list(model.eeg.parameters())
     heads = [p for n, p in model.named_parameters() if not n.startswith("eeg.")]
-    opt = torch.optim.AdamW([{"params": backbone, "lr": cfg.lr_backbone}, {"params": heads, "lr": cfg.lr}],
-                            weight_decay=cfg.weight_decay)  # fmt: skip
+    opt = torch.optim.AdamW(
+        [{"params": backbone, "lr": cfg.lr_backbone}, {"params": heads, "lr": cfg.lr}], weight_decay=cfg.weight_decay
+    )
     by_eeg = rows.groupby("eeg_id").indices
     ids = [int(e) for e in train_ids if int(e) in by_eeg]
     history = []
@@ -135,8 +153,10 @@ def train_fold(cfg: ClipConfig, images: torch.Tensor, text: torch.Tensor, rows: 
 @torch.no_grad()
 def encode_eegs(model: ClipModel, images: torch.Tensor, batch_size: int = 64) -> np.ndarray:
     model.eval()
-    out = [model.encode_eeg(images[i : i + batch_size].contiguous(memory_format=torch.channels_last))
-           for i in range(0, len(images), batch_size)]  # fmt: skip
+    out = [
+        model.encode_eeg(images[i : i + batch_size].contiguous(memory_format=torch.channels_last))
+        for i in range(0, len(images), batch_size)
+    ]
     return torch.cat(out).numpy()
 
 
@@ -172,8 +192,9 @@ def eeg_targets(train: pd.DataFrame, eeg_ids: np.ndarray) -> tuple[np.ndarray, n
     return votes / votes.sum(axis=1, keepdims=True), eegs["golden"].to_numpy()
 
 
-def zero_shot_scores(eeg_z: np.ndarray, prompt_z: np.ndarray, targets: np.ndarray, golden: np.ndarray,
-                     is_train: np.ndarray) -> dict:  # fmt: skip
+def zero_shot_scores(
+    eeg_z: np.ndarray, prompt_z: np.ndarray, targets: np.ndarray, golden: np.ndarray, is_train: np.ndarray
+) -> dict:
     """Temperature fitted on training eeg_ids; KL (golden held-out) and accuracy vs the training class prior."""
     sims = eeg_z @ prompt_z.T
     temperature = fit_temperature(sims[is_train], targets[is_train])
@@ -183,17 +204,25 @@ def zero_shot_scores(eeg_z: np.ndarray, prompt_z: np.ndarray, targets: np.ndarra
     prior = targets[is_train].mean(axis=0)
     score = lambda p, m: score_arrays(targets[m], p[m]) if m.any() else float("nan")  # noqa: E731
     return {
-        "temperature": temperature, "held_out_eegs": int(held.sum()), "golden_eegs": int(gold.sum()),
-        "zero_shot_kl_golden": score(probs, gold), "zero_shot_kl_all": score(probs, held),
+        "temperature": temperature,
+        "held_out_eegs": int(held.sum()),
+        "golden_eegs": int(gold.sum()),
+        "zero_shot_kl_golden": score(probs, gold),
+        "zero_shot_kl_all": score(probs, held),
         "prior_kl_golden": score(np.tile(prior, (len(targets), 1)), gold),
         "prior_kl_all": score(np.tile(prior, (len(targets), 1)), held),
         "zero_shot_accuracy": float((probs[held].argmax(1) == targets[held].argmax(1)).mean()) if held.any() else 0.0,
         "prior_accuracy": float((targets[held].argmax(1) == prior.argmax()).mean()) if held.any() else 0.0,
-    }, probs  # fmt: skip
+    }, probs
 
 
-def run_clip(cfg: ClipConfig, data: str | Path | None = None, models_root: str | Path = MODELS_DIR,
-             files_dir: str | Path | None = None, progress: bool = True) -> pd.DataFrame:  # fmt: skip
+def run_clip(
+    cfg: ClipConfig,
+    data: str | Path | None = None,
+    models_root: str | Path = MODELS_DIR,
+    files_dir: str | Path | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
     started = time.perf_counter()
     leaderboard.check(files_dir)  # before any work: the run's row must have a leaderboard to join
     comp = Competition.from_arg(data)
@@ -237,9 +266,16 @@ def _record(cfg: ClipConfig, table: pd.DataFrame, minutes: float, files_dir: str
         ok = w > 0
         return float(np.average(table.loc[ok, column], weights=w[ok])) if ok.any() else float("nan")
 
-    row = {"experiment": f"{cfg.name}_clip_zeroshot", "seed": cfg.seed, "folds": len(table), "model": cfg.model.name,
-           "oof_kl_all": mean("zero_shot_kl_all"), "oof_kl_golden": mean("zero_shot_kl_golden", "golden_eegs"),
-           "class_prior_kl": mean("prior_kl_golden", "golden_eegs"), "train_minutes": round(minutes, 2),
-           "notes": f"zero-shot accuracy {mean('zero_shot_accuracy'):.3f} (prior {mean('prior_accuracy'):.3f}); "
-                    f"classes {','.join(CLASSES)}"}  # fmt: skip
+    row = {
+        "experiment": f"{cfg.name}_clip_zeroshot",
+        "seed": cfg.seed,
+        "folds": len(table),
+        "model": cfg.model.name,
+        "oof_kl_all": mean("zero_shot_kl_all"),
+        "oof_kl_golden": mean("zero_shot_kl_golden", "golden_eegs"),
+        "class_prior_kl": mean("prior_kl_golden", "golden_eegs"),
+        "train_minutes": round(minutes, 2),
+        "notes": f"zero-shot accuracy {mean('zero_shot_accuracy'):.3f} (prior {mean('prior_accuracy'):.3f}); "
+        f"classes {','.join(CLASSES)}",
+    }
     leaderboard.append(row, files_dir)

@@ -70,6 +70,8 @@ def fold_summary(folds: pd.DataFrame, train: pd.DataFrame) -> str:
     """Class shares per fold and the largest gap to the overall share (what ``python -m hms folds`` prints)."""
     shares = fold_class_shares(folds, train)
     spread = (shares.drop(index="all") - shares.loc["all"]).abs().to_numpy().max() * 100
-    return (shares.round(3).to_string() + f"\n{folds['fold'].nunique()} folds, {len(folds)} eeg_ids, "
-            f"{folds['patient_id'].nunique()} patients; largest class-share gap to the overall share: "
-            f"{spread:.2f} points")  # fmt: skip
+    return (
+        shares.round(3).to_string() + f"\n{folds['fold'].nunique()} folds, {len(folds)} eeg_ids, "
+        f"{folds['patient_id'].nunique()} patients; largest class-share gap to the overall share: "
+        f"{spread:.2f} points"
+    )

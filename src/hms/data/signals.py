@@ -125,8 +125,12 @@ def read_eeg(path: str | os.PathLike[str], stop: int | None = None) -> np.ndarra
     if table.num_rows == 0:
         raise DataError(f"{path}: EEG has no samples; the file is empty")
     if absent:
-        log.warning("%s: EEG lacks channel(s) %s; read as missing (flat), as a dead channel; expected %s", path,
-                    ", ".join(absent), expected)  # fmt: skip
+        log.warning(
+            "%s: EEG lacks channel(s) %s; read as missing (flat), as a dead channel; expected %s",
+            path,
+            ", ".join(absent),
+            expected,
+        )
     columns = dict(zip(present, _as_float32(table, present, path, "EEG"), strict=True))
     empty = np.full(table.num_rows, np.nan, np.float32)
     return np.stack([columns.get(c, empty) for c in EEG_CHANNELS], axis=1)

@@ -274,8 +274,10 @@ class ExperimentDir:
 
     # -- small formats owned here ---------------------------------------------------------------------------------
     def write_prior(self, prior: np.ndarray) -> Path:
-        return write_json({"model": "class_prior", "prior": dict(zip(VOTE_COLS, np.asarray(prior).tolist(),
-                                                                     strict=True))}, self.prior_json)  # fmt: skip
+        return write_json(
+            {"model": "class_prior", "prior": dict(zip(VOTE_COLS, np.asarray(prior).tolist(), strict=True))},
+            self.prior_json,
+        )
 
     def read_prior(self) -> np.ndarray:
         """The training prior: six finite non-negative probabilities summing to 1, checked (``DataError`` naming
@@ -302,8 +304,10 @@ class ExperimentDir:
         if self.folds_csv.is_file():
             folds = self.read_folds(train)
             if folds["fold"].nunique() != n_folds:
-                raise DataError(f"{self.folds_csv}: {folds['fold'].nunique()} folds, but n_folds={n_folds}; use the "
-                                f"experiment's n_folds or delete {self.folds_csv} to rebuild them")  # fmt: skip
+                raise DataError(
+                    f"{self.folds_csv}: {folds['fold'].nunique()} folds, but n_folds={n_folds}; use the "
+                    f"experiment's n_folds or delete {self.folds_csv} to rebuild them"
+                )
             return folds
         folds = make_folds(train, n_folds, seed)
         self.write_folds(folds)

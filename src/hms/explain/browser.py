@@ -12,8 +12,15 @@ import numpy as np
 
 from hms.constants import CLASSES
 
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 LOCAL = ("file:", "data:", "blob:", "about:")
 
@@ -47,8 +54,9 @@ def check_page(page: str | Path, screenshot: str | Path, width: int = 1300, heig
             tab.on("request", lambda r: None if r.url.startswith(LOCAL) else requests.append(r.url))
             tab.goto(page_path.as_uri(), wait_until="load")
             tab.wait_for_function("document.querySelectorAll('.js-plotly-plot').length > 0", timeout=30_000)
-            broken = tab.evaluate("Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
-                                  ".map(i => i.alt)")  # fmt: skip
+            broken = tab.evaluate(
+                "Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt)"
+            )
             n_images = tab.evaluate("document.images.length")
             sections = tab.evaluate("Array.from(document.querySelectorAll('section.class-section')).map(s => s.id)")
             plots = tab.evaluate("document.querySelectorAll('.js-plotly-plot .main-svg').length")
@@ -56,9 +64,18 @@ def check_page(page: str | Path, screenshot: str | Path, width: int = 1300, heig
         finally:
             browser.close()
     spread = _pixel_spread(Path(screenshot))
-    return {"console_errors": console, "page_errors": errors, "requests": requests, "broken_images": broken,
-            "images": n_images, "class_sections": sections, "expected_sections": [f"class-{c}" for c in CLASSES],
-            "plots": plots, "screenshot": str(screenshot), "pixel_std": spread}  # fmt: skip
+    return {
+        "console_errors": console,
+        "page_errors": errors,
+        "requests": requests,
+        "broken_images": broken,
+        "images": n_images,
+        "class_sections": sections,
+        "expected_sections": [f"class-{c}" for c in CLASSES],
+        "plots": plots,
+        "screenshot": str(screenshot),
+        "pixel_std": spread,
+    }
 
 
 def _pixel_spread(png: Path) -> float:

@@ -36,8 +36,9 @@ def class_statistics(codes: np.ndarray, targets: np.ndarray) -> pd.DataFrame:
         if positive.all() or not positive.any():
             out[f"auroc_{name}"] = np.nan
             continue
-        out[f"auroc_{name}"] = [roc_auc_score(positive, codes[:, j]) if fires[:, j].any() else 0.5
-                                for j in range(codes.shape[1])]  # fmt: skip
+        out[f"auroc_{name}"] = [
+            roc_auc_score(positive, codes[:, j]) if fires[:, j].any() else 0.5 for j in range(codes.shape[1])
+        ]
     return out
 
 
@@ -74,12 +75,14 @@ def band_and_side(codes: np.ndarray, hand: pd.DataFrame, view: str = "eeg10") ->
     cols = np.arange(codes.shape[1])
     asym = side_corr[best, cols]
     side = np.where(asym > 0.1, "left", np.where(asym < -0.1, "right", "both"))
-    return pd.DataFrame({"band": [list(BANDS)[i] for i in best], "band_corr": band_corr[best, cols],
-                         "side": side, "side_corr": asym})  # fmt: skip
+    return pd.DataFrame(
+        {"band": [list(BANDS)[i] for i in best], "band_corr": band_corr[best, cols], "side": side, "side_corr": asym}
+    )
 
 
-def feature_table(codes: np.ndarray, view_codes: np.ndarray, swapped_codes: np.ndarray, targets: np.ndarray,
-                  hand: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
+def feature_table(
+    codes: np.ndarray, view_codes: np.ndarray, swapped_codes: np.ndarray, targets: np.ndarray, hand: pd.DataFrame
+) -> pd.DataFrame:
     """Everything above for every feature: class statistics of ``codes`` against ``targets``, lateralization from the
     codes of the two hemisphere views, band and side from the band powers ``hand`` (rows aligned with ``codes``)."""
     stats = class_statistics(codes, targets)
@@ -92,5 +95,7 @@ def describe(row: pd.Series) -> str:
     lo, hi = BANDS[row["band"]]
     spread = "one-sided" if row["lateralization"] >= 0.5 else "bilateral"
     side = f"{row['side']} chains, " if row["side"] != "both" else ""
-    return (f"{side}{spread} (lateralization {row['lateralization']:.2f}), {row['band']} {lo:g}-{hi:g} Hz "
-            f"(r {row['band_corr']:.2f}), {row['top_class']} (selectivity {row['selectivity']:.2f})")  # fmt: skip
+    return (
+        f"{side}{spread} (lateralization {row['lateralization']:.2f}), {row['band']} {lo:g}-{hi:g} Hz "
+        f"(r {row['band_corr']:.2f}), {row['top_class']} (selectivity {row['selectivity']:.2f})"
+    )

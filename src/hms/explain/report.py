@@ -25,9 +25,14 @@ from hms.signal.config import FrontEndConfig
 from hms.signal.image import image_to_panels, n_views, panels_to_image
 
 CLASS_COLORS = dict(zip(CLASSES, ("#d62728", "#ff7f0e", "#bcbd22", "#1f77b4", "#17becf", "#7f7f7f"), strict=True))
-CLASS_TITLES = {"seizure": "Seizure", "lpd": "LPD - lateralized periodic discharges",
-                "gpd": "GPD - generalized periodic discharges", "lrda": "LRDA - lateralized rhythmic delta activity",
-                "grda": "GRDA - generalized rhythmic delta activity", "other": "Other"}  # fmt: skip
+CLASS_TITLES = {
+    "seizure": "Seizure",
+    "lpd": "LPD - lateralized periodic discharges",
+    "gpd": "GPD - generalized periodic discharges",
+    "lrda": "LRDA - lateralized rhythmic delta activity",
+    "grda": "GRDA - generalized rhythmic delta activity",
+    "other": "Other",
+}
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
 nav{position:sticky;top:0;background:#263238;padding:.5em 1em;z-index:10}
@@ -103,21 +108,43 @@ def _map_png(panels: np.ndarray, cfg: FrontEndConfig, title: str, signed: bool, 
         values = np.asarray(panels, dtype=np.float32)
         values = uniform_filter(values, size=(1, max(1, int(cfg.sample_rate))), mode="nearest")
         vmax = float(np.abs(values).max()) or 1.0
-        fig = plot_pair_map(values, title, cmap="RdBu_r" if signed else "viridis", vmin=-vmax if signed else 0.0,
-                            vmax=vmax, label="attribution" if signed else "|saliency|")  # fmt: skip
+        fig = plot_pair_map(
+            values,
+            title,
+            cmap="RdBu_r" if signed else "viridis",
+            vmin=-vmax if signed else 0.0,
+            vmax=vmax,
+            label="attribution" if signed else "|saliency|",
+        )
         return figure_png(fig, dpi=60)
     panels = uniform_filter(np.asarray(panels, dtype=np.float32), size=(1, 1, smooth, smooth), mode="nearest")
     vmax = float(np.abs(panels).max()) or 1.0
-    fig = plot_panels(panels, cfg, title, cmap="RdBu_r" if signed else "viridis", vmin=-vmax if signed else 0.0,
-                      vmax=vmax, label="attribution" if signed else "|saliency|")  # fmt: skip
+    fig = plot_panels(
+        panels,
+        cfg,
+        title,
+        cmap="RdBu_r" if signed else "viridis",
+        vmin=-vmax if signed else 0.0,
+        vmax=vmax,
+        label="attribution" if signed else "|saliency|",
+    )
     return figure_png(fig, dpi=50)
 
 
 def sae_section(d: ReportData) -> str:
     path = d.exp.sae_metrics_json
     metrics = json.loads(path.read_text()) if path.is_file() else {}
-    keys = ("d_in", "d_sae", "k", "sparsity", "explained_variance", "explained_variance_train", "l0", "dead_fraction",
-            "dead_fraction_valid")  # fmt: skip
+    keys = (
+        "d_in",
+        "d_sae",
+        "k",
+        "sparsity",
+        "explained_variance",
+        "explained_variance_train",
+        "l0",
+        "dead_fraction",
+        "dead_fraction_valid",
+    )
     table = pd.DataFrame([{"metric": k, "value": metrics[k]} for k in keys if k in metrics])
     figures = "".join(
         _file_img(p, p.name)
@@ -129,21 +156,32 @@ def sae_section(d: ReportData) -> str:
             d.exp.sae_activations_curve_png,
         )
     )  # the sweep's plots when `hms sae --sweep` was run
-    return (f'<section id="sae"><h2>Sparse autoencoder</h2><p class="note">Metrics over all folds (validation rows '
-            f"unless marked train); explained variance = 1 - FVU.</p>{_table(table) if len(table) else ''}"
-            f"{figures}</section>")  # fmt: skip
+    return (
+        f'<section id="sae"><h2>Sparse autoencoder</h2><p class="note">Metrics over all folds (validation rows '
+        f"unless marked train); explained variance = 1 - FVU.</p>{_table(table) if len(table) else ''}"
+        f"{figures}</section>"
+    )
 
 
 def overview_section(d: ReportData) -> str:
     consensus = d.targets.argmax(axis=1)
-    table = pd.DataFrame({
-        "class": CLASSES, "rows (consensus)": np.bincount(consensus, minlength=len(CLASSES)),
-        "mean vote share": d.targets.mean(axis=0), "mean CNN probability": d.probs.mean(axis=0),
-        "live features whose top class it is": [int(((d.stats["top_class"] == c) & (d.stats["density"] > 0)).sum())
-                                                for c in CLASSES],
-    })  # fmt: skip
-    fig = go.Figure([go.Bar(name="vote share", x=list(CLASSES), y=table["mean vote share"]),
-                     go.Bar(name="CNN probability", x=list(CLASSES), y=table["mean CNN probability"])])  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "class": CLASSES,
+            "rows (consensus)": np.bincount(consensus, minlength=len(CLASSES)),
+            "mean vote share": d.targets.mean(axis=0),
+            "mean CNN probability": d.probs.mean(axis=0),
+            "live features whose top class it is": [
+                int(((d.stats["top_class"] == c) & (d.stats["density"] > 0)).sum()) for c in CLASSES
+            ],
+        }
+    )
+    fig = go.Figure(
+        [
+            go.Bar(name="vote share", x=list(CLASSES), y=table["mean vote share"]),
+            go.Bar(name="CNN probability", x=list(CLASSES), y=table["mean CNN probability"]),
+        ]
+    )
     fig.update_layout(barmode="group", height=320, margin=dict(t=30, b=30), title="Mean vote share vs prediction")
     diff = ""
     if "seizure_vs_rest" in d.class_maps:
@@ -152,9 +190,11 @@ def overview_section(d: ReportData) -> str:
             "samples minus on samples with under 10 % seizure votes (red: more evidence for seizure).</p>"
             + _img(_map_png(d.class_maps["seizure_vs_rest"], d.cfg, "seizure - rest", True), "seizure - rest")
         )
-    return (f'<section id="overview"><h2>Class overview</h2><p class="note">Experiment <b>{html.escape(d.experiment)}'
-            f"</b>, fold {d.fold}, {len(d.targets)} label rows; features ranked by {html.escape(d.ranked_by)}.</p>"
-            f"{_table(table)}{_plotly(fig, 'overview-bars')}{diff}</section>")  # fmt: skip
+    return (
+        f'<section id="overview"><h2>Class overview</h2><p class="note">Experiment <b>{html.escape(d.experiment)}'
+        f"</b>, fold {d.fold}, {len(d.targets)} label rows; features ranked by {html.escape(d.ranked_by)}.</p>"
+        f"{_table(table)}{_plotly(fig, 'overview-bars')}{diff}</section>"
+    )
 
 
 def _projection_figure(d: ReportData, xyz: np.ndarray, three_d: bool) -> go.Figure:
@@ -162,34 +202,58 @@ def _projection_figure(d: ReportData, xyz: np.ndarray, three_d: bool) -> go.Figu
     scatter = go.Scatter3d if three_d else go.Scatter
     coords = lambda m: dict(x=xyz[m, 0], y=xyz[m, 1], **({"z": xyz[m, 2]} if three_d else {}))  # noqa: E731
     size = 3 if three_d else 5
-    traces = [scatter(mode="markers", name=c, marker=dict(color=CLASS_COLORS[c], size=size), **coords(consensus == k),
-                      hovertext=[f"{c} {v:.2f}" for v in d.targets[consensus == k, k]], hoverinfo="text")
-              for k, c in enumerate(CLASSES)]  # fmt: skip
+    traces = [
+        scatter(
+            mode="markers",
+            name=c,
+            marker=dict(color=CLASS_COLORS[c], size=size),
+            **coords(consensus == k),
+            hovertext=[f"{c} {v:.2f}" for v in d.targets[consensus == k, k]],
+            hoverinfo="text",
+        )
+        for k, c in enumerate(CLASSES)
+    ]
     everything = np.ones(len(xyz), bool)
     first = d.codes[:, 0] if d.codes.shape[1] else np.zeros(len(xyz))
-    traces.append(scatter(mode="markers", name="feature", visible=False, **coords(everything),
-                          marker=dict(color=first, colorscale="Viridis", size=size, showscale=True),
-                          hoverinfo="skip"))  # fmt: skip
+    traces.append(
+        scatter(
+            mode="markers",
+            name="feature",
+            visible=False,
+            **coords(everything),
+            marker=dict(color=first, colorscale="Viridis", size=size, showscale=True),
+            hoverinfo="skip",
+        )
+    )
     n = len(CLASSES)
-    buttons = [dict(label="colour: consensus class", method="restyle",
-                    args=[{"visible": [True] * n + [False]}])]  # fmt: skip
+    buttons = [dict(label="colour: consensus class", method="restyle", args=[{"visible": [True] * n + [False]}])]
     for i, j in enumerate(d.code_features):
         top_class = d.stats.loc[j, "top_class"]
-        buttons.append(dict(label=f"colour: feature {j} ({top_class})", method="restyle",
-                            args=[{"visible": [False] * n + [True], "marker.color": [d.codes[:, i].tolist()]},
-                                  [n]]))  # fmt: skip
+        buttons.append(
+            dict(
+                label=f"colour: feature {j} ({top_class})",
+                method="restyle",
+                args=[{"visible": [False] * n + [True], "marker.color": [d.codes[:, i].tolist()]}, [n]],
+            )
+        )
     fig = go.Figure(traces)
-    fig.update_layout(height=520, margin=dict(t=40, l=10, r=10, b=10), legend=dict(itemsizing="constant"),
-                      title=f"UMAP of the CNN embeddings ({'3D' if three_d else '2D'})",
-                      updatemenus=[dict(buttons=buttons, x=1.0, xanchor="right", y=1.12)])  # fmt: skip
+    fig.update_layout(
+        height=520,
+        margin=dict(t=40, l=10, r=10, b=10),
+        legend=dict(itemsizing="constant"),
+        title=f"UMAP of the CNN embeddings ({'3D' if three_d else '2D'})",
+        updatemenus=[dict(buttons=buttons, x=1.0, xanchor="right", y=1.12)],
+    )
     return fig
 
 
 def projection_section(d: ReportData) -> str:
-    return ('<section id="umap"><h2>Embeddings (UMAP)</h2><p class="note">Each point is a label row (the fold\'s CNN '
-            "embedding); colour by consensus class, or pick a feature in the menu to colour by its activation.</p>"
-            f"{_plotly(_projection_figure(d, d.umap2, False), 'umap2d')}"
-            f"{_plotly(_projection_figure(d, d.umap3, True), 'umap3d')}</section>")  # fmt: skip
+    return (
+        '<section id="umap"><h2>Embeddings (UMAP)</h2><p class="note">Each point is a label row (the fold\'s CNN '
+        "embedding); colour by consensus class, or pick a feature in the menu to colour by its activation.</p>"
+        f"{_plotly(_projection_figure(d, d.umap2, False), 'umap2d')}"
+        f"{_plotly(_projection_figure(d, d.umap3, True), 'umap3d')}</section>"
+    )
 
 
 def heatmap_section(d: ReportData) -> str:
@@ -197,11 +261,24 @@ def heatmap_section(d: ReportData) -> str:
     means = d.stats.loc[feats, [f"class_mean_{c}" for c in CLASSES]].to_numpy(dtype=float)
     share = means / np.clip(means.sum(axis=1, keepdims=True), 1e-12, None)
     text = [[html.escape(str(d.stats.loc[j, "description"]))] * len(CLASSES) for j in feats]
-    fig = go.Figure(go.Heatmap(z=share, x=list(CLASSES), y=[f"f{j}" for j in feats], colorscale="Blues", zmin=0,
-                               zmax=1, customdata=text, colorbar=dict(title="share"),
-                               hovertemplate="%{y} · %{x}: %{z:.2f}<br>%{customdata}<extra></extra>"))  # fmt: skip
-    fig.update_layout(height=max(300, 22 * len(feats) + 120), margin=dict(t=40, b=30),
-                      title="Share of each feature's mean activation per class (soft labels)")  # fmt: skip
+    fig = go.Figure(
+        go.Heatmap(
+            z=share,
+            x=list(CLASSES),
+            y=[f"f{j}" for j in feats],
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            customdata=text,
+            colorbar=dict(title="share"),
+            hovertemplate="%{y} · %{x}: %{z:.2f}<br>%{customdata}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=max(300, 22 * len(feats) + 120),
+        margin=dict(t=40, b=30),
+        title="Share of each feature's mean activation per class (soft labels)",
+    )
     return f'<section id="heatmap"><h2>Feature x class</h2>{_plotly(fig, "feature-class-heatmap")}</section>'
 
 
@@ -212,24 +289,39 @@ def _card(card: dict, d: ReportData) -> str:
         f"<figure>{_img(_thumbnail(img, d.cfg, ''), f'feature {j} example {i}')}<figcaption>eeg {r['eeg_id']}/"
         f"{r['eeg_sub_id']} · z {a:.2f}</figcaption></figure>"
         for i, (img, r, a) in enumerate(zip(card["images"], card["rows"], card["activations"], strict=True))
-    )  # fmt: skip
+    )
     words = ""
     if "words" in s.index and isinstance(s["words"], str) and s["words"]:
         words = f"<p class='words'>In words (EEG-CLIP): {html.escape(s['words'])}</p>"
     aurocs = ", ".join(f"{c} {s[f'auroc_{c}']:.2f}" for c in CLASSES if pd.notna(s[f"auroc_{c}"]))
-    return (f'<div class="card" id="feature-{j}"><h3>Feature {j} · {html.escape(str(s["top_class"]))} '
-            f"(selectivity {s['selectivity']:.2f}, density {s['density']:.3f})</h3>"
-            f"<p>{html.escape(str(s['description']))}</p>{words}<p class='note'>Saliency: "
-            f"{html.escape(card['saliency_summary'])}<br>AUROC: {aurocs}</p>"
-            f"<div class='thumbs'>{thumbs}</div>"
-            f"{_img(_map_png(card['saliency'], d.cfg, f'feature {j}: |d z / d image|', False), f'saliency {j}')}"
-            "</div>")  # fmt: skip
+    return (
+        f'<div class="card" id="feature-{j}"><h3>Feature {j} · {html.escape(str(s["top_class"]))} '
+        f"(selectivity {s['selectivity']:.2f}, density {s['density']:.3f})</h3>"
+        f"<p>{html.escape(str(s['description']))}</p>{words}<p class='note'>Saliency: "
+        f"{html.escape(card['saliency_summary'])}<br>AUROC: {aurocs}</p>"
+        f"<div class='thumbs'>{thumbs}</div>"
+        f"{_img(_map_png(card['saliency'], d.cfg, f'feature {j}: |d z / d image|', False), f'saliency {j}')}"
+        "</div>"
+    )
 
 
 def class_section(d: ReportData, k: int, name: str, cards: dict[int, dict], cards_per_class: int) -> str:
     ranked = d.rankings[d.rankings["class"] == name]
-    cols = [c for c in ("rank", "feature", "contribution", "gain", "auroc", "selectivity", "top_class", "description",
-                        "words") if c in ranked.columns and ranked[c].notna().any()]  # fmt: skip
+    cols = [
+        c
+        for c in (
+            "rank",
+            "feature",
+            "contribution",
+            "gain",
+            "auroc",
+            "selectivity",
+            "top_class",
+            "description",
+            "words",
+        )
+        if c in ranked.columns and ranked[c].notna().any()
+    ]
     smap = ""
     if name in d.class_maps:
         png = _map_png(d.class_maps[name], d.cfg, f"{name}: integrated gradients", True)
@@ -245,19 +337,23 @@ def class_section(d: ReportData, k: int, name: str, cards: dict[int, dict], card
     else:
         smap = f"<p class='note'>No sample with at least half of the votes for {name}: no saliency map.</p>"
     shown = [cards[f] for f in ranked["feature"].head(cards_per_class) if f in cards]
-    return (f'<section class="class-section" id="class-{name}" data-class="{name}" style="--c:{CLASS_COLORS[name]}">'
-            f"<h2>{html.escape(CLASS_TITLES[name])}</h2>{smap}<h3>What drives {name}</h3>"
-            f"{_table(ranked[cols]) if len(ranked) else '<p>No ranked features.</p>'}"
-            f"<div class='cards'>{''.join(_card(c, d) for c in shown)}</div></section>")  # fmt: skip
+    return (
+        f'<section class="class-section" id="class-{name}" data-class="{name}" style="--c:{CLASS_COLORS[name]}">'
+        f"<h2>{html.escape(CLASS_TITLES[name])}</h2>{smap}<h3>What drives {name}</h3>"
+        f"{_table(ranked[cols]) if len(ranked) else '<p>No ranked features.</p>'}"
+        f"<div class='cards'>{''.join(_card(c, d) for c in shown)}</div></section>"
+    )
 
 
 def retrieval_section(d: ReportData) -> str:
     if d.retrieval is None or not len(d.retrieval):
         return ""
     cols = [c for c in d.retrieval.columns if c != "eeg_id" and not c.startswith("similarity")]
-    return ('<section id="retrieval"><h2>Reports nearest to held-out EEGs (EEG-CLIP)</h2><p class="note">For EEGs of '
-            "the fold's held-out patients: their own report (never seen in training), its rank among all reports, "
-            f"and the nearest reports in the aligned space.</p>{_table(d.retrieval[cols])}</section>")  # fmt: skip
+    return (
+        '<section id="retrieval"><h2>Reports nearest to held-out EEGs (EEG-CLIP)</h2><p class="note">For EEGs of '
+        "the fold's held-out patients: their own report (never seen in training), its rank among all reports, "
+        f"and the nearest reports in the aligned space.</p>{_table(d.retrieval[cols])}</section>"
+    )
 
 
 def clusters_section(d: ReportData) -> str:
@@ -265,24 +361,34 @@ def clusters_section(d: ReportData) -> str:
     rows = []
     for cl, part in live.groupby("cluster"):
         top = part.sort_values("density", ascending=False)
-        rows.append({"cluster": int(cl), "features": len(part), "main top class": part["top_class"].mode().iloc[0],
-                     "mean selectivity": part["selectivity"].mean(),
-                     "mean lateralization": part["lateralization"].mean(),
-                     "densest members": ", ".join(f"f{j}" for j in top["feature"].head(8))})  # fmt: skip
+        rows.append(
+            {
+                "cluster": int(cl),
+                "features": len(part),
+                "main top class": part["top_class"].mode().iloc[0],
+                "mean selectivity": part["selectivity"].mean(),
+                "mean lateralization": part["lateralization"].mean(),
+                "densest members": ", ".join(f"f{j}" for j in top["feature"].head(8)),
+            }
+        )
     table = _table(pd.DataFrame(rows)) if rows else "<p>No live features.</p>"
-    return ('<section id="clusters"><h2>Feature clusters</h2><p class="note">Agglomerative clustering (cosine) of the '
-            f"decoder directions of the live features.</p>{table}</section>")  # fmt: skip
+    return (
+        '<section id="clusters"><h2>Feature clusters</h2><p class="note">Agglomerative clustering (cosine) of the '
+        f"decoder directions of the live features.</p>{table}</section>"
+    )
 
 
 def ground_truth_section(d: ReportData) -> str:
     if d.ground_truth is None or not len(d.ground_truth):
         return ""
-    return ('<section id="ground-truth"><h2>Simulated ground truth</h2><p class="note">Where the simulator planted '
-            "each pattern (one hemisphere or both, frequency band) against the top-ranked features of that class: "
-            "their mean lateralization (0 bilateral, 1 one-sided) and the share whose best-correlated band overlaps "
-            "the planted one; for the features with cards, the left-right imbalance of their saliency (0 both sides, "
-            "1 one side) and the share whose saliency peaks (per Hz) in the planted band.</p>"
-            f"{_table(d.ground_truth)}</section>")  # fmt: skip
+    return (
+        '<section id="ground-truth"><h2>Simulated ground truth</h2><p class="note">Where the simulator planted '
+        "each pattern (one hemisphere or both, frequency band) against the top-ranked features of that class: "
+        "their mean lateralization (0 bilateral, 1 one-sided) and the share whose best-correlated band overlaps "
+        "the planted one; for the features with cards, the left-right imbalance of their saliency (0 both sides, "
+        "1 one side) and the share whose saliency peaks (per Hz) in the planted band.</p>"
+        f"{_table(d.ground_truth)}</section>"
+    )
 
 
 def render(d: ReportData, cards_per_class: int = 3) -> str:
@@ -294,15 +400,24 @@ def render(d: ReportData, cards_per_class: int = 3) -> str:
     if d.ground_truth is not None and len(d.ground_truth):
         links.append(("ground-truth", "Ground truth"))
     nav = "".join(f'<a href="#{i}">{html.escape(t)}</a>' for i, t in links)
-    body = "".join([
-        overview_section(d), sae_section(d), projection_section(d), heatmap_section(d),
-        *(class_section(d, k, c, cards, cards_per_class) for k, c in enumerate(CLASSES)),
-        clusters_section(d), retrieval_section(d), ground_truth_section(d),
-    ])  # fmt: skip
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>HMS explanations: '
-            f"{html.escape(d.experiment)}</title><style>{STYLE}</style><script>{get_plotlyjs()}</script></head>"
-            f"<body><nav>{nav}</nav><main><h1>What the model learned: {html.escape(d.experiment)}</h1>{body}</main>"
-            "</body></html>")  # fmt: skip
+    body = "".join(
+        [
+            overview_section(d),
+            sae_section(d),
+            projection_section(d),
+            heatmap_section(d),
+            *(class_section(d, k, c, cards, cards_per_class) for k, c in enumerate(CLASSES)),
+            clusters_section(d),
+            retrieval_section(d),
+            ground_truth_section(d),
+        ]
+    )
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>HMS explanations: '
+        f"{html.escape(d.experiment)}</title><style>{STYLE}</style><script>{get_plotlyjs()}</script></head>"
+        f"<body><nav>{nav}</nav><main><h1>What the model learned: {html.escape(d.experiment)}</h1>{body}</main>"
+        "</body></html>"
+    )
 
 
 def write_report(d: ReportData, path: str | Path, cards_per_class: int = 3) -> Path:

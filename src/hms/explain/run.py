@@ -48,8 +48,9 @@ def class_gain(booster, n_features: int) -> np.ndarray:
     return gain
 
 
-def class_rankings(stats: pd.DataFrame, targets: np.ndarray, x: np.ndarray | None, booster, top: int,
-                   offset: int = N_CLASSES) -> pd.DataFrame:  # fmt: skip
+def class_rankings(
+    stats: pd.DataFrame, targets: np.ndarray, x: np.ndarray | None, booster, top: int, offset: int = N_CLASSES
+) -> pd.DataFrame:
     """Top features per class: by the stacker's mean contribution to that class on rows whose consensus it is
     (``pred_contrib``) when a stacker is given, else by one-vs-rest AUROC."""
     d = len(stats)
@@ -58,8 +59,12 @@ def class_rankings(stats: pd.DataFrame, targets: np.ndarray, x: np.ndarray | Non
         n_feat = x.shape[1]
         c = booster.predict(x, pred_contrib=True).reshape(len(x), N_CLASSES, n_feat + 1)
         consensus = targets.argmax(axis=1)
-        contrib = np.stack([c[consensus == k, k, offset : offset + d].mean(axis=0) if (consensus == k).any()
-                            else np.zeros(d) for k in range(N_CLASSES)])  # fmt: skip
+        contrib = np.stack(
+            [
+                c[consensus == k, k, offset : offset + d].mean(axis=0) if (consensus == k).any() else np.zeros(d)
+                for k in range(N_CLASSES)
+            ]
+        )
         gain = class_gain(booster, n_feat)[:, offset : offset + d]
     rows = []
     for k, name in enumerate(CLASSES):
@@ -68,13 +73,19 @@ def class_rankings(stats: pd.DataFrame, targets: np.ndarray, x: np.ndarray | Non
         order = [j for j in np.argsort(-score) if alive[j]][:top]
         for rank, j in enumerate(order, 1):
             j_stats = stats.loc[j]
-            rows.append({
-                "class": name, "rank": rank, "feature": int(j),
-                "contribution": None if contrib is None else float(contrib[k, j]),
-                "gain": None if gain is None else float(gain[k, j]), "auroc": float(j_stats[f"auroc_{name}"]),
-                "selectivity": float(j_stats["selectivity"]), "top_class": j_stats["top_class"],
-                "description": j_stats["description"],
-            })  # fmt: skip
+            rows.append(
+                {
+                    "class": name,
+                    "rank": rank,
+                    "feature": int(j),
+                    "contribution": None if contrib is None else float(contrib[k, j]),
+                    "gain": None if gain is None else float(gain[k, j]),
+                    "auroc": float(j_stats[f"auroc_{name}"]),
+                    "selectivity": float(j_stats["selectivity"]),
+                    "top_class": j_stats["top_class"],
+                    "description": j_stats["description"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -98,20 +109,30 @@ def ground_truth(rankings: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
             continue
         bands = stats.loc[top, "band"]
         in_band = np.array([BANDS[b][0] < hi and BANDS[b][1] > lo for b in bands])
-        rows.append({"class": name, "planted_extent": extent, "planted_hz": f"{lo:g}-{hi:g}",
-                     "mean_lateralization_top": float(stats.loc[top, "lateralization"].mean()),
-                     "share_one_sided_top": float((stats.loc[top, "lateralization"] >= 0.5).mean()),
-                     "share_band_overlaps_planted": float(in_band.mean()), "n_top": len(top)})  # fmt: skip
+        rows.append(
+            {
+                "class": name,
+                "planted_extent": extent,
+                "planted_hz": f"{lo:g}-{hi:g}",
+                "mean_lateralization_top": float(stats.loc[top, "lateralization"].mean()),
+                "share_one_sided_top": float((stats.loc[top, "lateralization"] >= 0.5).mean()),
+                "share_band_overlaps_planted": float(in_band.mean()),
+                "n_top": len(top),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def row_model_inputs(comp: Competition, rows: pd.DataFrame, family: ModelFamily, frontend: FrontEndConfig,
-                     batch_size: int = 32) -> torch.Tensor:  # fmt: skip
+def row_model_inputs(
+    comp: Competition, rows: pd.DataFrame, family: ModelFamily, frontend: FrontEndConfig, batch_size: int = 32
+) -> torch.Tensor:
     """The model inputs of label rows (for an image family, the CNN images), through the inference path; a missing
     modality is blank."""
     records = rows.to_dict("records")
-    out = [row_inputs(comp, records[i : i + batch_size], "train", family, frontend, all_rows=True).inputs
-           for i in range(0, len(records), batch_size)]  # fmt: skip
+    out = [
+        row_inputs(comp, records[i : i + batch_size], "train", family, frontend, all_rows=True).inputs
+        for i in range(0, len(records), batch_size)
+    ]
     return torch.cat(out) if out else torch.zeros(0)
 
 
@@ -121,9 +142,18 @@ def card_features(rankings: pd.DataFrame, per_class: int) -> list[int]:
     return list(dict.fromkeys(int(f) for f in top["feature"]))
 
 
-def feature_cards(model, sae, comp, rows: pd.DataFrame, codes: np.ndarray, features: list[int],
-                  family: ModelFamily, cfg: FrontEndConfig, n_examples: int = 3,
-                  progress: bool = True) -> list[dict]:  # fmt: skip
+def feature_cards(
+    model,
+    sae,
+    comp,
+    rows: pd.DataFrame,
+    codes: np.ndarray,
+    features: list[int],
+    family: ModelFamily,
+    cfg: FrontEndConfig,
+    n_examples: int = 3,
+    progress: bool = True,
+) -> list[dict]:
     """Per feature: its top activating rows (ids, activation, image), its saliency map averaged over them (captum
     Saliency through the SAE encoder) and the plain-words summary of where that saliency lies."""
     from hms.explain.saliency import feature_attribution, mean_panels, profile, summarize  # deferred: captum
@@ -137,9 +167,17 @@ def feature_cards(model, sae, comp, rows: pd.DataFrame, codes: np.ndarray, featu
         images = row_model_inputs(comp, rows.iloc[top], family, cfg)
         attr = feature_attribution(model, sae, images, j)
         p = profile(attr, cfg)
-        cards.append({"feature": j, "rows": rows.iloc[top][["eeg_id", "eeg_sub_id"]].to_dict("records"),
-                      "activations": codes[top, j].tolist(), "images": images, "saliency": mean_panels(attr, cfg),
-                      "profile": p, "saliency_summary": summarize(p)})  # fmt: skip
+        cards.append(
+            {
+                "feature": j,
+                "rows": rows.iloc[top][["eeg_id", "eeg_sub_id"]].to_dict("records"),
+                "activations": codes[top, j].tolist(),
+                "images": images,
+                "saliency": mean_panels(attr, cfg),
+                "profile": p,
+                "saliency_summary": summarize(p),
+            }
+        )
     return cards
 
 
@@ -149,13 +187,15 @@ def embedding_projection(embedding: np.ndarray, seed: int, n_components: int) ->
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "n_jobs overridden by setting random_state": seeded means one thread
-        reducer = umap.UMAP(n_components=n_components, n_neighbors=min(15, len(embedding) - 1), metric="cosine",
-                            random_state=seed)  # fmt: skip
+        reducer = umap.UMAP(
+            n_components=n_components, n_neighbors=min(15, len(embedding) - 1), metric="cosine", random_state=seed
+        )
         return reducer.fit_transform(embedding).astype(np.float32)
 
 
-def saliency_ground_truth(truth: pd.DataFrame, rankings: pd.DataFrame, cards: list[dict],
-                          per_class: int) -> pd.DataFrame:  # fmt: skip
+def saliency_ground_truth(
+    truth: pd.DataFrame, rankings: pd.DataFrame, cards: list[dict], per_class: int
+) -> pd.DataFrame:
     """Add the saliency view of the ground-truth check: over each class's carded top features, the mean left-right
     imbalance of the saliency mass (|left - right| / total, 0 = both sides) and the share whose saliency peaks in a
     band overlapping the planted one."""
@@ -172,8 +212,9 @@ def saliency_ground_truth(truth: pd.DataFrame, rankings: pd.DataFrame, cards: li
     return truth.assign(saliency_side_imbalance_top=imbalance, saliency_band_overlaps_planted=overlap)
 
 
-def clip_words(exp: ExperimentDir, clip_dir: Path, fold: int, comp, rows: pd.DataFrame, codes: np.ndarray,
-               stats: pd.DataFrame) -> pd.DataFrame | None:  # fmt: skip
+def clip_words(
+    exp: ExperimentDir, clip_dir: Path, fold: int, comp, rows: pd.DataFrame, codes: np.ndarray, stats: pd.DataFrame
+) -> pd.DataFrame | None:
     """With an EEG-CLIP fold (in ``clip_dir``, default models/<experiment>/clip): add ``words`` to ``stats``
     (the phrases each feature correlates with, on each eeg_id's first label row) and return retrieval examples."""
     clip_fold = exp.clip_weights(fold, clip_dir)
@@ -188,14 +229,26 @@ def clip_words(exp: ExperimentDir, clip_dir: Path, fold: int, comp, rows: pd.Dat
     stats["words"] = feature_words(codes[first.loc[ids[keep]].to_numpy()], sims)
     eegs = eeg_level(comp.train())
     consensus = pd.Series(eegs[list(VOTE_COLS)].to_numpy().argmax(axis=1), index=eegs["eeg_id"]).map(
-        dict(enumerate(CLASSES)))  # fmt: skip
+        dict(enumerate(CLASSES))
+    )
     return retrieval_examples(exp.clip_arrays(fold, clip_dir), read_reports(comp), consensus)
 
 
-def run_explain(experiment: str, data: str | Path | None = None, models_root: str | Path = MODELS_DIR,
-                fold: int = 0, top: int = 10, out: str | Path | None = None, cards_per_class: int = 3,
-                n_saliency: int = 8, ig_steps: int = 8, seed: int = 42, report: bool = True,
-                progress: bool = True, clip: str | Path | None = None) -> dict[str, pd.DataFrame]:  # fmt: skip
+def run_explain(
+    experiment: str,
+    data: str | Path | None = None,
+    models_root: str | Path = MODELS_DIR,
+    fold: int = 0,
+    top: int = 10,
+    out: str | Path | None = None,
+    cards_per_class: int = 3,
+    n_saliency: int = 8,
+    ig_steps: int = 8,
+    seed: int = 42,
+    report: bool = True,
+    progress: bool = True,
+    clip: str | Path | None = None,
+) -> dict[str, pd.DataFrame]:
     """Tables (features.csv, class_rankings.csv, ground_truth.csv on simulated data) and, with ``report``, the
     self-contained page ``index.html`` in ``out`` (default files/reports/<experiment>/)."""
     exp = ExperimentDir.named(experiment, models_root)
@@ -214,9 +267,13 @@ def run_explain(experiment: str, data: str | Path | None = None, models_root: st
     emb = torch.from_numpy(outputs.embedding[ok])
     codes = sae.codes(emb).numpy()
     views = outputs.views[ok]
-    stats = feature_table(codes, sae.codes(torch.from_numpy(views[:, 0])).numpy(),
-                          sae.codes(torch.from_numpy(views[:, -1])).numpy(), targets,
-                          hand[ok].reset_index(drop=True))  # fmt: skip
+    stats = feature_table(
+        codes,
+        sae.codes(torch.from_numpy(views[:, 0])).numpy(),
+        sae.codes(torch.from_numpy(views[:, -1])).numpy(),
+        targets,
+        hand[ok].reset_index(drop=True),
+    )
     stats["description"] = [describe(r) if r["density"] > 0 else "dead" for _, r in stats.iterrows()]
     stats["cluster"] = feature_clusters(sae, stats["density"].to_numpy() > 0)
     booster, x = None, None
@@ -238,12 +295,25 @@ def run_explain(experiment: str, data: str | Path | None = None, models_root: st
         torch.manual_seed(seed)
         loaded = load_fold(exp, fold)
         model, cfg, family = loaded.model, loaded.frontend, loaded.family
-        keep = np.unique(np.concatenate([confident(targets, c, n_saliency) for c in range(N_CLASSES)]
-                                        + [np.flatnonzero(targets[:, 0] < 0.1)[:n_saliency]]))  # fmt: skip
-        maps = class_maps(model, row_model_inputs(comp, rows_ok.iloc[keep], family, cfg), targets[keep], cfg,
-                          n_saliency, ig_steps, progress, blank=family.blank_value)  # fmt: skip
-        cards = feature_cards(model, sae, comp, rows_ok, codes, card_features(rankings, cards_per_class), family,
-                              cfg, progress=progress)  # fmt: skip
+        keep = np.unique(
+            np.concatenate(
+                [confident(targets, c, n_saliency) for c in range(N_CLASSES)]
+                + [np.flatnonzero(targets[:, 0] < 0.1)[:n_saliency]]
+            )
+        )
+        maps = class_maps(
+            model,
+            row_model_inputs(comp, rows_ok.iloc[keep], family, cfg),
+            targets[keep],
+            cfg,
+            n_saliency,
+            ig_steps,
+            progress,
+            blank=family.blank_value,
+        )
+        cards = feature_cards(
+            model, sae, comp, rows_ok, codes, card_features(rankings, cards_per_class), family, cfg, progress=progress
+        )
         summaries = {c["feature"]: c["saliency_summary"] for c in cards}
         if "ground_truth" in tables:
             tables["ground_truth"] = saliency_ground_truth(tables["ground_truth"], rankings, cards, cards_per_class)
@@ -251,12 +321,24 @@ def run_explain(experiment: str, data: str | Path | None = None, models_root: st
         rankings["saliency"] = [summaries.get(int(j), "") for j in rankings["feature"]]
         show = sorted({*card_features(rankings, cards_per_class)})
         data = ReportData(
-            experiment=experiment, fold=fold, stats=stats, rankings=rankings, ground_truth=tables.get("ground_truth"),
-            exp=exp, targets=targets, probs=outputs.probs[ok], codes=codes[:, show],
-            code_features=show, umap2=embedding_projection(emb.numpy(), seed, 2),
-            umap3=embedding_projection(emb.numpy(), seed, 3), class_maps=maps, cards=cards, cfg=cfg,
-            ranked_by="stacker pred_contrib" if booster is not None else "one-vs-rest AUROC", retrieval=retrieval,
-        )  # fmt: skip
+            experiment=experiment,
+            fold=fold,
+            stats=stats,
+            rankings=rankings,
+            ground_truth=tables.get("ground_truth"),
+            exp=exp,
+            targets=targets,
+            probs=outputs.probs[ok],
+            codes=codes[:, show],
+            code_features=show,
+            umap2=embedding_projection(emb.numpy(), seed, 2),
+            umap3=embedding_projection(emb.numpy(), seed, 3),
+            class_maps=maps,
+            cards=cards,
+            cfg=cfg,
+            ranked_by="stacker pred_contrib" if booster is not None else "one-vs-rest AUROC",
+            retrieval=retrieval,
+        )
         write_report(data, out / "index.html", cards_per_class)
     write_csv(stats, out / "features.csv")
     write_csv(rankings, out / "class_rankings.csv")
@@ -266,6 +348,15 @@ def run_explain(experiment: str, data: str | Path | None = None, models_root: st
     if "ground_truth" in tables:
         write_csv(tables["ground_truth"], out / "ground_truth.csv")
     ranked_by = "stacker pred_contrib" if booster is not None else "one-vs-rest AUROC"
-    write_json({"experiment": experiment, "fold": fold, "rows": int(ok.sum()), "ranked_by": ranked_by, "top": top,
-                "report": str(out / "index.html") if report else None}, out / "explain.json")  # fmt: skip
+    write_json(
+        {
+            "experiment": experiment,
+            "fold": fold,
+            "rows": int(ok.sum()),
+            "ranked_by": ranked_by,
+            "top": top,
+            "report": str(out / "index.html") if report else None,
+        },
+        out / "explain.json",
+    )
     return tables

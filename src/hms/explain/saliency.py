@@ -52,8 +52,16 @@ def confident(targets: np.ndarray, c: int, n: int, threshold: float = 0.5) -> np
     return idx[np.argsort(-targets[idx, c], kind="stable")][:n]
 
 
-def class_maps(model, images: torch.Tensor, targets: np.ndarray, cfg: FrontEndConfig, n: int = 8, steps: int = 8,
-               progress: bool = True, blank: float = BLANK) -> dict[str, np.ndarray]:  # fmt: skip
+def class_maps(
+    model,
+    images: torch.Tensor,
+    targets: np.ndarray,
+    cfg: FrontEndConfig,
+    n: int = 8,
+    steps: int = 8,
+    progress: bool = True,
+    blank: float = BLANK,
+) -> dict[str, np.ndarray]:
     """Integrated-gradient panels per class, averaged over that class's confident samples, and
     ``seizure_vs_rest``: the seizure attribution on seizure samples minus that on samples with under 10 % seizure
     votes. Classes without confident samples are left out."""
@@ -92,12 +100,14 @@ def profile(attr: torch.Tensor, cfg: FrontEndConfig) -> dict:
     eeg_total = max(sum(band_mass.values()), 1e-12)
     chain_mass = eeg.sum(axis=(1, 2))
     return {
-        "views": {name: float(panels[v].sum() / total) for v, name in enumerate(("organizer", "eeg", "eeg_zoom")[
-            : panels.shape[0]])},
+        "views": {
+            name: float(panels[v].sum() / total)
+            for v, name in enumerate(("organizer", "eeg", "eeg_zoom")[: panels.shape[0]])
+        },
         "chains": {c: float(m / max(chain_mass.sum(), 1e-12)) for c, m in zip(CHAIN_NAMES, chain_mass, strict=True)},
         "bands": {b: m / eeg_total for b, m in band_mass.items()},
         "time": (eeg.sum(axis=(0, 1)) / max(float(eeg.sum()), 1e-12)).tolist(),
-    }  # fmt: skip
+    }
 
 
 def _waveform_profile(attr: torch.Tensor, cfg: FrontEndConfig) -> dict:
@@ -126,5 +136,7 @@ def summarize(p: dict) -> str:
     time = np.asarray(p["time"])
     centre = time[len(time) * 3 // 10 : len(time) * 7 // 10].sum()
     extent = "central 20 s" if centre > 0.6 else "whole window"
-    return (f"EEG view {100 * p['views'].get('eeg', 0):.0f} %, {side} (most: {chains[0]}), {band} {lo:g}-{hi:g} Hz "
-            f"({100 * p['bands'][band]:.0f} %), {extent}")  # fmt: skip
+    return (
+        f"EEG view {100 * p['views'].get('eeg', 0):.0f} %, {side} (most: {chains[0]}), {band} {lo:g}-{hi:g} Hz "
+        f"({100 * p['bands'][band]:.0f} %), {extent}"
+    )

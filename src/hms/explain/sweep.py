@@ -75,12 +75,19 @@ class SweepSettings:
 
     def points(self) -> list[tuple[str, dict]]:
         """(name, SAE settings) of every grid point, TopK first."""
-        out = [(f"topk-e{e:g}-k{k}", {"sparsity": "topk", "expansion": e, "k": k})
-               for e in self.expansion for k in self.k]  # fmt: skip
-        out += [(f"l1-e{e:g}-c{c:g}", {"sparsity": "l1", "expansion": e, "l1_coeff": c})
-                for e in self.expansion for c in self.l1_coeff]  # fmt: skip
-        out += [(f"kl-e{e:g}-r{r:g}", {"sparsity": "kl", "expansion": e, "rho": r})
-                for e in self.expansion for r in self.kl_rho]  # fmt: skip
+        out = [
+            (f"topk-e{e:g}-k{k}", {"sparsity": "topk", "expansion": e, "k": k}) for e in self.expansion for k in self.k
+        ]
+        out += [
+            (f"l1-e{e:g}-c{c:g}", {"sparsity": "l1", "expansion": e, "l1_coeff": c})
+            for e in self.expansion
+            for c in self.l1_coeff
+        ]
+        out += [
+            (f"kl-e{e:g}-r{r:g}", {"sparsity": "kl", "expansion": e, "rho": r})
+            for e in self.expansion
+            for r in self.kl_rho
+        ]
         return out
 
 
@@ -109,30 +116,46 @@ def sweep_data(exp: ExperimentDir, data: str | Path | None, fold: int, shifts: t
     train, valid = ok & (rows["fold"] != fold).to_numpy(), ok & (rows["fold"] == fold).to_numpy()
     if not valid.any() or not train.any():
         raise ValueError(f"{exp.root}: fold {fold} has no usable training or validation rows")
-    store = (build_activations(exp, data, fold, shifts) if tuple(shifts) != (0.0,)
-             else ActivationStore.from_array(x_train, np.repeat(train_ids, outputs.views.shape[1])))  # fmt: skip
+    store = (
+        build_activations(exp, data, fold, shifts)
+        if tuple(shifts) != (0.0,)
+        else ActivationStore.from_array(x_train, np.repeat(train_ids, outputs.views.shape[1]))
+    )
     comp = Competition.from_arg(data)
     hand = cache.hand()
-    return SweepData(train=store, train_rows=rows[train].reset_index(drop=True),
-                     train_emb=outputs.embedding[train], valid_rows=rows[valid].reset_index(drop=True),
-                     valid_views=outputs.views[valid], valid_hand=hand[valid].reset_index(drop=True),
-                     simulated=(comp.root / "oracle.csv").is_file())  # fmt: skip
+    return SweepData(
+        train=store,
+        train_rows=rows[train].reset_index(drop=True),
+        train_emb=outputs.embedding[train],
+        valid_rows=rows[valid].reset_index(drop=True),
+        valid_views=outputs.views[valid],
+        valid_hand=hand[valid].reset_index(drop=True),
+        simulated=(comp.root / "oracle.csv").is_file(),
+    )
 
 
 @torch.no_grad()
 def score_point(sae: SparseAutoencoder, d: SweepData, s: SweepSettings) -> dict:
     """Validation metrics of one fitted SAE (see the module docstring)."""
     on_train, on_valid = evaluate(sae, d.train), evaluate(sae, d.valid_flat)
-    out = {"explained_variance": on_valid["explained_variance"], "l0": on_valid["l0"],
-           "explained_variance_train": on_train["explained_variance"], "dead_fraction": on_train["dead_fraction"],
-           "dead_fraction_valid": on_valid["dead_fraction"],
-           "dense_fraction": float((on_train["density"] > s.dense_above).mean())}  # fmt: skip
+    out = {
+        "explained_variance": on_valid["explained_variance"],
+        "l0": on_valid["l0"],
+        "explained_variance_train": on_train["explained_variance"],
+        "dead_fraction": on_train["dead_fraction"],
+        "dead_fraction_valid": on_valid["dead_fraction"],
+        "dense_fraction": float((on_train["density"] > s.dense_above).mean()),
+    }
     train_codes = sae.codes(torch.from_numpy(d.train_emb)).numpy()
     valid_codes = sae.codes(torch.from_numpy(d.valid_views.mean(axis=1))).numpy()
     picked = class_statistics(train_codes, vote_probabilities(d.train_rows))
-    scored = feature_table(valid_codes, sae.codes(torch.from_numpy(d.valid_views[:, 0])).numpy(),
-                           sae.codes(torch.from_numpy(d.valid_views[:, -1])).numpy(), vote_probabilities(d.valid_rows),
-                           d.valid_hand)  # fmt: skip
+    scored = feature_table(
+        valid_codes,
+        sae.codes(torch.from_numpy(d.valid_views[:, 0])).numpy(),
+        sae.codes(torch.from_numpy(d.valid_views[:, -1])).numpy(),
+        vote_probabilities(d.valid_rows),
+        d.valid_hand,
+    )
     alive = picked["density"].to_numpy() > 0
     rank_rows = []
     aurocs, selectivity = [], []
@@ -183,7 +206,8 @@ def choose(table: pd.DataFrame, s: SweepSettings) -> tuple[pd.Series, str]:
     rules = [("L0", t["l0"] <= s.target_l0), ("dead", t["dead_fraction"] < s.target_dead)]
     if "lateralization_gap" in t and t["lateralization_gap"].notna().any():
         good = (t["lateralization_gap"] >= t["lateralization_gap"].median()) & (
-            t["band_hits"] >= t["band_hits"].median())  # fmt: skip
+            t["band_hits"] >= t["band_hits"].median()
+        )
         rules.append(("ground truth", good))
     dropped = []
     while True:
@@ -193,17 +217,26 @@ def choose(table: pd.DataFrame, s: SweepSettings) -> tuple[pd.Series, str]:
         dropped.append(rules.pop()[0])
     best = t[mask].sort_values(["explained_variance", "auroc_top_mean"], ascending=False).iloc[0]
     kept = [name for name, _ in rules]
-    reason = (f"highest validation explained variance ({best['explained_variance']:.3f}) among the points meeting "
-              f"{', '.join(kept) or 'no rule'} (L0 <= {s.target_l0:g}, dead < {s.target_dead:.0%}"
-              f"{', ground truth at least the median point' if 'ground truth' in kept else ''})")  # fmt: skip
+    reason = (
+        f"highest validation explained variance ({best['explained_variance']:.3f}) among the points meeting "
+        f"{', '.join(kept) or 'no rule'} (L0 <= {s.target_l0:g}, dead < {s.target_dead:.0%}"
+        f"{', ground truth at least the median point' if 'ground truth' in kept else ''})"
+    )
     if dropped:
         reason += f"; no point met {' and '.join(dropped)} as well, so those rules were dropped"
     return best, reason
 
 
-def run_sweep(experiment: str, data: str | Path | None = None, models_root: str | Path = MODELS_DIR,
-              base: dict | None = None, sweep: dict | None = None, shifts: tuple[float, ...] = (0.0,),
-              progress: bool = True, curve: bool = True) -> pd.DataFrame:  # fmt: skip
+def run_sweep(
+    experiment: str,
+    data: str | Path | None = None,
+    models_root: str | Path = MODELS_DIR,
+    base: dict | None = None,
+    sweep: dict | None = None,
+    shifts: tuple[float, ...] = (0.0,),
+    progress: bool = True,
+    curve: bool = True,
+) -> pd.DataFrame:
     """Fit and score every grid point (resumable); write the table, the Pareto plot, the choice and the curve."""
     exp = ExperimentDir.named(experiment, models_root)
     s = SweepSettings.from_dict(sweep)
@@ -222,23 +255,45 @@ def run_sweep(experiment: str, data: str | Path | None = None, models_root: str 
         started = time.perf_counter()
         sae, _ = fit_sae(d.train, cfg, progress=progress, desc=name, checkpoint=exp.sae_sweep_checkpoint(name))
         seconds = time.perf_counter() - started
-        row = {"point": name, "sparsity": cfg.sparsity, "expansion": cfg.expansion, "d_sae": cfg.d_sae,
-               "k": cfg.k if cfg.sparsity == "topk" else np.nan, "coeff": _coeff(cfg), "fold": s.fold,
-               "n_train_vectors": len(d.train), "n_valid_vectors": len(d.valid_flat), "fit_seconds": seconds,
-               "steps_per_second": cfg.steps / seconds} | score_point(sae, d, s) | {"settings": key}  # fmt: skip
+        row = (
+            {
+                "point": name,
+                "sparsity": cfg.sparsity,
+                "expansion": cfg.expansion,
+                "d_sae": cfg.d_sae,
+                "k": cfg.k if cfg.sparsity == "topk" else np.nan,
+                "coeff": _coeff(cfg),
+                "fold": s.fold,
+                "n_train_vectors": len(d.train),
+                "n_valid_vectors": len(d.valid_flat),
+                "fit_seconds": seconds,
+                "steps_per_second": cfg.steps / seconds,
+            }
+            | score_point(sae, d, s)
+            | {"settings": key}
+        )
         records.append(row)
         write_csv(pd.DataFrame(records), exp.sae_sweep_csv)  # after every point: an interrupted sweep resumes
     table = pd.DataFrame(records)
     table = table[table["point"].isin([n for n, _ in s.points()])].reset_index(drop=True)
-    pca = pca_reference(d, tuple(sorted({int(round(v)) for v in table["l0"].clip(lower=1)} | set(s.k))),
-                        int((base or {}).get("seed", 42)))  # fmt: skip
+    pca = pca_reference(
+        d,
+        tuple(sorted({int(round(v)) for v in table["l0"].clip(lower=1)} | set(s.k))),
+        int((base or {}).get("seed", 42)),
+    )
     table["pca_ev_same_l0"] = [pca.get(int(round(max(v, 1))), np.nan) for v in table["l0"]]
     table["pareto"] = pareto_front(table)
     write_csv(table, exp.sae_sweep_csv)
     best, reason = choose(table, s)
-    write_json({"point": best["point"], "settings": json.loads(best["settings"]), "reason": reason,
-                "metrics": {c: _plain(best[c]) for c in table.columns if c not in ("settings", "point")}},
-               exp.sae_sweep_chosen)  # fmt: skip
+    write_json(
+        {
+            "point": best["point"],
+            "settings": json.loads(best["settings"]),
+            "reason": reason,
+            "metrics": {c: _plain(best[c]) for c in table.columns if c not in ("settings", "point")},
+        },
+        exp.sae_sweep_chosen,
+    )
     plot_pareto(table, best["point"], s, exp.sae_sweep_png)
     if curve:
         settings = json.loads(best["settings"])
@@ -259,25 +314,46 @@ def _plain(v):
 def pareto_front(table: pd.DataFrame) -> np.ndarray:
     """True for points no other point beats on both validation EV (higher) and L0 (lower)."""
     ev, l0 = table["explained_variance"].to_numpy(), table["l0"].to_numpy()
-    return np.array([not ((ev >= ev[i]) & (l0 <= l0[i]) & ((ev > ev[i]) | (l0 < l0[i]))).any()
-                     for i in range(len(table))])  # fmt: skip
+    return np.array(
+        [not ((ev >= ev[i]) & (l0 <= l0[i]) & ((ev > ev[i]) | (l0 < l0[i]))).any() for i in range(len(table))]
+    )
 
 
 def plot_pareto(table: pd.DataFrame, chosen: str, s: SweepSettings, path: Path) -> None:
     fig, ax = subplots(figsize=(8, 5.5))
     colors = {"topk": "#4c72b0", "l1": "#dd8452", "kl": "#55a868"}
     for mode, part in table.groupby("sparsity"):
-        ax.scatter(part["l0"].clip(lower=0.5), part["explained_variance"], s=20 + 600 * part["dead_fraction"],
-                   color=colors.get(mode, "grey"), alpha=0.6, edgecolor="black", lw=0.5, label=mode)  # fmt: skip
+        ax.scatter(
+            part["l0"].clip(lower=0.5),
+            part["explained_variance"],
+            s=20 + 600 * part["dead_fraction"],
+            color=colors.get(mode, "grey"),
+            alpha=0.6,
+            edgecolor="black",
+            lw=0.5,
+            label=mode,
+        )
         for _, r in part.iterrows():
-            ax.annotate(f"e{r['expansion']:g}" + (f" k{int(r['k'])}" if mode == "topk" else f" {r['coeff']:g}"),
-                        (max(r["l0"], 0.5), r["explained_variance"]), fontsize=6, xytext=(3, 3),
-                        textcoords="offset points")  # fmt: skip
+            ax.annotate(
+                f"e{r['expansion']:g}" + (f" k{int(r['k'])}" if mode == "topk" else f" {r['coeff']:g}"),
+                (max(r["l0"], 0.5), r["explained_variance"]),
+                fontsize=6,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
     front = table[table["pareto"]].sort_values("l0")
     ax.plot(front["l0"].clip(lower=0.5), front["explained_variance"], color="black", lw=1, ls="--", label="Pareto")
     best = table[table["point"] == chosen].iloc[0]
-    ax.scatter([max(best["l0"], 0.5)], [best["explained_variance"]], marker="*", s=300, color="gold",
-               edgecolor="black", zorder=5, label=f"chosen: {chosen}")  # fmt: skip
+    ax.scatter(
+        [max(best["l0"], 0.5)],
+        [best["explained_variance"]],
+        marker="*",
+        s=300,
+        color="gold",
+        edgecolor="black",
+        zorder=5,
+        label=f"chosen: {chosen}",
+    )
     pca = table[["l0", "pca_ev_same_l0"]].dropna().sort_values("l0")
     ax.plot(pca["l0"].clip(lower=0.5), pca["pca_ev_same_l0"], color="grey", lw=1, label="PCA, same L0 (dense)")
     ax.axhline(s.target_ev, color="red", ls=":", lw=1, label=f"target EV {s.target_ev:g}")
@@ -290,8 +366,9 @@ def plot_pareto(table: pd.DataFrame, chosen: str, s: SweepSettings, path: Path) 
     save_figure(fig, path)
 
 
-def activations_curve(exp: ExperimentDir, d: SweepData, cfg: SAEConfig, s: SweepSettings,
-                      progress: bool = True) -> pd.DataFrame:  # fmt: skip
+def activations_curve(
+    exp: ExperimentDir, d: SweepData, cfg: SAEConfig, s: SweepSettings, progress: bool = True
+) -> pd.DataFrame:
     """Validation EV and dead fraction of ``cfg`` fitted on a growing share of the training RECORDINGS (all their
     vectors; nested subsets, seeded), and the number of vectors a log-linear fit puts at the EV target."""
     ids = d.train.eeg_ids
@@ -303,10 +380,17 @@ def activations_curve(exp: ExperimentDir, d: SweepData, cfg: SAEConfig, s: Sweep
         store = d.train if len(subset) == len(d.train) else ActivationStore.from_array(d.train.take(subset))
         sae, _ = fit_sae(store, cfg, progress=progress, desc=f"curve {frac:g}")
         on_valid, on_train = evaluate(sae, d.valid_flat), evaluate(sae, store)
-        rows.append({"share_of_recordings": frac, "recordings": len(chosen), "n_train_vectors": len(subset),
-                     "explained_variance": on_valid["explained_variance"], "l0": on_valid["l0"],
-                     "explained_variance_train": on_train["explained_variance"],
-                     "dead_fraction": on_train["dead_fraction"]})  # fmt: skip
+        rows.append(
+            {
+                "share_of_recordings": frac,
+                "recordings": len(chosen),
+                "n_train_vectors": len(subset),
+                "explained_variance": on_valid["explained_variance"],
+                "l0": on_valid["l0"],
+                "explained_variance_train": on_train["explained_variance"],
+                "dead_fraction": on_train["dead_fraction"],
+            }
+        )
     curve = pd.DataFrame(rows)
     fit = np.polyfit(np.log10(curve["n_train_vectors"]), curve["explained_variance"], 1) if len(curve) > 1 else None
     need = 10 ** ((s.target_ev - fit[1]) / fit[0]) if fit is not None and fit[0] > 0 else np.inf
@@ -323,8 +407,13 @@ def _plot_curve(curve: pd.DataFrame, fit, need: float, s: SweepSettings, path: P
     ax.plot(curve["n_train_vectors"], curve["explained_variance_train"], "s--", label="training EV")
     if fit is not None and fit[0] > 0 and np.isfinite(need):
         xs = np.logspace(np.log10(curve["n_train_vectors"].min()), np.log10(max(need, curve["n_train_vectors"].max())))
-        ax.plot(xs, np.polyval(fit, np.log10(xs)), ":", color="grey",
-                label=f"log-linear fit: target at ~{need:,.0f} vectors (extrapolated)")  # fmt: skip
+        ax.plot(
+            xs,
+            np.polyval(fit, np.log10(xs)),
+            ":",
+            color="grey",
+            label=f"log-linear fit: target at ~{need:,.0f} vectors (extrapolated)",
+        )
     ax.axhline(s.target_ev, color="red", ls=":", lw=1, label=f"target {s.target_ev:g}")
     ax.set_xscale("log")
     ax.set_xlabel("training activations (vectors) of the fold")

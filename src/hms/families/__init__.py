@@ -6,5 +6,13 @@ from hms.families import raw_eeg, spectrogram_cnn  # noqa: F401 - registers the 
 from hms.families.base import AugmentConfig, ModelFamily, RawWindowDataset, TrainSource
 from hms.families.registry import DEFAULT_FAMILY, get_family, list_families, register_family
 
-__all__ = ["DEFAULT_FAMILY", "AugmentConfig", "ModelFamily", "RawWindowDataset", "TrainSource", "get_family",
-           "list_families", "register_family"]  # fmt: skip
+__all__ = [
+    "DEFAULT_FAMILY",
+    "AugmentConfig",
+    "ModelFamily",
+    "RawWindowDataset",
+    "TrainSource",
+    "get_family",
+    "list_families",
+    "register_family",
+]

@@ -82,26 +82,44 @@ class ModelFamily:
         """The batch of the hemisphere-swapped recordings (test-time augmentation)."""
         raise NotImplementedError
 
-    def prepare(self, comp: Competition, train: pd.DataFrame, frontend: FrontEndConfig, cache: str,
-                workers: int) -> None:  # fmt: skip
+    def prepare(
+        self, comp: Competition, train: pd.DataFrame, frontend: FrontEndConfig, cache: str, workers: int
+    ) -> None:
         """Compute the family's training cache (rank 0, before training); nothing by default."""
 
     def train_source(self, comp: Competition, frontend: FrontEndConfig, cache: str) -> TrainSource:
         """Open what ``prepare`` wrote (every rank)."""
         return TrainSource(comp)
 
-    def train_dataset(self, rows: pd.DataFrame, source: TrainSource, frontend: FrontEndConfig,
-                      augment: AugmentConfig | None, seed: int = 0, epoch: int = 0, vote_weighted: bool = False,
-                      split: str = "train") -> Dataset:  # fmt: skip
+    def train_dataset(
+        self,
+        rows: pd.DataFrame,
+        source: TrainSource,
+        frontend: FrontEndConfig,
+        augment: AugmentConfig | None,
+        seed: int = 0,
+        epoch: int = 0,
+        vote_weighted: bool = False,
+        split: str = "train",
+    ) -> Dataset:
         return RawWindowDataset(self, rows, source.comp, frontend, augment, seed, epoch, vote_weighted, split)
 
 
 class RawWindowDataset(Dataset):
     """Label rows -> dict(inputs, target, weight, eeg_id) from the raw files (with hemisphere-swap augmentation)."""
 
-    def __init__(self, family: ModelFamily, rows: pd.DataFrame, comp: Competition, frontend: FrontEndConfig,
-                 augment: AugmentConfig | None, seed: int = 0, epoch: int = 0, vote_weighted: bool = False,
-                 split: str = "train") -> None:  # fmt: skip
+    def __init__(
+        self,
+        family: ModelFamily,
+        rows: pd.DataFrame,
+        comp: Competition,
+        frontend: FrontEndConfig,
+        augment: AugmentConfig | None,
+        seed: int = 0,
+        epoch: int = 0,
+        vote_weighted: bool = False,
+        split: str = "train",
+    ) -> None:
         self.family, self.comp, self.frontend, self.augment = family, comp, frontend, augment
         self.rows = rows.reset_index(drop=True)
         self.seed, self.epoch, self.split = seed, epoch, split
@@ -116,8 +134,12 @@ class RawWindowDataset(Dataset):
         return row, np.random.default_rng([self.seed, self.epoch, int(row["eeg_id"]) % (2**32), i])
 
     def item(self, i: int, x: torch.Tensor, row: dict) -> dict[str, torch.Tensor]:
-        return {"inputs": x.float(), "target": torch.from_numpy(self.targets[i]),
-                "weight": torch.tensor(float(self.weights[i])), "eeg_id": torch.tensor(int(row["eeg_id"]))}  # fmt: skip
+        return {
+            "inputs": x.float(),
+            "target": torch.from_numpy(self.targets[i]),
+            "weight": torch.tensor(float(self.weights[i])),
+            "eeg_id": torch.tensor(int(row["eeg_id"])),
+        }
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         row, rng = self.row_and_rng(i)

@@ -61,10 +61,12 @@ class ResidualBlock(nn.Module):
         pad = dilation * (kernel // 2)
         self.body = nn.Sequential(
             nn.Conv1d(channels, channels, kernel, padding=pad, dilation=dilation, bias=False),
-            nn.BatchNorm1d(channels), nn.SiLU(), nn.Dropout(dropout),
+            nn.BatchNorm1d(channels),
+            nn.SiLU(),
+            nn.Dropout(dropout),
             nn.Conv1d(channels, channels, kernel, padding=pad, dilation=dilation, bias=False),
             nn.BatchNorm1d(channels),
-        )  # fmt: skip
+        )
         self.act = nn.SiLU()
         self.pool = nn.MaxPool1d(2)
 
@@ -77,18 +79,26 @@ class RawEEGNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         f = cfg.filters
-        self.stem = nn.Sequential(nn.Conv1d(1, f, cfg.kernel, stride=2, padding=cfg.kernel // 2, bias=False),
-                                  nn.BatchNorm1d(f), nn.SiLU())  # fmt: skip
-        self.blocks = nn.Sequential(*[ResidualBlock(f, cfg.kernel, 2 ** (i % 4), cfg.dropout)
-                                      for i in range(cfg.blocks)])  # fmt: skip
-        self.mix = nn.Sequential(nn.Conv1d(N_PAIRS * f, cfg.width, 1, bias=False), nn.BatchNorm1d(cfg.width),
-                                 nn.SiLU())  # fmt: skip
+        self.stem = nn.Sequential(
+            nn.Conv1d(1, f, cfg.kernel, stride=2, padding=cfg.kernel // 2, bias=False), nn.BatchNorm1d(f), nn.SiLU()
+        )
+        self.blocks = nn.Sequential(
+            *[ResidualBlock(f, cfg.kernel, 2 ** (i % 4), cfg.dropout) for i in range(cfg.blocks)]
+        )
+        self.mix = nn.Sequential(nn.Conv1d(N_PAIRS * f, cfg.width, 1, bias=False), nn.BatchNorm1d(cfg.width), nn.SiLU())
         if cfg.sequence == "gru":
-            self.sequence = nn.GRU(cfg.width, cfg.width // 2, num_layers=cfg.layers, batch_first=True,
-                                   bidirectional=True)  # fmt: skip
+            self.sequence = nn.GRU(
+                cfg.width, cfg.width // 2, num_layers=cfg.layers, batch_first=True, bidirectional=True
+            )
         elif cfg.sequence == "attention":
-            layer = nn.TransformerEncoderLayer(cfg.width, nhead=4, dim_feedforward=2 * cfg.width, dropout=cfg.dropout,
-                                               batch_first=True, norm_first=True)  # fmt: skip
+            layer = nn.TransformerEncoderLayer(
+                cfg.width,
+                nhead=4,
+                dim_feedforward=2 * cfg.width,
+                dropout=cfg.dropout,
+                batch_first=True,
+                norm_first=True,
+            )
             self.sequence = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
         else:
             self.sequence = None
@@ -115,8 +125,9 @@ class RawEEGNet(nn.Module):
 def waveforms(eegs: list[Window], frontend: FrontEndConfig) -> torch.Tensor:
     """Clean referential windows (10000, 20) -> (batch, 16, 50 s x sample_rate) bipolar signals in microvolts; a
     missing EEG is all zeros (what an empty recording becomes after the front-end)."""
-    stack = np.stack([e if e is not None else np.zeros((EEG_WINDOW_SAMPLES, len(EEG_CHANNELS)), np.float32)
-                      for e in eegs])  # fmt: skip
+    stack = np.stack(
+        [e if e is not None else np.zeros((EEG_WINDOW_SAMPLES, len(EEG_CHANNELS)), np.float32) for e in eegs]
+    )
     return torch.from_numpy(np.ascontiguousarray(preprocess(stack, frontend)[:, :N_PAIRS]))
 
 
@@ -141,9 +152,17 @@ class RawEEG(ModelFamily):
     def swap(self, x: torch.Tensor, frontend: FrontEndConfig) -> torch.Tensor:
         return swap_waveforms(x)
 
-    def train_dataset(self, rows: pd.DataFrame, source: TrainSource, frontend: FrontEndConfig,
-                      augment: AugmentConfig | None, seed: int = 0, epoch: int = 0, vote_weighted: bool = False,
-                      split: str = "train") -> Dataset:  # fmt: skip
+    def train_dataset(
+        self,
+        rows: pd.DataFrame,
+        source: TrainSource,
+        frontend: FrontEndConfig,
+        augment: AugmentConfig | None,
+        seed: int = 0,
+        epoch: int = 0,
+        vote_weighted: bool = False,
+        split: str = "train",
+    ) -> Dataset:
         return WaveformDataset(self, rows, source.comp, frontend, augment, seed, epoch, vote_weighted, split)
 
 
@@ -171,8 +190,11 @@ class WaveformDataset(RawWindowDataset):
         aug = self.augment
         if aug is not None and aug.shift_seconds > 0:
             seconds = self.comp.eeg_seconds(int(row["eeg_id"]), self.split)
-            row = row | {"eeg_label_offset_seconds": shifted_offset(float(row["eeg_label_offset_seconds"]), seconds,
-                                                                     aug.shift_seconds, rng)}  # fmt: skip
+            row = row | {
+                "eeg_label_offset_seconds": shifted_offset(
+                    float(row["eeg_label_offset_seconds"]), seconds, aug.shift_seconds, rng
+                )
+            }
         try:
             eeg, _ = self.comp.clean_eeg_window(row, self.split)  # all-NaN channels become zeros (the NaN policy)
         except DataError:

@@ -23,8 +23,10 @@ def get_family(name: str | None) -> ModelFamily:
     """The registered family ``name`` (None: the default family)."""
     name = name or DEFAULT_FAMILY
     if name not in _FAMILIES:
-        raise ValueError(f"unknown model family {name!r}; registered: {sorted(_FAMILIES)} "
-                         "(a new family is a module with a @register_family class, imported before use)")  # fmt: skip
+        raise ValueError(
+            f"unknown model family {name!r}; registered: {sorted(_FAMILIES)} "
+            "(a new family is a module with a @register_family class, imported before use)"
+        )
     return _FAMILIES[name]
 
 

@@ -40,16 +40,25 @@ class SpectrogramCNN(ModelFamily):
     def swap(self, x: torch.Tensor, frontend: FrontEndConfig) -> torch.Tensor:
         return swap_image(x, frontend.layout, n_views(frontend))
 
-    def prepare(self, comp: Competition, train: pd.DataFrame, frontend: FrontEndConfig, cache: str,
-                workers: int) -> None:  # fmt: skip
+    def prepare(
+        self, comp: Competition, train: pd.DataFrame, frontend: FrontEndConfig, cache: str, workers: int
+    ) -> None:
         prepare(comp.root, cache, frontend, workers=workers, train=train)
 
     def train_source(self, comp: Competition, frontend: FrontEndConfig, cache: str) -> TrainSource:
         return TrainSource(comp, CachedRecordings(cache, frontend))
 
-    def train_dataset(self, rows: pd.DataFrame, source: TrainSource, frontend: FrontEndConfig,
-                      augment: AugmentConfig | None, seed: int = 0, epoch: int = 0, vote_weighted: bool = False,
-                      split: str = "train") -> Dataset:  # fmt: skip
+    def train_dataset(
+        self,
+        rows: pd.DataFrame,
+        source: TrainSource,
+        frontend: FrontEndConfig,
+        augment: AugmentConfig | None,
+        seed: int = 0,
+        epoch: int = 0,
+        vote_weighted: bool = False,
+        split: str = "train",
+    ) -> Dataset:
         return WindowDataset(rows, source.cache, augment, seed, epoch, vote_weighted, split)
 
 
@@ -85,9 +94,13 @@ class WindowDataset(Dataset):
 
             h, w = cache.cfg.panel_height, cache.cfg.panel_width
             self._mask = A.XYMasking(
-                num_masks_x=(1, augment.mask_stripes), num_masks_y=(1, augment.mask_stripes),
-                mask_x_length=(4, max(5, w // 16)), mask_y_length=(4, max(5, h // 8)), fill=0.0, p=augment.mask_p,
-            )  # fmt: skip
+                num_masks_x=(1, augment.mask_stripes),
+                num_masks_y=(1, augment.mask_stripes),
+                mask_x_length=(4, max(5, w // 16)),
+                mask_y_length=(4, max(5, h // 8)),
+                fill=0.0,
+                p=augment.mask_p,
+            )
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -28,13 +28,17 @@ def shifted_rows(comp: Competition, rows: pd.DataFrame, shift: float) -> pd.Data
     out["eeg_label_offset_seconds"] += shift
     out["spectrogram_label_offset_seconds"] += shift
     seconds = {e: comp.eeg_seconds(e) for e in out["eeg_id"].unique()}
-    fits = (out["eeg_label_offset_seconds"] >= 0) & (out["spectrogram_label_offset_seconds"] >= 0) & (
-        out["eeg_label_offset_seconds"] + EEG_WINDOW_SAMPLES / SAMPLE_RATE <= out["eeg_id"].map(seconds))  # fmt: skip
+    fits = (
+        (out["eeg_label_offset_seconds"] >= 0)
+        & (out["spectrogram_label_offset_seconds"] >= 0)
+        & (out["eeg_label_offset_seconds"] + EEG_WINDOW_SAMPLES / SAMPLE_RATE <= out["eeg_id"].map(seconds))
+    )
     return out[fits].reset_index(drop=True)
 
 
-def build_activations(exp: ExperimentDir, data: str | Path | None, fold: int, shifts: tuple[float, ...],
-                      batch_size: int = 32) -> ActivationStore:  # fmt: skip
+def build_activations(
+    exp: ExperimentDir, data: str | Path | None, fold: int, shifts: tuple[float, ...], batch_size: int = 32
+) -> ActivationStore:
     """Fold ``fold``'s SAE training activations (resumable per shift: a chunk newer than the fold's weights is kept).
     Shift 0 is the embeddings cache's own rows; other shifts run fold ``fold``'s model on moved windows."""
     comp = Competition.from_arg(data)
@@ -55,8 +59,9 @@ def build_activations(exp: ExperimentDir, data: str | Path | None, fold: int, sh
         else:
             moved = shifted_rows(comp, rows[train], shift)
             model = model or load_fold(exp, fold)
-            (outputs,), _, problems = run_rows(comp, moved, "train", [model], batch_size=batch_size,
-                                               desc=f"shift {shift:+g} s")  # fmt: skip
+            (outputs,), _, problems = run_rows(
+                comp, moved, "train", [model], batch_size=batch_size, desc=f"shift {shift:+g} s"
+            )
             views, ids = outputs.views, moved["eeg_id"].to_numpy()
             keep = np.isfinite(views).all(axis=(1, 2)) & ~np.isin(np.arange(len(moved)), list(problems))
         vectors = views[keep].reshape(-1, views.shape[-1]).astype(np.float32)

@@ -25,8 +25,11 @@ CHECKPOINT_SECONDS = 30.0  # ... and at least this long since the last save (on 
 MEDIAN_SAMPLE = 65_536  # b_dec's median is taken over at most this many training vectors (all of them when fewer)
 
 
-def standardizer(x: np.ndarray | ActivationStore, mode: str, mean: np.ndarray | None = None,
-                 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def standardizer(
+    x: np.ndarray | ActivationStore,
+    mode: str,
+    mean: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """(mean, scale) from the training part: per-dimension std ('dim') or one overall RMS scale ('global'); computed
     chunk by chunk in float64, so a memory-mapped store needs no more memory than an array (``mean``: already known)."""
     store = x if isinstance(x, ActivationStore) else ActivationStore.from_array(x)
@@ -40,9 +43,14 @@ def standardizer(x: np.ndarray | ActivationStore, mode: str, mean: np.ndarray | 
     return mean.astype(np.float32), scale.astype(np.float32)
 
 
-def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = True, desc: str = "sae",
-            sae: SparseAutoencoder | None = None, checkpoint: Path | None = None,
-            ) -> tuple[SparseAutoencoder, list]:  # fmt: skip
+def fit_sae(
+    x: np.ndarray | ActivationStore,
+    cfg: SAEConfig,
+    progress: bool = True,
+    desc: str = "sae",
+    sae: SparseAutoencoder | None = None,
+    checkpoint: Path | None = None,
+) -> tuple[SparseAutoencoder, list]:
     """Train on raw embeddings ``x`` (n, d_in), an array or an :class:`ActivationStore` (memory-mapped chunks: the
     same fit, batches gathered from disk): standardise, initialise b_dec at the median/mean, Adam, unit-norm decoder
     columns after every step, AuxK on dead latents. Returns the SAE and a history of (step, fvu, dead). With ``sae``
@@ -68,8 +76,11 @@ def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = Tr
         mean, scale = standardizer(store, cfg.standardize, data_mean)
         sae.x_mean.copy_(torch.from_numpy(mean))
         sae.x_scale.copy_(torch.from_numpy(scale))
-        sample = np.arange(n) if n <= MEDIAN_SAMPLE else np.sort(
-            np.random.default_rng(cfg.seed).choice(n, MEDIAN_SAMPLE, replace=False))  # fmt: skip
+        sample = (
+            np.arange(n)
+            if n <= MEDIAN_SAMPLE
+            else np.sort(np.random.default_rng(cfg.seed).choice(n, MEDIAN_SAMPLE, replace=False))
+        )
         xs = sae.standardize(torch.from_numpy(store.take(sample)))
         with torch.no_grad():
             sae.b_dec.copy_(xs.median(0).values if cfg.b_dec_init == "median" else xs.mean(0))
@@ -77,13 +88,16 @@ def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = Tr
         sae.train()
     opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr)
     mean_s = sae.standardize(torch.from_numpy(data_mean.astype(np.float32)))
-    total_var = torch.tensor(float(sum(float(sae.standardize(torch.from_numpy(b)).sub(mean_s).pow(2).sum())
-                                       for b in store.blocks())) / n)  # fmt: skip
+    total_var = torch.tensor(
+        float(sum(float(sae.standardize(torch.from_numpy(b)).sub(mean_s).pow(2).sum()) for b in store.blocks())) / n
+    )
     history = []
     order = torch.randperm(n, generator=gen)
     pos, start = 0, 0
-    signature = json.dumps({"config": asdict(cfg), "n": n, "continued": continued,
-                            "data": hashlib.sha1(data_mean.tobytes()).hexdigest()}, sort_keys=True)  # fmt: skip
+    signature = json.dumps(
+        {"config": asdict(cfg), "n": n, "continued": continued, "data": hashlib.sha1(data_mean.tobytes()).hexdigest()},
+        sort_keys=True,
+    )
     if checkpoint is not None and Path(checkpoint).is_file():
         saved = torch.load(checkpoint, weights_only=True)
         if saved.get("signature") == signature:
@@ -94,8 +108,15 @@ def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = Tr
             log.info("%s: resuming at step %d of %d (%s)", desc, start, cfg.steps, checkpoint)
         else:
             log.info("%s: %s is of other settings or data; starting over", desc, checkpoint)
-    bar = tqdm(range(start, cfg.steps), desc=desc, unit="step", leave=False, disable=not progress, initial=start,
-               total=cfg.steps)  # fmt: skip
+    bar = tqdm(
+        range(start, cfg.steps),
+        desc=desc,
+        unit="step",
+        leave=False,
+        disable=not progress,
+        initial=start,
+        total=cfg.steps,
+    )
     saved_at = time.monotonic()
     for step in bar:
         if pos + cfg.batch_size > n:
@@ -120,9 +141,16 @@ def fit_sae(x: np.ndarray | ActivationStore, cfg: SAEConfig, progress: bool = Tr
             bar.set_postfix(fvu=f"{fvu:.3f}", dead=f"{dead:.3f}")
         due = (step + 1) % CHECKPOINT_EVERY == 0 and time.monotonic() - saved_at >= CHECKPOINT_SECONDS
         if checkpoint is not None and due and step + 1 < cfg.steps:
-            state = {"signature": signature, "sae": sae.state_dict(), "optimizer": opt.state_dict(),
-                     "generator": gen.get_state(), "order": order, "pos": pos, "step": step + 1,
-                     "history": history}  # fmt: skip
+            state = {
+                "signature": signature,
+                "sae": sae.state_dict(),
+                "optimizer": opt.state_dict(),
+                "generator": gen.get_state(),
+                "order": order,
+                "pos": pos,
+                "step": step + 1,
+                "history": history,
+            }
             atomic_write(Path(checkpoint), lambda p, st=state: torch.save(st, p))
             saved_at = time.monotonic()
     if checkpoint is not None:
@@ -149,5 +177,9 @@ def evaluate(sae: SparseAutoencoder, x: np.ndarray | ActivationStore, batch: int
             l0 += float(act.float().sum())
     n = max(1, len(store))
     density = (fired / n).numpy()
-    return {"explained_variance": 1 - sq_err / max(total, 1e-12), "l0": l0 / n,
-            "dead_fraction": float((density == 0).mean()), "density": density}  # fmt: skip
+    return {
+        "explained_variance": 1 - sq_err / max(total, 1e-12),
+        "l0": l0 / n,
+        "dead_fraction": float((density == 0).mean()),
+        "density": density,
+    }

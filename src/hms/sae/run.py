@@ -37,9 +37,15 @@ def fold_matrices(rows: pd.DataFrame, views: np.ndarray, fold: int) -> tuple[np.
     return flat(train), flat(valid), rows.loc[train, "eeg_id"].to_numpy()
 
 
-def fit_fold(rows: pd.DataFrame, views: np.ndarray, fold: int, cfg: SAEConfig, progress: bool = True,
-             store: ActivationStore | None = None, checkpoint: Path | None = None,
-             ) -> tuple[SparseAutoencoder, dict]:  # fmt: skip
+def fit_fold(
+    rows: pd.DataFrame,
+    views: np.ndarray,
+    fold: int,
+    cfg: SAEConfig,
+    progress: bool = True,
+    store: ActivationStore | None = None,
+    checkpoint: Path | None = None,
+) -> tuple[SparseAutoencoder, dict]:
     """Fit on the training part (``store``: its shifted activations from disk, else the cached views of its label
     rows) and evaluate on the validation part's label rows (``checkpoint``: resume state, see :func:`fit_sae`)."""
     x_train, x_valid, train_ids = fold_matrices(rows, views, fold)
@@ -48,12 +54,17 @@ def fit_fold(rows: pd.DataFrame, views: np.ndarray, fold: int, cfg: SAEConfig, p
     sae, history = fit_sae(x_train, cfg, progress=progress, desc=f"sae fold{fold}", checkpoint=checkpoint)
     on_train, on_valid = evaluate(sae, x_train), evaluate(sae, x_valid)
     metrics = {
-        "fold": fold, "n_train_samples": len(x_train), "n_valid_samples": len(x_valid),
+        "fold": fold,
+        "n_train_samples": len(x_train),
+        "n_valid_samples": len(x_valid),
         "explained_variance_train": on_train["explained_variance"],
-        "explained_variance": on_valid["explained_variance"], "l0": on_valid["l0"],
-        "dead_fraction": on_train["dead_fraction"], "dead_fraction_valid": on_valid["dead_fraction"],
-        "train_eeg_ids": sorted(int(i) for i in np.unique(train_ids)), "history": history,
-    }  # fmt: skip
+        "explained_variance": on_valid["explained_variance"],
+        "l0": on_valid["l0"],
+        "dead_fraction": on_train["dead_fraction"],
+        "dead_fraction_valid": on_valid["dead_fraction"],
+        "train_eeg_ids": sorted(int(i) for i in np.unique(train_ids)),
+        "history": history,
+    }
     return sae, metrics | {"density": on_train["density"]}
 
 
@@ -62,9 +73,16 @@ def _same_config(path: Path, cfg: SAEConfig, shifts: tuple[float, ...]) -> bool:
     return meta.get("config") == asdict(cfg) and meta.get("shifts", [0.0]) == [float(s) for s in shifts]
 
 
-def run_sae(experiment: str, data: str | Path | None = None, models_root: str | Path = MODELS_DIR,
-            settings: dict | None = None, k_curve: tuple[int, ...] = (), files_dir: str | Path | None = None,
-            progress: bool = True, shifts: tuple[float, ...] = (0.0,)) -> pd.DataFrame:  # fmt: skip
+def run_sae(
+    experiment: str,
+    data: str | Path | None = None,
+    models_root: str | Path = MODELS_DIR,
+    settings: dict | None = None,
+    k_curve: tuple[int, ...] = (),
+    files_dir: str | Path | None = None,
+    progress: bool = True,
+    shifts: tuple[float, ...] = (0.0,),
+) -> pd.DataFrame:
     """Fit/evaluate every fold; returns the per-fold metrics table (also written to sae/metrics.csv). ``shifts``
     other than (0,): each fold trains on its training recordings' label rows moved by each shift (seconds), both
     hemisphere views, streamed from disk (``hms.sae.activations``); validation stays the label rows themselves."""
@@ -88,8 +106,10 @@ def run_sae(experiment: str, data: str | Path | None = None, models_root: str | 
             metrics["density"] = evaluate(sae, x_train)["density"]
         else:
             sae, metrics = fit_fold(rows, views, fold, cfg, progress, store, exp.sae_checkpoint(fold))
-            sae.save(path, {"metrics": {k: v for k, v in metrics.items() if k != "density"},
-                            "shifts": [float(s) for s in shifts]})  # fmt: skip
+            sae.save(
+                path,
+                {"metrics": {k: v for k, v in metrics.items() if k != "density"}, "shifts": [float(s) for s in shifts]},
+            )
         densities.append(metrics.pop("density"))
         records.append({k: v for k, v in metrics.items() if k not in ("history", "train_eeg_ids")})
         if fold == folds[0]:
@@ -97,8 +117,10 @@ def run_sae(experiment: str, data: str | Path | None = None, models_root: str | 
             _plot_reconstructions(sae, x_valid, exp.sae_reconstructions_png)
     table = pd.DataFrame(records)
     write_csv(table, exp.sae_metrics_csv)
-    summary = {c: float(table[c].mean()) for c in ("explained_variance", "explained_variance_train", "l0",
-                                                   "dead_fraction", "dead_fraction_valid")}  # fmt: skip
+    summary = {
+        c: float(table[c].mean())
+        for c in ("explained_variance", "explained_variance_train", "l0", "dead_fraction", "dead_fraction_valid")
+    }
     summary |= {"d_in": cfg.d_in, "d_sae": cfg.d_sae, "sparsity": cfg.sparsity, "k": cfg.k, "folds": folds}
     write_json(summary, exp.sae_metrics_json)
     _plot_density(np.stack(densities), exp.sae_density_png, cfg)
@@ -107,13 +129,25 @@ def run_sae(experiment: str, data: str | Path | None = None, models_root: str | 
         write_csv(curve, exp.sae_k_curve_csv)
         _plot_k_curve(curve, exp.sae_k_curve_png)
     _record(experiment, summary, files_dir)
-    log.info("SAE %s: explained variance %.3f (valid), L0 %.1f, dead %.3f", experiment, summary["explained_variance"],
-             summary["l0"], summary["dead_fraction"])  # fmt: skip
+    log.info(
+        "SAE %s: explained variance %.3f (valid), L0 %.1f, dead %.3f",
+        experiment,
+        summary["explained_variance"],
+        summary["l0"],
+        summary["dead_fraction"],
+    )
     return table
 
 
-def run_k_curve(rows: pd.DataFrame, views: np.ndarray, fold: int, cfg: SAEConfig, ks: tuple[int, ...],
-                progress: bool = True, known: dict | None = None) -> pd.DataFrame:  # fmt: skip
+def run_k_curve(
+    rows: pd.DataFrame,
+    views: np.ndarray,
+    fold: int,
+    cfg: SAEConfig,
+    ks: tuple[int, ...],
+    progress: bool = True,
+    known: dict | None = None,
+) -> pd.DataFrame:
     """Explained variance (validation part) against k, on one fold's per-view embeddings, everything else as
     ``cfg``; ``known`` holds the metrics of the fit with ``cfg.k`` itself (not refitted)."""
     rows_out = []
@@ -122,18 +156,29 @@ def run_k_curve(rows: pd.DataFrame, views: np.ndarray, fold: int, cfg: SAEConfig
             metrics = known
         else:
             _, metrics = fit_fold(rows, views, fold, replace(cfg, k=k), progress)
-        rows_out.append({"k": k, "fold": fold, "explained_variance": metrics["explained_variance"],
-                         "explained_variance_train": metrics["explained_variance_train"], "l0": metrics["l0"],
-                         "dead_fraction": metrics["dead_fraction"]})  # fmt: skip
+        rows_out.append(
+            {
+                "k": k,
+                "fold": fold,
+                "explained_variance": metrics["explained_variance"],
+                "explained_variance_train": metrics["explained_variance_train"],
+                "l0": metrics["l0"],
+                "dead_fraction": metrics["dead_fraction"],
+            }
+        )
     return pd.DataFrame(rows_out)
 
 
 def _record(experiment: str, summary: dict, files_dir: str | Path | None) -> None:
-    row = {"experiment": f"{experiment}_sae", "model": f"sae-{summary['sparsity']} k={summary['k']} "
-           f"d_sae={summary['d_sae']}", "folds": ",".join(map(str, summary["folds"])),
-           "sae_explained_variance": summary["explained_variance"], "sae_l0": summary["l0"],
-           "sae_dead_fraction": summary["dead_fraction"],
-           "notes": "SAE; explained variance on the validation parts (no KL: not a predictor)"}  # fmt: skip
+    row = {
+        "experiment": f"{experiment}_sae",
+        "model": f"sae-{summary['sparsity']} k={summary['k']} d_sae={summary['d_sae']}",
+        "folds": ",".join(map(str, summary["folds"])),
+        "sae_explained_variance": summary["explained_variance"],
+        "sae_l0": summary["l0"],
+        "sae_dead_fraction": summary["dead_fraction"],
+        "notes": "SAE; explained variance on the validation parts (no KL: not a predictor)",
+    }
     leaderboard.append(row, files_dir)
 
 

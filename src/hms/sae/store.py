@@ -33,8 +33,10 @@ class ActivationStore:
         paths = ExperimentDir.activation_chunks(folder) if paths is None else paths
         missing = [p for p in paths if not p.is_file()]
         if not paths or missing:
-            raise FileNotFoundError(f"{folder}: no activation chunks {[p.name for p in missing]}; python -m hms sae "
-                                    "--shifts=... writes them")  # fmt: skip
+            raise FileNotFoundError(
+                f"{folder}: no activation chunks {[p.name for p in missing]}; python -m hms sae "
+                "--shifts=... writes them"
+            )
         return cls(
             [np.load(p, mmap_mode="r") for p in paths], [np.load(ExperimentDir.activation_ids(p)) for p in paths]
         )

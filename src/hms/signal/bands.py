@@ -14,8 +14,13 @@ from hms.data import Competition, DataError
 from hms.signal.config import FrontEndConfig
 from hms.signal.spectrogram import preprocess
 
-BANDS: dict[str, tuple[float, float]] = {"delta1": (0.5, 2), "delta2": (2, 4), "theta": (4, 8), "alpha": (8, 13),
-                                         "beta": (13, 20)}  # fmt: skip
+BANDS: dict[str, tuple[float, float]] = {
+    "delta1": (0.5, 2),
+    "delta2": (2, 4),
+    "theta": (4, 8),
+    "alpha": (8, 13),
+    "beta": (13, 20),
+}
 
 
 def _band_log_power(freqs: np.ndarray, psd: np.ndarray) -> np.ndarray:

@@ -86,8 +86,23 @@ class FrontEndConfig:
 
     def spectrogram_hash(self) -> str:
         """Hash of the settings that change cached spectrograms (not the image layout or log ranges)."""
-        keys = ("bandpass_hz", "filter_order", "notch_hz", "notch_q", "clip_uv", "midline", "decimate",
-                "window_seconds", "hop_seconds", "freq_scale", "n_mels", "fmin_hz", "fmax_hz", "zoom",
-                "zoom_window_seconds", "zoom_hop_seconds")  # fmt: skip
+        keys = (
+            "bandpass_hz",
+            "filter_order",
+            "notch_hz",
+            "notch_q",
+            "clip_uv",
+            "midline",
+            "decimate",
+            "window_seconds",
+            "hop_seconds",
+            "freq_scale",
+            "n_mels",
+            "fmin_hz",
+            "fmax_hz",
+            "zoom",
+            "zoom_window_seconds",
+            "zoom_hop_seconds",
+        )
         payload = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:10]

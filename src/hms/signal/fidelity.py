@@ -126,8 +126,9 @@ def candidates(
 
 def _margin(results: list[dict[str, np.ndarray]]) -> float:
     """Worst margin to the targets over every chain of every file (>= 0: targets met)."""
-    return float(min(min((r["r_power_time"] - TIME_TARGET).min(), (r["r_spectrum"] - SHAPE_TARGET).min())
-                     for r in results))  # fmt: skip
+    return float(
+        min(min((r["r_power_time"] - TIME_TARGET).min(), (r["r_spectrum"] - SHAPE_TARGET).min()) for r in results)
+    )
 
 
 def _criterion(results: list[dict[str, np.ndarray]]) -> float:
@@ -137,14 +138,20 @@ def _criterion(results: list[dict[str, np.ndarray]]) -> float:
 
 def recipe_label(p: OrganizerParams) -> str:
     extra = p.span_seconds - p.window_seconds
-    avg = "single frame" if extra < p.frame_hop_seconds else (
-        f"+{extra:g} s of {p.average}" + ("" if p.average == "power" else (", chain first" if p.chain_first
-                                                                             else ", pairs first")))  # fmt: skip
+    avg = (
+        "single frame"
+        if extra < p.frame_hop_seconds
+        else (
+            f"+{extra:g} s of {p.average}"
+            + ("" if p.average == "power" else (", chain first" if p.chain_first else ", pairs first"))
+        )
+    )
     return f"{p.window_seconds:g} s {p.taper}, {avg}"
 
 
-def loo_search(pairs: list[LoadedPair], grid: list[OrganizerParams] | None = None,
-               progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, OrganizerParams]:  # fmt: skip
+def loo_search(
+    pairs: list[LoadedPair], grid: list[OrganizerParams] | None = None, progress: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame, OrganizerParams]:
     """(held-out table: one row per file x chain with the recipe chosen without that file; the scores of every
     candidate on every file; the recipe chosen on all files)."""
     grid = candidates() if grid is None else grid
@@ -154,14 +161,30 @@ def loo_search(pairs: list[LoadedPair], grid: list[OrganizerParams] | None = Non
         best = max(range(len(grid)), key=lambda c: _criterion([r for j, r in enumerate(scores[c]) if j != i]))
         r = scores[best][i]
         for c, chain in enumerate(CHAIN_NAMES):
-            held.append({"held_out": pair.name, "chain": chain, "rows": int(r["rows"]),
-                         "recipe": recipe_label(grid[best]), "shape_r": float(r["r_spectrum"][c]),
-                         "time_r": float(r["r_power_time"][c])})  # fmt: skip
-    every = pd.DataFrame([{"candidate": k, "recipe": recipe_label(c), **asdict(c), "worst_margin": _margin(s),
-                           "mean_time_r": _criterion(s),
-                           "min_time_r": min(r["r_power_time"].min() for r in s),
-                           "min_shape_r": min(r["r_spectrum"].min() for r in s)}
-                          for k, (c, s) in enumerate(zip(grid, scores, strict=True))])  # fmt: skip
+            held.append(
+                {
+                    "held_out": pair.name,
+                    "chain": chain,
+                    "rows": int(r["rows"]),
+                    "recipe": recipe_label(grid[best]),
+                    "shape_r": float(r["r_spectrum"][c]),
+                    "time_r": float(r["r_power_time"][c]),
+                }
+            )
+    every = pd.DataFrame(
+        [
+            {
+                "candidate": k,
+                "recipe": recipe_label(c),
+                **asdict(c),
+                "worst_margin": _margin(s),
+                "mean_time_r": _criterion(s),
+                "min_time_r": min(r["r_power_time"].min() for r in s),
+                "min_shape_r": min(r["r_spectrum"].min() for r in s),
+            }
+            for k, (c, s) in enumerate(zip(grid, scores, strict=True))
+        ]
+    )
     chosen = grid[max(range(len(grid)), key=lambda c: _criterion(scores[c]))]
     return pd.DataFrame(held), every, chosen
 
@@ -173,12 +196,17 @@ def fidelity_report(sample: Path, progress: bool = True, grid: list[OrganizerPar
     grid = candidates() if grid is None else grid
     grid = grid if DEFAULT_PARAMS in grid else [*grid, DEFAULT_PARAMS]
     held, every, chosen = loo_search(pairs, grid, progress=progress)
-    lines = [f"leave-one-file-out over {len(pairs)} real pairs, {len(every)} candidate recipes "
-             f"(targets: time r >= {TIME_TARGET}, shape r >= {SHAPE_TARGET} on every chain)", ""]  # fmt: skip
+    lines = [
+        f"leave-one-file-out over {len(pairs)} real pairs, {len(every)} candidate recipes "
+        f"(targets: time r >= {TIME_TARGET}, shape r >= {SHAPE_TARGET} on every chain)",
+        "",
+    ]
     wide = held.pivot(index="held_out", columns="chain", values=["shape_r", "time_r"])[["shape_r", "time_r"]]
     recipe = held.groupby("held_out")["recipe"].first()
-    lines.append(f"{'held-out eeg_id':16s} shape r {'/'.join(CHAIN_NAMES):12s}  time r {'/'.join(CHAIN_NAMES):12s}  "
-                 "recipe chosen on the other files")  # fmt: skip
+    lines.append(
+        f"{'held-out eeg_id':16s} shape r {'/'.join(CHAIN_NAMES):12s}  time r {'/'.join(CHAIN_NAMES):12s}  "
+        "recipe chosen on the other files"
+    )
     fmt = lambda a: " ".join(f"{v:.3f}" for v in a)  # noqa: E731
     for name in wide.index:
         s, t = wide.loc[name, "shape_r"][list(CHAIN_NAMES)], wide.loc[name, "time_r"][list(CHAIN_NAMES)]
@@ -188,10 +216,14 @@ def fidelity_report(sample: Path, progress: bool = True, grid: list[OrganizerPar
         t = held.groupby("chain")["time_r"].agg(stat)[list(CHAIN_NAMES)]
         lines.append(f"{stat:16s} {fmt(s)}  {fmt(t)}")
     met = (held["time_r"] >= TIME_TARGET).all() and (held["shape_r"] >= SHAPE_TARGET).all()
-    lines.append(f"held-out: time r min {held['time_r'].min():.3f}, shape r min {held['shape_r'].min():.3f} -> "
-                 f"targets {'met' if met else 'NOT met'} on every chain of every file")  # fmt: skip
+    lines.append(
+        f"held-out: time r min {held['time_r'].min():.3f}, shape r min {held['shape_r'].min():.3f} -> "
+        f"targets {'met' if met else 'NOT met'} on every chain of every file"
+    )
     default = every[every["recipe"] == recipe_label(DEFAULT_PARAMS)].iloc[0]
-    lines.append(f"chosen on all files: {recipe_label(chosen)}; the default (hms spectrogram, simulator): "
-                 f"{recipe_label(DEFAULT_PARAMS)}, min time r {default['min_time_r']:.3f}, "
-                 f"min shape r {default['min_shape_r']:.3f} (fitted on all files)")  # fmt: skip
+    lines.append(
+        f"chosen on all files: {recipe_label(chosen)}; the default (hms spectrogram, simulator): "
+        f"{recipe_label(DEFAULT_PARAMS)}, min time r {default['min_time_r']:.3f}, "
+        f"min shape r {default['min_shape_r']:.3f} (fitted on all files)"
+    )
     return "\n".join(lines)

@@ -121,10 +121,12 @@ def build_image(eeg_window: np.ndarray, organizer_window: np.ndarray, cfg: Front
 
 def build_images(eegs: list[np.ndarray | None], specs: list[np.ndarray | None], cfg: FrontEndConfig) -> torch.Tensor:
     """A batch of images from clean windows; a missing window (None) becomes blank (-1) panels of its modality."""
-    eeg_stack = np.stack([e if e is not None else np.zeros((EEG_WINDOW_SAMPLES, len(EEG_CHANNELS)), np.float32)
-                          for e in eegs])  # fmt: skip
-    spec_stack = np.stack([s if s is not None else np.zeros((SPEC_WINDOW_ROWS, len(SPEC_COLUMNS)), np.float32)
-                           for s in specs])  # fmt: skip
+    eeg_stack = np.stack(
+        [e if e is not None else np.zeros((EEG_WINDOW_SAMPLES, len(EEG_CHANNELS)), np.float32) for e in eegs]
+    )
+    spec_stack = np.stack(
+        [s if s is not None else np.zeros((SPEC_WINDOW_ROWS, len(SPEC_COLUMNS)), np.float32) for s in specs]
+    )
     eeg_p, org_p = eeg_panels(eeg_stack, cfg), organizer_panels(spec_stack, cfg)
     for i, (e, s) in enumerate(zip(eegs, specs, strict=True)):
         if e is None:

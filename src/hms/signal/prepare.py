@@ -149,8 +149,11 @@ def prepare(
     jobs = [(item, root, cfg) for item in items]
     bar = tqdm(total=len(jobs), desc="prepare", unit="file")
     # in-process (workers <= 1) the caller's torch thread count stays as it is: only pool processes are pinned to one
-    results = (ProcessPoolExecutor(workers).map(_worker, jobs, chunksize=8) if workers > 1
-               else (prepare_item(*job) for job in jobs))  # fmt: skip
+    results = (
+        ProcessPoolExecutor(workers).map(_worker, jobs, chunksize=8)
+        if workers > 1
+        else (prepare_item(*job) for job in jobs)
+    )
     for status, note in results:
         if status == "error":
             counts["errors"] += 1
@@ -166,8 +169,12 @@ def prepare(
         write_text("\n".join(errors) + "\n", root / "errors.txt")
     if notes:
         write_text("\n".join(notes) + "\n", root / "missing_samples.txt")
-        log.warning("prepare: %d files had missing (NaN/inf) samples, filled by the NaN policy (first: %s); all "
-                    "listed in %s", len(notes), notes[0], root / "missing_samples.txt")  # fmt: skip
+        log.warning(
+            "prepare: %d files had missing (NaN/inf) samples, filled by the NaN policy (first: %s); all listed in %s",
+            len(notes),
+            notes[0],
+            root / "missing_samples.txt",
+        )
     return counts
 
 
@@ -219,8 +226,9 @@ class CachedRecordings:
 
     def panels(self, row: dict, split: str = "train") -> torch.Tensor:
         """(views, 4, H, W) panels for a label row (eeg_id, spectrogram_id and both offsets; test rows: 0)."""
-        eeg = eeg_panels_from_log(self.eeg_views(int(row["eeg_id"]), row.get("eeg_label_offset_seconds", 0.0), split),
-                                  self.cfg)  # fmt: skip
+        eeg = eeg_panels_from_log(
+            self.eeg_views(int(row["eeg_id"]), row.get("eeg_label_offset_seconds", 0.0), split), self.cfg
+        )
         org = organizer_panels_from_log(
             self.organizer(int(row["spectrogram_id"]), row.get("spectrogram_label_offset_seconds", 0.0), split),
             self.cfg,

@@ -59,8 +59,9 @@ def chain_power(pairs: torch.Tensor, cfg: FrontEndConfig, zoom: bool = False) ->
     lead = pairs.shape[:-2]
     flat = pairs.reshape(-1, pairs.shape[-1])
     window = torch.hann_window(n_fft, periodic=True, dtype=flat.dtype, device=flat.device)
-    spec = torch.stft(flat, n_fft=n_fft, hop_length=hop_length, window=window, center=True, pad_mode="reflect",
-                      return_complex=True)  # fmt: skip
+    spec = torch.stft(
+        flat, n_fft=n_fft, hop_length=hop_length, window=window, center=True, pad_mode="reflect", return_complex=True
+    )
     freqs = np.fft.rfftfreq(n_fft, 1 / fs)
     if cfg.freq_scale == "mel":
         power = spec.real.square() + spec.imag.square()

@@ -33,9 +33,13 @@ def needs(feature_set: str, block: str) -> bool:
     return block in FEATURE_SETS.get(feature_set, ())
 
 
-def feature_matrix(feature_set: str, outputs: FoldOutputs, sae: SparseAutoencoder | None = None,
-                   hand: pd.DataFrame | None = None, hand_columns: list[str] | None = None,
-                   ) -> tuple[np.ndarray, list[str]]:  # fmt: skip
+def feature_matrix(
+    feature_set: str,
+    outputs: FoldOutputs,
+    sae: SparseAutoencoder | None = None,
+    hand: pd.DataFrame | None = None,
+    hand_columns: list[str] | None = None,
+) -> tuple[np.ndarray, list[str]]:
     """The stacker's input matrix for one feature set from one fold's outputs (+ that fold's SAE, + band powers)."""
     if feature_set not in FEATURE_SETS:
         raise ValueError(f"unknown feature set {feature_set!r}; choose from {list(FEATURE_SETS)}")

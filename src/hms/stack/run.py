@@ -54,9 +54,15 @@ def _eeg_scores(rows: pd.DataFrame, pred: np.ndarray, eegs: pd.DataFrame) -> tup
     return scores, oof
 
 
-def run_stack(experiment: str, data: str | Path | None = None, models_root: str | Path = MODELS_DIR,
-              feature_sets: tuple[str, ...] = tuple(FEATURE_SETS), rounds: int = 300, seed: int = 42,
-              files_dir: str | Path | None = None) -> pd.DataFrame:  # fmt: skip
+def run_stack(
+    experiment: str,
+    data: str | Path | None = None,
+    models_root: str | Path = MODELS_DIR,
+    feature_sets: tuple[str, ...] = tuple(FEATURE_SETS),
+    rounds: int = 300,
+    seed: int = 42,
+    files_dir: str | Path | None = None,
+) -> pd.DataFrame:
     """Fit every feature set on every fold; write stack/<set>/fold{k}.txt(+.json), OOF tables, ablation.csv and
     best.json (the feature set with the best golden OOF KL, or ``cnn`` when no stacker beats the CNN alone)."""
     started = time.perf_counter()
@@ -90,8 +96,14 @@ def run_stack(experiment: str, data: str | Path | None = None, models_root: str 
         for name in feature_sets:
             x, names = feature_matrix(name, outputs, sae, hand)
             booster = fit_soft(x[~valid], targets[~valid], weights[~valid], rounds=rounds, seed=seed)
-            meta = {"feature_set": name, "features": names, "hand_columns": list(hand.columns),
-                    "train_eeg_ids": train_ids, "rounds": rounds, "seed": seed}  # fmt: skip
+            meta = {
+                "feature_set": name,
+                "features": names,
+                "hand_columns": list(hand.columns),
+                "train_eeg_ids": train_ids,
+                "rounds": rounds,
+                "seed": seed,
+            }
             save_fold_stack(exp, name, k, booster, meta)
             preds[name][valid] = predict(booster, x[valid])
             bar.update()
@@ -99,8 +111,16 @@ def run_stack(experiment: str, data: str | Path | None = None, models_root: str 
     minutes = (time.perf_counter() - started) / 60
     cnn_scores, _ = _eeg_scores(rows, cnn_pred, eegs)
     base = cnn_scores.set_index("part").loc["oof"]
-    table = [{"feature_set": CNN_ONLY, "n_features": 0, "oof_kl_all": base["kl_all"],
-              "oof_kl_golden": base["kl_golden"], "vs_cnn_all": 0.0, "vs_cnn_golden": 0.0}]  # fmt: skip
+    table = [
+        {
+            "feature_set": CNN_ONLY,
+            "n_features": 0,
+            "oof_kl_all": base["kl_all"],
+            "oof_kl_golden": base["kl_golden"],
+            "vs_cnn_all": 0.0,
+            "vs_cnn_golden": 0.0,
+        }
+    ]
     sae_summary = _sae_summary(exp)
     for name in feature_sets:
         scores, oof = _eeg_scores(rows, preds[name], eegs)
@@ -110,12 +130,29 @@ def run_stack(experiment: str, data: str | Path | None = None, models_root: str 
         write_csv(scores, exp.stack_scores(name))
         o = scores.set_index("part").loc["oof"]
         n_feat = len(read_stack_meta(exp, name, folds[0])["features"])
-        table.append({"feature_set": name, "n_features": n_feat, "oof_kl_all": o["kl_all"],
-                      "oof_kl_golden": o["kl_golden"], "vs_cnn_all": o["kl_all"] - base["kl_all"],
-                      "vs_cnn_golden": o["kl_golden"] - base["kl_golden"]})  # fmt: skip
+        table.append(
+            {
+                "feature_set": name,
+                "n_features": n_feat,
+                "oof_kl_all": o["kl_all"],
+                "oof_kl_golden": o["kl_golden"],
+                "vs_cnn_all": o["kl_all"] - base["kl_all"],
+                "vs_cnn_golden": o["kl_golden"] - base["kl_golden"],
+            }
+        )
         extra = sae_summary if needs(name, "sae") else {}
-        record_run(f"{experiment}_stack_{name}", scores, comp.root, eegs[eegs["golden"]], minutes, files_dir,
-                   seed=seed, folds=",".join(map(str, folds)), model=f"lightgbm[{name}]", **extra)  # fmt: skip
+        record_run(
+            f"{experiment}_stack_{name}",
+            scores,
+            comp.root,
+            eegs[eegs["golden"]],
+            minutes,
+            files_dir,
+            seed=seed,
+            folds=",".join(map(str, folds)),
+            model=f"lightgbm[{name}]",
+            **extra,
+        )
     ablation = pd.DataFrame(table)
     write_csv(ablation, exp.stack_ablation)
     best = ablation.sort_values("oof_kl_golden").iloc[0]
@@ -132,5 +169,8 @@ def _sae_summary(exp: ExperimentDir) -> dict:
     if not path.is_file():
         return {}
     m = json.loads(path.read_text())
-    return {"sae_explained_variance": m["explained_variance"], "sae_l0": m["l0"],
-            "sae_dead_fraction": m["dead_fraction"]}  # fmt: skip
+    return {
+        "sae_explained_variance": m["explained_variance"],
+        "sae_l0": m["l0"],
+        "sae_dead_fraction": m["dead_fraction"],
+    }

@@ -10,9 +10,26 @@ from hms.constants import CLASSES
 LOW_VOTE_COUNTS = {1: 4329, 2: 2313, 3: 51801, 4: 3435, 5: 3973, 6: 883, 7: 3}
 #: rows per vote count, high-vote annotator population (10-28 votes)
 HIGH_VOTE_COUNTS = {
-    10: 1144, 11: 2602, 12: 4352, 13: 7524, 14: 3867, 15: 10662, 16: 5186, 17: 1445, 18: 1933, 19: 250,
-    20: 632, 21: 179, 22: 54, 23: 24, 24: 17, 25: 20, 26: 6, 27: 5, 28: 6,
-}  # fmt: skip
+    10: 1144,
+    11: 2602,
+    12: 4352,
+    13: 7524,
+    14: 3867,
+    15: 10662,
+    16: 5186,
+    17: 1445,
+    18: 1933,
+    19: 250,
+    20: 632,
+    21: 179,
+    22: 54,
+    23: 24,
+    24: 17,
+    25: 20,
+    26: 6,
+    27: 5,
+    28: 6,
+}
 #: share of eeg_ids labelled by the high-vote population (golden eeg_ids: 5,441 of 17,060)
 HIGH_POPULATION_SHARE = 0.37
 
@@ -58,13 +75,32 @@ assert np.allclose(CONFUSION.sum(axis=1), 1.0)
 
 #: the same statistics measured on the real train.csv (hms.data.stats.describe_train), for the side-by-side table
 REAL_REFERENCE = {
-    "rows_per_eeg.p50": 3, "rows_per_eeg.p75": 6, "rows_per_eeg.p90": 13, "rows_per_eeg.p99": 51,
-    "eegs_per_patient.p50": 3, "eegs_per_patient.p90": 19, "eeg_length_s.p50": 58, "eeg_length_s.p75": 84,
-    "eeg_length_s.p90": 130, "spectrogram_length_s.p50": 622, "repeat_row_share": 0.81,
-    "low_vote_row_share": 0.63, "high_vote_row_share": 0.37, "low_vote_mode": 3, "low_unanimous_share": 0.71,
+    "rows_per_eeg.p50": 3,
+    "rows_per_eeg.p75": 6,
+    "rows_per_eeg.p90": 13,
+    "rows_per_eeg.p99": 51,
+    "eegs_per_patient.p50": 3,
+    "eegs_per_patient.p90": 19,
+    "eeg_length_s.p50": 58,
+    "eeg_length_s.p75": 84,
+    "eeg_length_s.p90": 130,
+    "spectrogram_length_s.p50": 622,
+    "repeat_row_share": 0.81,
+    "low_vote_row_share": 0.63,
+    "high_vote_row_share": 0.37,
+    "low_vote_mode": 3,
+    "low_unanimous_share": 0.71,
     "high_unanimous_share": 0.09,
-    "low_mean_target.seizure": 0.30, "low_mean_target.lpd": 0.10, "low_mean_target.gpd": 0.08,
-    "low_mean_target.lrda": 0.14, "low_mean_target.grda": 0.21, "low_mean_target.other": 0.16,
-    "high_mean_target.seizure": 0.05, "high_mean_target.lpd": 0.18, "high_mean_target.gpd": 0.20,
-    "high_mean_target.lrda": 0.13, "high_mean_target.grda": 0.13, "high_mean_target.other": 0.31,
-}  # fmt: skip
+    "low_mean_target.seizure": 0.30,
+    "low_mean_target.lpd": 0.10,
+    "low_mean_target.gpd": 0.08,
+    "low_mean_target.lrda": 0.14,
+    "low_mean_target.grda": 0.21,
+    "low_mean_target.other": 0.16,
+    "high_mean_target.seizure": 0.05,
+    "high_mean_target.lpd": 0.18,
+    "high_mean_target.gpd": 0.20,
+    "high_mean_target.lrda": 0.13,
+    "high_mean_target.grda": 0.13,
+    "high_mean_target.other": 0.31,
+}

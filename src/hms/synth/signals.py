@@ -11,11 +11,26 @@ from hms.synth.structure import Episode, SessionPlan
 FS = SAMPLE_RATE
 #: approximate 10-20 positions on a unit disc seen from above (x: left -1 .. right +1, y: back -1 .. front +1)
 POSITIONS: dict[str, tuple[float, float]] = {
-    "Fp1": (-0.3, 0.95), "Fp2": (0.3, 0.95), "F7": (-0.8, 0.55), "F3": (-0.4, 0.5), "Fz": (0.0, 0.45),
-    "F4": (0.4, 0.5), "F8": (0.8, 0.55), "T3": (-0.95, 0.0), "C3": (-0.45, 0.0), "Cz": (0.0, 0.0),
-    "C4": (0.45, 0.0), "T4": (0.95, 0.0), "T5": (-0.8, -0.55), "P3": (-0.4, -0.5), "Pz": (0.0, -0.45),
-    "P4": (0.4, -0.5), "T6": (0.8, -0.55), "O1": (-0.3, -0.95), "O2": (0.3, -0.95),
-}  # fmt: skip
+    "Fp1": (-0.3, 0.95),
+    "Fp2": (0.3, 0.95),
+    "F7": (-0.8, 0.55),
+    "F3": (-0.4, 0.5),
+    "Fz": (0.0, 0.45),
+    "F4": (0.4, 0.5),
+    "F8": (0.8, 0.55),
+    "T3": (-0.95, 0.0),
+    "C3": (-0.45, 0.0),
+    "Cz": (0.0, 0.0),
+    "C4": (0.45, 0.0),
+    "T4": (0.95, 0.0),
+    "T5": (-0.8, -0.55),
+    "P3": (-0.4, -0.5),
+    "Pz": (0.0, -0.45),
+    "P4": (0.4, -0.5),
+    "T6": (0.8, -0.55),
+    "O1": (-0.3, -0.95),
+    "O2": (0.3, -0.95),
+}
 XY = np.array([POSITIONS[c] for c in SCALP_CHANNELS])  # (19, 2) in EEG_CHANNELS order
 N_SCALP = len(SCALP_CHANNELS)
 EKG = EEG_CHANNELS.index("EKG")
@@ -99,9 +114,12 @@ def _discharges(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
 
 #: the planted ground truth the explanation report checks against: spatial extent and rhythm / discharge rate (Hz)
 PLANTED = {
-    "lrda": ("one-sided", (1.0, 3.0)), "grda": ("bilateral", (1.0, 2.5)), "lpd": ("one-sided", (0.5, 2.5)),
-    "gpd": ("bilateral", (0.5, 2.5)), "seizure": ("either", (1.5, 9.0)),
-}  # fmt: skip
+    "lrda": ("one-sided", (1.0, 3.0)),
+    "grda": ("bilateral", (1.0, 2.5)),
+    "lpd": ("one-sided", (0.5, 2.5)),
+    "gpd": ("bilateral", (0.5, 2.5)),
+    "seizure": ("either", (1.5, 9.0)),
+}
 
 
 def _pattern(rng: np.random.Generator, cls: int, n: int, notes: dict | None = None) -> np.ndarray:
@@ -198,8 +216,9 @@ def _artifacts(x: np.ndarray, rng: np.random.Generator, notes: dict | None = Non
     seconds = n / FS
     idx = {c: i for i, c in enumerate(SCALP_CHANNELS)}
     # eye blinks: slow positive bumps, frontal
-    blink_map = np.array([1.0 if c in ("Fp1", "Fp2") else 0.35 if c in ("F3", "F4", "F7", "F8", "Fz") else 0.05
-                          for c in SCALP_CHANNELS])  # fmt: skip
+    blink_map = np.array(
+        [1.0 if c in ("Fp1", "Fp2") else 0.35 if c in ("F3", "F4", "F7", "F8", "Fz") else 0.05 for c in SCALP_CHANNELS]
+    )
     n_blinks = rng.poisson(seconds * rng.uniform(0.0, 0.25))
     for _ in range(n_blinks):
         width = rng.uniform(0.15, 0.35) * FS

@@ -58,8 +58,15 @@ class StageDataset(Dataset):
     """Every epoch of one stage behind one DataLoader (workers start once per stage and persist): an item key is
     (epoch, position); each process builds that epoch's draw and the family's dataset on first use."""
 
-    def __init__(self, family: ModelFamily, rows: pd.DataFrame, source: TrainSource, cfg: ExperimentConfig,
-                 seed: int, vote_weighted: bool) -> None:  # fmt: skip
+    def __init__(
+        self,
+        family: ModelFamily,
+        rows: pd.DataFrame,
+        source: TrainSource,
+        cfg: ExperimentConfig,
+        seed: int,
+        vote_weighted: bool,
+    ) -> None:
         self.family, self.rows, self.source, self.cfg = family, rows, source, cfg
         self.seed, self.vote_weighted = seed, vote_weighted
         self._epoch: int | None = None
@@ -69,8 +76,15 @@ class StageDataset(Dataset):
         if epoch != self._epoch:
             draw = epoch_draw(self.rows, self.seed, epoch)
             cfg = self.cfg
-            self._ds = self.family.train_dataset(draw, self.source, cfg.frontend, cfg.augment, seed=self.seed,
-                                                 epoch=epoch, vote_weighted=self.vote_weighted)  # fmt: skip
+            self._ds = self.family.train_dataset(
+                draw,
+                self.source,
+                cfg.frontend,
+                cfg.augment,
+                seed=self.seed,
+                epoch=epoch,
+                vote_weighted=self.vote_weighted,
+            )
             self._epoch = epoch
         return self._ds
 
@@ -100,8 +114,7 @@ class EpochBatches(Sampler):
 
 def _scheduler(cfg: ExperimentConfig, optimizer, lr: float, total_steps: int):
     if cfg.train.schedule == "onecycle" and total_steps >= 10:  # one-cycle needs room for warm-up and decay
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(1, total_steps),
-                                                   pct_start=0.2)  # fmt: skip
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(1, total_steps), pct_start=0.2)
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
 
 
@@ -175,8 +188,9 @@ def train_fold(
             global_epoch += first
         ds = StageDataset(family, rows, source, cfg, cfg.seed + fold, cfg.train.vote_weighted and stage == 1)
         batches = EpochBatches(n_eegs, step_items, rank, world)
-        loader = DataLoader(ds, batch_sampler=batches, num_workers=workers, pin_memory=pin,
-                            persistent_workers=workers > 0)  # fmt: skip
+        loader = DataLoader(
+            ds, batch_sampler=batches, num_workers=workers, pin_memory=pin, persistent_workers=workers > 0
+        )
         for epoch in range(first, epochs):
             started = time.perf_counter()
             batches.epoch = global_epoch
@@ -184,8 +198,9 @@ def train_fold(
                 ds.epoch_dataset(global_epoch)  # the draw is made here, in this process, before the first batch
             net.train()
             losses = []
-            bar = tqdm(loader, desc=f"fold {fold} stage {stage} epoch {epoch + 1}/{epochs}", disable=rank != 0,
-                       leave=False)  # fmt: skip
+            bar = tqdm(
+                loader, desc=f"fold {fold} stage {stage} epoch {epoch + 1}/{epochs}", disable=rank != 0, leave=False
+            )
             loop_start = wait_start = time.perf_counter()
             for item in bar:
                 stats["wait_seconds"] = stats.get("wait_seconds", 0.0) + time.perf_counter() - wait_start
@@ -212,22 +227,38 @@ def train_fold(
             stats["seconds"] = stats.get("seconds", 0.0) + time.perf_counter() - loop_start
             global_epoch += 1
             if rank == 0:
-                log.info("fold %d stage %d epoch %d/%d: train KL %.4f, %.1f s", fold, stage, epoch + 1, epochs,
-                         float(torch.stack(losses).mean()) if losses else float("nan"),
-                         time.perf_counter() - started)  # fmt: skip
-                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "stage": stage, "epoch": epoch + 1,
-                         "fold_seconds": _fold_seconds(saved, fold_started)}  # fmt: skip
+                log.info(
+                    "fold %d stage %d epoch %d/%d: train KL %.4f, %.1f s",
+                    fold,
+                    stage,
+                    epoch + 1,
+                    epochs,
+                    float(torch.stack(losses).mean()) if losses else float("nan"),
+                    time.perf_counter() - started,
+                )
+                state = {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "stage": stage,
+                    "epoch": epoch + 1,
+                    "fold_seconds": _fold_seconds(saved, fold_started),
+                }
                 atomic_write(state_path, lambda p, state=state: torch.save(state, p))
         done = {"stage": stage + 1, "epoch": 0}
     if rank == 0:
         tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
         atomic_write(exp.weights(fold), lambda p: save_file(tensors, str(p)))
         meta = {
-            "fold": fold, "family": family.name, "model": asdict(cfg.model), "frontend": cfg.frontend.to_dict(),
-            "embed_dim": model.embed_dim, "experiment": cfg.name, "seed": cfg.seed,
+            "fold": fold,
+            "family": family.name,
+            "model": asdict(cfg.model),
+            "frontend": cfg.frontend.to_dict(),
+            "embed_dim": model.embed_dim,
+            "experiment": cfg.name,
+            "seed": cfg.seed,
             "train_seconds": round(_fold_seconds(saved, fold_started), 1),
-        }  # fmt: skip
+        }
         exp.write_sidecar(fold, meta)
     if world > 1:
         dist.barrier()

@@ -15,9 +15,16 @@ from hms.predict import forward_views
 from hms.signal.config import FrontEndConfig
 
 
-def predict_eegs(model: torch.nn.Module, family: ModelFamily, rows: pd.DataFrame, source: TrainSource,
-                 frontend: FrontEndConfig, batch_size: int, tta_swap: bool,
-                 split: str = "train") -> pd.DataFrame:  # fmt: skip
+def predict_eegs(
+    model: torch.nn.Module,
+    family: ModelFamily,
+    rows: pd.DataFrame,
+    source: TrainSource,
+    frontend: FrontEndConfig,
+    batch_size: int,
+    tta_swap: bool,
+    split: str = "train",
+) -> pd.DataFrame:
     """eeg_id-level predictions (six probabilities + the embedding ``emb_*``)."""
     rows = dedupe_rows(rows) if split == "train" else rows.reset_index(drop=True)
     ds = family.train_dataset(rows, source, frontend, augment=None, split=split)

@@ -26,9 +26,12 @@ log = logging.getLogger(__name__)
 
 
 def run_experiment(
-    cfg: ExperimentConfig, data: str | Path | None = None, models_root: str | Path = MODELS_DIR, resume: bool = False,
+    cfg: ExperimentConfig,
+    data: str | Path | None = None,
+    models_root: str | Path = MODELS_DIR,
+    resume: bool = False,
     files_dir: str | Path | None = None,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     rank, _ = distributed()
     started = time.perf_counter()
     leaderboard.check(files_dir)  # before any work: a broken leaderboard must not cost the run's row
@@ -53,8 +56,15 @@ def run_experiment(
     for fold in cfg.fold_list():
         model = train_fold(cfg, fold, train[train["fold"] != fold], source, exp, resume=resume, stats=stats)
         if rank == 0:
-            pred = predict_eegs(model, family, train[train["fold"] == fold], source, cfg.frontend,
-                                cfg.train.batch_size, cfg.train.tta_swap)  # fmt: skip
+            pred = predict_eegs(
+                model,
+                family,
+                train[train["fold"] == fold],
+                source,
+                cfg.frontend,
+                cfg.train.batch_size,
+                cfg.train.tta_swap,
+            )
             oof_parts.append(pd.concat([pred[["eeg_id"]].assign(fold=fold), pred.drop(columns="eeg_id")], axis=1))
     if rank != 0:
         return pd.DataFrame()
@@ -67,8 +77,18 @@ def run_experiment(
     # with --resume, the time the interrupted runs spent on the resumed folds counts too
     minutes = (time.perf_counter() - started + stats.get("resumed_seconds", 0.0)) / 60
     model_name = getattr(cfg.model, "name", cfg.family)
-    record_run(cfg.name, scores, comp.root, eegs[eegs["golden"]], minutes, files_dir, config_hash=cfg.config_hash(),
-               seed=cfg.seed, folds=",".join(map(str, cfg.fold_list())), model=model_name)  # fmt: skip
+    record_run(
+        cfg.name,
+        scores,
+        comp.root,
+        eegs[eegs["golden"]],
+        minutes,
+        files_dir,
+        config_hash=cfg.config_hash(),
+        seed=cfg.seed,
+        folds=",".join(map(str, cfg.fold_list())),
+        model=model_name,
+    )
     overall = scores.set_index("part").loc["oof"]
     log.info("%s: OOF KL golden %.4f, all %.4f (%.1f min)", cfg.name, overall["kl_golden"], overall["kl_all"], minutes)
     return scores
