@@ -16,6 +16,9 @@ from hms.models.build import HMSModel, ModelConfig
 from hms.paths import check_name
 from hms.signal.config import FrontEndConfig
 
+#: the one model family EEG-CLIP takes: its EEG side is that family's network (``HMSModel``) on the stacked image
+CLIP_FAMILY = "spectrogram_cnn"
+
 
 @dataclass
 class ClipConfig:

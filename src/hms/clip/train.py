@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from hms import leaderboard
-from hms.clip.model import ClipConfig, ClipModel
+from hms.clip.model import CLIP_FAMILY, ClipConfig, ClipModel
 from hms.clip.text import embed_texts
 from hms.clip.zeroshot import fit_temperature, read_prompts, zero_shot_probs
 from hms.constants import CLASSES, VOTE_COLS
@@ -27,7 +27,7 @@ from hms.data import Competition
 from hms.data.errors import DataError
 from hms.data.labels import dedupe_rows, eeg_level
 from hms.experiment import ExperimentDir
-from hms.families import get_family
+from hms.families import DEFAULT_FAMILY, get_family
 from hms.inputs import row_inputs
 from hms.io import atomic_write, write_csv, write_json
 from hms.metric import score_arrays
@@ -56,7 +56,7 @@ def pair_rows(train: pd.DataFrame, reports: pd.DataFrame, rows_per_eeg: int) -> 
 
 def build_images(comp: Competition, rows: pd.DataFrame, cfg: FrontEndConfig, batch_size: int = 32) -> torch.Tensor:
     """The spectrogram-CNN family's images of label rows (the EEG side reads what that family reads)."""
-    family = get_family("spectrogram_cnn")
+    family = get_family(CLIP_FAMILY)
     out = []
     records = rows.to_dict("records")
     for start in tqdm(range(0, len(records), batch_size), desc="clip images", unit="batch", leave=False):
@@ -87,7 +87,14 @@ def init_model(cfg: ClipConfig, fold: int, folds: pd.DataFrame) -> ClipModel:
             "patients; use the same n_folds and seed as that experiment"
         )
     meta = source.read_sidecar(fold)
-    if meta.get("family", "spectrogram_cnn") != "spectrogram_cnn" or meta["model"]["name"] != cfg.model.name:
+    family = meta.get("family", DEFAULT_FAMILY)
+    if family != CLIP_FAMILY:
+        raise DataError(
+            f"init_from {source}: a {family} experiment; EEG-CLIP takes the {CLIP_FAMILY} family only (its EEG side "
+            f"is that family's timm network on the stacked image): init_from a {CLIP_FAMILY} experiment, or leave "
+            "init_from out"
+        )
+    if meta["model"]["name"] != cfg.model.name:
         raise ValueError(f"init_from {source}: model {meta['model'].get('name')} != clip model {cfg.model.name}")
     if FrontEndConfig.from_dict(meta["frontend"]) != cfg.frontend:
         raise ValueError(

@@ -15,14 +15,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
-from scipy.ndimage import uniform_filter
 
 from hms.constants import CLASSES
 from hms.experiment import ExperimentDir
+from hms.families import InputView
 from hms.io import atomic_write
-from hms.plots import figure_png, plot_image, plot_pair_map, plot_pair_traces, plot_panels
+from hms.plots import figure_png
 from hms.signal.config import FrontEndConfig
-from hms.signal.image import image_to_panels, n_views, panels_to_image
 
 CLASS_COLORS = dict(zip(CLASSES, ("#d62728", "#ff7f0e", "#bcbd22", "#1f77b4", "#17becf", "#7f7f7f"), strict=True))
 CLASS_TITLES = {
@@ -69,9 +68,10 @@ class ReportData:
     code_features: list[int]
     umap2: np.ndarray
     umap3: np.ndarray
-    class_maps: dict[str, np.ndarray]  # name -> (views, 4, H, W) mean integrated gradients
+    class_maps: dict[str, np.ndarray]  # name -> mean integrated gradients, laid out by ``view``
     cards: list[dict]
     cfg: FrontEndConfig
+    view: InputView  # the family's view: draws its inputs and maps
     ranked_by: str
     retrieval: pd.DataFrame | None = None  # EEG-CLIP: held-out EEGs and their nearest reports
 
@@ -92,43 +92,14 @@ def _plotly(fig: go.Figure, div_id: str) -> str:
     return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config={"displaylogo": False})
 
 
-def _thumbnail(image, cfg: FrontEndConfig, title: str) -> bytes:
-    """Stacked image as the stack layout shows it (a channels-layout image is laid out as panels first); bipolar
-    waveforms (16, time) as stacked traces."""
-    if image.ndim == 2:
-        return figure_png(plot_pair_traces(image, title), dpi=55)
-    panels = image_to_panels(image, cfg.layout, n_views(cfg))
-    return figure_png(plot_image(panels_to_image(panels, "stack8"), title, width=2.2), dpi=55)
+def _thumbnail(d: ReportData, image, title: str) -> bytes:
+    """One input as the family's view draws it."""
+    return figure_png(d.view.input_figure(image, d.cfg, title), dpi=55)
 
 
-def _map_png(panels: np.ndarray, cfg: FrontEndConfig, title: str, signed: bool, smooth: int = 5) -> bytes:
-    """Attribution panels, smoothed over ``smooth`` x ``smooth`` pixels (per-pixel gradients are speckled); a
-    (16, time) waveform map is smoothed over 1 s of each signal and drawn as bipolar signal x seconds."""
-    if np.ndim(panels) == 2:
-        values = np.asarray(panels, dtype=np.float32)
-        values = uniform_filter(values, size=(1, max(1, int(cfg.sample_rate))), mode="nearest")
-        vmax = float(np.abs(values).max()) or 1.0
-        fig = plot_pair_map(
-            values,
-            title,
-            cmap="RdBu_r" if signed else "viridis",
-            vmin=-vmax if signed else 0.0,
-            vmax=vmax,
-            label="attribution" if signed else "|saliency|",
-        )
-        return figure_png(fig, dpi=60)
-    panels = uniform_filter(np.asarray(panels, dtype=np.float32), size=(1, 1, smooth, smooth), mode="nearest")
-    vmax = float(np.abs(panels).max()) or 1.0
-    fig = plot_panels(
-        panels,
-        cfg,
-        title,
-        cmap="RdBu_r" if signed else "viridis",
-        vmin=-vmax if signed else 0.0,
-        vmax=vmax,
-        label="attribution" if signed else "|saliency|",
-    )
-    return figure_png(fig, dpi=50)
+def _map_png(d: ReportData, values: np.ndarray, title: str, signed: bool) -> bytes:
+    """An attribution map as the family's view draws it (smoothed: per-pixel gradients are speckled)."""
+    return figure_png(d.view.map_figure(values, d.cfg, title, signed), dpi=d.view.map_dpi)
 
 
 def sae_section(d: ReportData) -> str:
@@ -188,7 +159,7 @@ def overview_section(d: ReportData) -> str:
         diff = (
             "<h3>Seizure vs non-seizure</h3><p class='note'>Integrated gradients of log p(seizure) on seizure "
             "samples minus on samples with under 10 % seizure votes (red: more evidence for seizure).</p>"
-            + _img(_map_png(d.class_maps["seizure_vs_rest"], d.cfg, "seizure - rest", True), "seizure - rest")
+            + _img(_map_png(d, d.class_maps["seizure_vs_rest"], "seizure - rest", True), "seizure - rest")
         )
     return (
         f'<section id="overview"><h2>Class overview</h2><p class="note">Experiment <b>{html.escape(d.experiment)}'
@@ -286,7 +257,7 @@ def _card(card: dict, d: ReportData) -> str:
     j = card["feature"]
     s = d.stats.loc[j]
     thumbs = "".join(
-        f"<figure>{_img(_thumbnail(img, d.cfg, ''), f'feature {j} example {i}')}<figcaption>eeg {r['eeg_id']}/"
+        f"<figure>{_img(_thumbnail(d, img, ''), f'feature {j} example {i}')}<figcaption>eeg {r['eeg_id']}/"
         f"{r['eeg_sub_id']} · z {a:.2f}</figcaption></figure>"
         for i, (img, r, a) in enumerate(zip(card["images"], card["rows"], card["activations"], strict=True))
     )
@@ -300,7 +271,7 @@ def _card(card: dict, d: ReportData) -> str:
         f"<p>{html.escape(str(s['description']))}</p>{words}<p class='note'>Saliency: "
         f"{html.escape(card['saliency_summary'])}<br>AUROC: {aurocs}</p>"
         f"<div class='thumbs'>{thumbs}</div>"
-        f"{_img(_map_png(card['saliency'], d.cfg, f'feature {j}: |d z / d image|', False), f'saliency {j}')}"
+        f"{_img(_map_png(d, card['saliency'], f'feature {j}: |d z / d image|', False), f'saliency {j}')}"
         "</div>"
     )
 
@@ -324,12 +295,8 @@ def class_section(d: ReportData, k: int, name: str, cards: dict[int, dict], card
     ]
     smap = ""
     if name in d.class_maps:
-        png = _map_png(d.class_maps[name], d.cfg, f"{name}: integrated gradients", True)
-        how = (
-            "baseline: the blank (all-zero) bipolar signals; rows are the 16 bipolar signals, smoothed over 1 s"
-            if np.ndim(d.class_maps[name]) == 2
-            else "baseline: the blank image; smoothed over 5 x 5 pixels"
-        )
+        png = _map_png(d, d.class_maps[name], f"{name}: integrated gradients", True)
+        how = d.view.baseline_note
         smap = (
             f"<p class='note'>Integrated gradients of log p({name}), averaged over its most confident samples "
             f"({how}).</p>{_img(png, f'{name} saliency')}"

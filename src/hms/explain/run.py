@@ -156,8 +156,9 @@ def feature_cards(
 ) -> list[dict]:
     """Per feature: its top activating rows (ids, activation, image), its saliency map averaged over them (captum
     Saliency through the SAE encoder) and the plain-words summary of where that saliency lies."""
-    from hms.explain.saliency import feature_attribution, mean_panels, profile, summarize  # deferred: captum
+    from hms.explain.saliency import explained_view, feature_attribution, summarize  # deferred: captum
 
+    view = explained_view(family)
     cards = []
     for j in tqdm(features, desc="feature cards", unit="feature", disable=not progress, leave=False):
         top = np.argsort(-codes[:, j], kind="stable")[:n_examples]
@@ -166,14 +167,14 @@ def feature_cards(
             continue
         images = row_model_inputs(comp, rows.iloc[top], family, cfg)
         attr = feature_attribution(model, sae, images, j)
-        p = profile(attr, cfg)
+        p = view.profile(attr, cfg)
         cards.append(
             {
                 "feature": j,
                 "rows": rows.iloc[top][["eeg_id", "eeg_sub_id"]].to_dict("records"),
                 "activations": codes[top, j].tolist(),
                 "images": images,
-                "saliency": mean_panels(attr, cfg),
+                "saliency": view.mean_map(attr, cfg),
                 "profile": p,
                 "saliency_summary": summarize(p),
             }
@@ -301,16 +302,8 @@ def run_explain(
                 + [np.flatnonzero(targets[:, 0] < 0.1)[:n_saliency]]
             )
         )
-        maps = class_maps(
-            model,
-            row_model_inputs(comp, rows_ok.iloc[keep], family, cfg),
-            targets[keep],
-            cfg,
-            n_saliency,
-            ig_steps,
-            progress,
-            blank=family.blank_value,
-        )
+        inputs = row_model_inputs(comp, rows_ok.iloc[keep], family, cfg)
+        maps = class_maps(model, inputs, targets[keep], family, cfg, n_saliency, ig_steps, progress)
         cards = feature_cards(
             model, sae, comp, rows_ok, codes, card_features(rankings, cards_per_class), family, cfg, progress=progress
         )
@@ -336,6 +329,7 @@ def run_explain(
             class_maps=maps,
             cards=cards,
             cfg=cfg,
+            view=family.view,
             ranked_by="stacker pred_contrib" if booster is not None else "one-vs-rest AUROC",
             retrieval=retrieval,
         )

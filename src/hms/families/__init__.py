@@ -3,15 +3,20 @@ from a label row, how its network is built and how its inputs are hemisphere-swa
 registers the built-in families."""
 
 from hms.families import raw_eeg, spectrogram_cnn  # noqa: F401 - registers the built-in families
-from hms.families.base import AugmentConfig, ModelFamily, RawWindowDataset, TrainSource
+from hms.families.base import AugmentConfig, ModelFamily, Network, RawWindowDataset, TrainSource
 from hms.families.registry import DEFAULT_FAMILY, get_family, list_families, register_family
+from hms.families.views import ImageView, InputView, WaveformView
 
 __all__ = [
     "DEFAULT_FAMILY",
     "AugmentConfig",
+    "ImageView",
+    "InputView",
     "ModelFamily",
+    "Network",
     "RawWindowDataset",
     "TrainSource",
+    "WaveformView",
     "get_family",
     "list_families",
     "register_family",

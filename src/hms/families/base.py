@@ -9,7 +9,7 @@ fly through the same data layer and ``inputs`` as at test time); a family with a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from hms.constants import VOTE_COLS
 from hms.data import Competition
+from hms.families.views import InputView
 from hms.signal.config import FrontEndConfig
 
 Window = np.ndarray | None  # a clean EEG window (10000, 20) or organizer window (300, 400); None = missing
@@ -61,6 +62,15 @@ def soft_targets(rows: pd.DataFrame, vote_weighted: bool) -> tuple[np.ndarray, n
     return targets, weights
 
 
+@runtime_checkable
+class Network(Protocol):
+    """What every family's network is: ``forward(x) -> {"logits": (batch, 6), "embedding": (batch, embed_dim)}``."""
+
+    embed_dim: int
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]: ...
+
+
 class ModelFamily:
     """Base class of a registered family; subclasses set ``name`` and ``model_config`` and implement ``build``,
     ``inputs`` and ``swap``."""
@@ -70,8 +80,10 @@ class ModelFamily:
     channels_last: ClassVar[bool] = False  # 4-D image inputs run faster in channels_last on CPU and GPU
     modalities: ClassVar[tuple[str, ...]] = ("eeg", "spectrogram")  # a row lacking all of them gets the prior
     blank_value: ClassVar[float] = 0.0  # the input value of a missing modality (the saliency baseline)
+    view: ClassVar[InputView | None] = None  # how explanations read and draw its inputs (None: not explained)
 
     def build(self, cfg: Any, pretrained: bool = True) -> nn.Module:
+        """The network (an ``nn.Module`` that is a :class:`Network`)."""
         raise NotImplementedError
 
     def inputs(self, eegs: list[Window], specs: list[Window], frontend: FrontEndConfig) -> torch.Tensor:

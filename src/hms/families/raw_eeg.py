@@ -25,6 +25,7 @@ from hms.constants import EEG_CHANNELS, EEG_WINDOW_SAMPLES, EEG_WINDOW_SECONDS
 from hms.data import DataError
 from hms.families.base import AugmentConfig, ModelFamily, RawWindowDataset, TrainSource, Window
 from hms.families.registry import register_family
+from hms.families.views import WaveformView
 from hms.signal.config import FrontEndConfig
 from hms.signal.spectrogram import preprocess
 
@@ -142,6 +143,7 @@ class RawEEG(ModelFamily):
     model_config = RawEEGConfig
     modalities = ("eeg",)
     blank_value = 0.0
+    view = WaveformView()
 
     def build(self, cfg: RawEEGConfig, pretrained: bool = True) -> nn.Module:
         return RawEEGNet(cfg)

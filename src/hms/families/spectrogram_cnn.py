@@ -18,6 +18,7 @@ from hms.constants import EEG_WINDOW_SECONDS, LABEL_CENTRE_SECONDS, SPEC_WINDOW_
 from hms.data import Competition
 from hms.families.base import AugmentConfig, ModelFamily, TrainSource, Window, soft_targets
 from hms.families.registry import register_family
+from hms.families.views import ImageView
 from hms.models.build import HMSModel, ModelConfig
 from hms.signal.config import FrontEndConfig
 from hms.signal.image import build_images, n_views, panels_to_image, swap_image, swap_panels
@@ -30,6 +31,7 @@ class SpectrogramCNN(ModelFamily):
     model_config = ModelConfig
     channels_last = True
     blank_value = -1.0
+    view = ImageView()
 
     def build(self, cfg: ModelConfig, pretrained: bool = True) -> nn.Module:
         return HMSModel(cfg, pretrained=pretrained)

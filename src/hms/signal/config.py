@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from hms import config
 
 LAYOUTS = ("stack8", "stack12", "channels")
+#: settings that only lay the cached spectrograms out as an image: not part of the cache key
+IMAGE_ONLY = ("eeg_log_range", "organizer_log_range", "layout", "panel_height", "panel_width")
 
 
 @dataclass(frozen=True)
@@ -85,24 +87,8 @@ class FrontEndConfig:
         return asdict(self)
 
     def spectrogram_hash(self) -> str:
-        """Hash of the settings that change cached spectrograms (not the image layout or log ranges)."""
-        keys = (
-            "bandpass_hz",
-            "filter_order",
-            "notch_hz",
-            "notch_q",
-            "clip_uv",
-            "midline",
-            "decimate",
-            "window_seconds",
-            "hop_seconds",
-            "freq_scale",
-            "n_mels",
-            "fmin_hz",
-            "fmax_hz",
-            "zoom",
-            "zoom_window_seconds",
-            "zoom_hop_seconds",
-        )
+        """Hash of the settings that change cached spectrograms: every field except those that only lay the image
+        out (``IMAGE_ONLY``), so a new setting is in the cache key unless it is declared image-only."""
+        keys = sorted(f.name for f in fields(self) if f.name not in IMAGE_ONLY)
         payload = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:10]

@@ -1,0 +1,141 @@
+"""How explanations read and draw a family's inputs: the mean attribution map in the family's own coordinates, where
+its mass lies (which chain, which band, when), a thumbnail of an input, and a picture of a map. A family names its
+view (``ModelFamily.view``); ``hms explain`` asks the view and never guesses from a tensor's shape.
+
+- :class:`ImageView`: stacked spectrogram images (n, C, H, W): panels per view (organizer, EEG 50 s, zoom) x chain.
+- :class:`WaveformView`: bipolar waveforms (n, 16, time): maps are bipolar signal x seconds."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from scipy.ndimage import uniform_filter
+
+from hms.constants import CHAIN_NAMES, SPEC_FREQS
+from hms.plots import plot_image, plot_pair_map, plot_pair_traces, plot_panels
+from hms.signal.bands import BANDS
+from hms.signal.config import FrontEndConfig
+from hms.signal.image import image_to_panels, n_views, panels_to_image
+from hms.signal.spectrogram import frequency_axis
+
+_EPS = 1e-12
+
+
+def _shares(mass: np.ndarray, names: tuple[str, ...] | list[str]) -> dict[str, float]:
+    return {n: float(m / max(float(mass.sum()), _EPS)) for n, m in zip(names, mass, strict=True)}
+
+
+def _colours(values: np.ndarray, signed: bool) -> dict:
+    vmax = float(np.abs(values).max()) or 1.0
+    return {
+        "cmap": "RdBu_r" if signed else "viridis",
+        "vmin": -vmax if signed else 0.0,
+        "vmax": vmax,
+        "label": "attribution" if signed else "|saliency|",
+    }
+
+
+class InputView:
+    """What explanations need of a family's inputs (see the module docstring); subclasses implement it."""
+
+    #: how the class maps' baseline and smoothing read in the report
+    baseline_note: ClassVar[str] = ""
+    #: resolution of the map pictures in the report
+    map_dpi: ClassVar[int] = 60
+
+    def mean_map(self, attr: torch.Tensor, frontend: FrontEndConfig) -> np.ndarray:
+        """The mean (signed) attribution over samples, laid out for :meth:`map_figure`."""
+        raise NotImplementedError
+
+    def profile(self, attr: torch.Tensor, frontend: FrontEndConfig) -> dict:
+        """Shares of |attribution| by view ("views"), by chain ("chains"), by frequency band ("bands", summing to
+        1) and over time ("time")."""
+        raise NotImplementedError
+
+    def input_figure(self, x: torch.Tensor | np.ndarray, frontend: FrontEndConfig, title: str) -> Figure:
+        """A thumbnail of one input."""
+        raise NotImplementedError
+
+    def map_figure(self, values: np.ndarray, frontend: FrontEndConfig, title: str, signed: bool) -> Figure:
+        """A (smoothed) picture of a map from :meth:`mean_map`."""
+        raise NotImplementedError
+
+
+class ImageView(InputView):
+    baseline_note = "baseline: the blank image; smoothed over 5 x 5 pixels"
+    map_dpi = 50
+    smooth = 5  # pixels: per-pixel gradients are speckled
+
+    def mean_map(self, attr: torch.Tensor, frontend: FrontEndConfig) -> np.ndarray:
+        """(views, 4, H, W) panels."""
+        return image_to_panels(attr.mean(0), frontend.layout, n_views(frontend)).numpy()
+
+    @staticmethod
+    def row_frequencies(frontend: FrontEndConfig, view: int) -> np.ndarray:
+        """Frequency (Hz) of each image row of a panel of ``view`` (0 organizer, 1 EEG 50 s, 2 EEG zoom), top to
+        bottom."""
+        freqs = np.asarray(SPEC_FREQS) if view == 0 else frequency_axis(frontend, zoom=view == 2)
+        rows = np.interp(np.linspace(0, 1, frontend.panel_height), np.linspace(0, 1, len(freqs)), freqs)
+        return rows[::-1]  # panels are flipped: low frequencies at the bottom
+
+    def profile(self, attr: torch.Tensor, frontend: FrontEndConfig) -> dict:
+        """All on the EEG 50 s view except the view shares; bands as per-Hz density (the mean over a band's image
+        rows: wide bands would win a plain sum)."""
+        panels = image_to_panels(attr.abs().mean(0), frontend.layout, n_views(frontend)).numpy()
+        eeg = panels[1]
+        freqs = self.row_frequencies(frontend, 1)
+        in_band = {b: (freqs >= lo) & (freqs < hi) for b, (lo, hi) in BANDS.items()}
+        band_mass = {b: float(eeg[:, m].sum(axis=(0, 2)).mean()) if m.any() else 0.0 for b, m in in_band.items()}
+        eeg_total = max(sum(band_mass.values()), _EPS)
+        views = ("organizer", "eeg", "eeg_zoom")[: panels.shape[0]]
+        return {
+            "views": _shares(panels.sum(axis=(1, 2, 3)), views),
+            "chains": _shares(eeg.sum(axis=(1, 2)), CHAIN_NAMES),
+            "bands": {b: m / eeg_total for b, m in band_mass.items()},
+            "time": (eeg.sum(axis=(0, 1)) / max(float(eeg.sum()), _EPS)).tolist(),
+        }
+
+    def input_figure(self, x: torch.Tensor | np.ndarray, frontend: FrontEndConfig, title: str) -> Figure:
+        """As the stack layout shows it (a channels-layout image is laid out as panels first)."""
+        panels = image_to_panels(x, frontend.layout, n_views(frontend))
+        return plot_image(panels_to_image(panels, "stack8"), title, width=2.2)
+
+    def map_figure(self, values: np.ndarray, frontend: FrontEndConfig, title: str, signed: bool) -> Figure:
+        size = (1, 1, self.smooth, self.smooth)
+        panels = uniform_filter(np.asarray(values, dtype=np.float32), size=size, mode="nearest")
+        return plot_panels(panels, frontend, title, **_colours(panels, signed))
+
+
+class WaveformView(InputView):
+    baseline_note = "baseline: the blank (all-zero) bipolar signals; rows are the 16 bipolar signals, smoothed over 1 s"
+    map_dpi = 60
+
+    def mean_map(self, attr: torch.Tensor, frontend: FrontEndConfig) -> np.ndarray:
+        """(16, time): bipolar signal x samples."""
+        return attr.mean(0).numpy()
+
+    def profile(self, attr: torch.Tensor, frontend: FrontEndConfig) -> dict:
+        """Chain shares, the band shares of the attribution's own spectrum, its time profile."""
+        mag = attr.abs().mean(0).numpy()  # (16, time)
+        spectrum = (np.abs(np.fft.rfft(attr.numpy(), axis=-1)) ** 2).mean(axis=(0, 1))
+        freqs = np.fft.rfftfreq(attr.shape[-1], 1 / frontend.sample_rate)
+        in_band = {b: (freqs >= lo) & (freqs < hi) for b, (lo, hi) in BANDS.items()}
+        band_mass = {b: float(spectrum[m].mean()) if m.any() else 0.0 for b, m in in_band.items()}
+        band_total = max(sum(band_mass.values()), _EPS)
+        return {
+            "views": {"eeg": 1.0},
+            "chains": _shares(mag.reshape(len(CHAIN_NAMES), -1, mag.shape[-1]).sum(axis=(1, 2)), CHAIN_NAMES),
+            "bands": {b: m / band_total for b, m in band_mass.items()},
+            "time": (mag.sum(axis=0) / max(float(mag.sum()), _EPS)).tolist(),
+        }
+
+    def input_figure(self, x: torch.Tensor | np.ndarray, frontend: FrontEndConfig, title: str) -> Figure:
+        return plot_pair_traces(np.asarray(x), title)
+
+    def map_figure(self, values: np.ndarray, frontend: FrontEndConfig, title: str, signed: bool) -> Figure:
+        size = (1, max(1, int(frontend.sample_rate)))  # 1 s of each signal
+        smoothed = uniform_filter(np.asarray(values, dtype=np.float32), size=size, mode="nearest")
+        return plot_pair_map(smoothed, title, **_colours(smoothed, signed))
