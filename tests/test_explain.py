@@ -59,15 +59,17 @@ def test_integrated_gradients_add_up_to_the_change_in_log_probability():
 
 
 def test_profile_and_summary_find_a_planted_chain_band_and_time():
-    from hms.explain.saliency import profile, row_frequencies, summarize
+    from hms.explain.saliency import summarize
+    from hms.families import ImageView
 
+    view = ImageView()
     cfg = FrontEndConfig(panel_height=32, panel_width=40)
     panels = torch.zeros(n_views(cfg), 4, 32, 40)
-    freqs = row_frequencies(cfg, 1)
+    freqs = view.row_frequencies(cfg, 1)
     rows = torch.from_numpy((freqs >= 2) & (freqs < 4))
     ll = CHAIN_NAMES.index("LL")
     panels[1, ll, rows, 16:24] = 1.0  # EEG 50 s view, left lateral chain, 2-4 Hz, the central seconds
-    p = profile(panels_to_image(panels, cfg.layout).unsqueeze(0), cfg)
+    p = view.profile(panels_to_image(panels, cfg.layout).unsqueeze(0), cfg)
     assert p["views"]["eeg"] == pytest.approx(1.0) and p["chains"]["LL"] == pytest.approx(1.0)
     assert p["bands"]["delta2"] == pytest.approx(1.0)
     text = summarize(p)

@@ -3,92 +3,23 @@ embeddings cache and predicts through submission.py, with no code of the pipelin
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torch import nn
 
-from hms.constants import CHAIN_NAMES, EEG_CHANNELS, EEG_WINDOW_SAMPLES, SPEC_COLUMNS, SPEC_WINDOW_ROWS, VOTE_COLS
+from hms.constants import CHAIN_NAMES, VOTE_COLS
 from hms.experiment import ExperimentDir, load_config
-from hms.families import DEFAULT_FAMILY, ModelFamily, get_family, list_families, register_family
-from hms.signal.bands import window_band_powers
+from hms.families import DEFAULT_FAMILY, get_family, list_families
 from hms.signal.config import FrontEndConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from toy_family import _SWAP, TOY  # noqa: E402 - importing it registers the toy family
+
 import submission  # noqa: E402
-
-_SWAP = {"LL": "RL", "RL": "LL", "LP": "RP", "RP": "LP"}
-
-
-def _names() -> list[str]:
-    eeg = np.zeros((EEG_WINDOW_SAMPLES, len(EEG_CHANNELS)), np.float32)
-    spec = np.ones((SPEC_WINDOW_ROWS, len(SPEC_COLUMNS)), np.float32)
-    return list(window_band_powers(eeg, spec, FrontEndConfig()))
-
-
-@dataclass(frozen=True)
-class LinearConfig:
-    hidden: int = 8
-
-
-class BandPowerLinear(nn.Module):
-    def __init__(self, n_features: int, cfg: LinearConfig) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(n_features)
-        self.body = nn.Linear(n_features, cfg.hidden)
-        self.head = nn.Linear(cfg.hidden, len(VOTE_COLS))
-        self.embed_dim = cfg.hidden
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        embedding = torch.tanh(self.body(self.norm(x)))
-        return {"logits": self.head(embedding), "embedding": embedding}
-
-
-@register_family
-class BandPowerFamily(ModelFamily):
-    """Toy family: a label row becomes its band-power vector (missing modality: zeros); left/right swap permutes it."""
-
-    name = "test_bandpower_linear"
-    model_config = LinearConfig
-
-    def __init__(self) -> None:
-        self.names = _names()
-        index = {n: i for i, n in enumerate(self.names)}
-        perm, sign = [], []
-        for n in self.names:
-            parts = n.split("_")
-            swapped = "_".join(_SWAP.get(p, p) for p in parts)
-            perm.append(index[swapped])
-            sign.append(-1.0 if "asym" in parts else 1.0)
-        self.perm, self.sign = torch.tensor(perm), torch.tensor(sign)
-
-    def build(self, cfg: LinearConfig, pretrained: bool = True) -> nn.Module:
-        return BandPowerLinear(len(self.names), cfg)
-
-    def inputs(self, eegs, specs, frontend):
-        rows = [window_band_powers(e, s, frontend) for e, s in zip(eegs, specs, strict=True)]
-        return torch.tensor([[r.get(n, 0.0) for n in self.names] for r in rows], dtype=torch.float32)
-
-    def swap(self, x, frontend):
-        return x[..., self.perm] * self.sign
-
-
-TOY = [
-    "family=test_bandpower_linear",
-    "model.hidden=6",
-    "n_folds=2",
-    "folds=[0]",
-    "train.batch_size=4",
-    "train.epochs_stage1=2",
-    "train.epochs_stage2=1",
-    "train.stage2_min_votes=3",
-    "train.lr=0.01",
-]
 
 
 def test_registry_knows_the_builtin_and_refuses_unknown_names():

@@ -22,7 +22,7 @@ from hms.signal.config import FrontEndConfig
 
 def run_bandpower(data: str | Path | None, folds_csv: str | Path, out: str | Path, seed: int = 42) -> pd.DataFrame:
     started = time.perf_counter()
-    ExperimentDir(Path(out)).refuse_models("band-power baseline", ("fold*.safetensors",))
+    ExperimentDir(Path(out)).refuse_models("band-power baseline", networks_only=True)
     leaderboard.check()  # before any work: the run's row must have a leaderboard to join
     comp = Competition.from_arg(data)
     train = comp.train()

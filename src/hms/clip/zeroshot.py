@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import yaml
 from scipy.optimize import minimize_scalar
 from scipy.special import softmax
 
+from hms import config
 from hms.constants import CLASSES
 from hms.metric import kl_rows
 
@@ -17,7 +17,7 @@ from hms.metric import kl_rows
 def read_prompts(path: str | Path) -> list[str]:
     """One prompt per class, in CLASSES order, from a YAML mapping class -> prompt."""
     path = Path(path)
-    prompts = yaml.safe_load(path.read_text()) or {}
+    prompts = config.read_yaml(path)
     missing = [c for c in CLASSES if not isinstance(prompts.get(c), str)]
     if missing:
         raise ValueError(f"{path}: needs one text prompt for each of {list(CLASSES)}; missing {missing}")

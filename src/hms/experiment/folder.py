@@ -109,9 +109,11 @@ class ExperimentDir:
     def folds_with_weights(self) -> list[int]:
         return _fold_numbers(list(self.root.glob("fold*.safetensors")))
 
-    def refuse_models(self, writer: str, patterns: tuple[str, ...] = ("fold*.safetensors", "fold*.txt")) -> None:
+    def refuse_models(self, writer: str, networks_only: bool = False) -> None:
         """Before ``writer`` writes prior.json, scores.csv and oof.parquet here: ``OutputError`` when the folder holds
-        another experiment's fold models (``patterns``), whose figures those files would replace."""
+        another experiment's fold models (networks, or with ``networks_only`` off also LightGBM folds), whose figures
+        those files would replace."""
+        patterns = ("fold*.safetensors",) if networks_only else ("fold*.safetensors", "fold*.txt")
         found = sorted(p.name for pattern in patterns for p in self.root.glob(pattern))
         if found:
             raise OutputError(

@@ -7,19 +7,20 @@ view (``ModelFamily.view``); ``hms explain`` asks the view and never guesses fro
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from scipy.ndimage import uniform_filter
 
 from hms.constants import CHAIN_NAMES, SPEC_FREQS
-from hms.plots import plot_image, plot_pair_map, plot_pair_traces, plot_panels
 from hms.signal.bands import BANDS
 from hms.signal.config import FrontEndConfig
 from hms.signal.image import image_to_panels, n_views, panels_to_image
 from hms.signal.spectrogram import frequency_axis
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _EPS = 1e-12
 
@@ -100,10 +101,14 @@ class ImageView(InputView):
 
     def input_figure(self, x: torch.Tensor | np.ndarray, frontend: FrontEndConfig, title: str) -> Figure:
         """As the stack layout shows it (a channels-layout image is laid out as panels first)."""
+        from hms.plots import plot_image  # deferred: matplotlib, which inference never needs
+
         panels = image_to_panels(x, frontend.layout, n_views(frontend))
         return plot_image(panels_to_image(panels, "stack8"), title, width=2.2)
 
     def map_figure(self, values: np.ndarray, frontend: FrontEndConfig, title: str, signed: bool) -> Figure:
+        from hms.plots import plot_panels  # deferred: matplotlib, which inference never needs
+
         size = (1, 1, self.smooth, self.smooth)
         panels = uniform_filter(np.asarray(values, dtype=np.float32), size=size, mode="nearest")
         return plot_panels(panels, frontend, title, **_colours(panels, signed))
@@ -133,9 +138,13 @@ class WaveformView(InputView):
         }
 
     def input_figure(self, x: torch.Tensor | np.ndarray, frontend: FrontEndConfig, title: str) -> Figure:
+        from hms.plots import plot_pair_traces  # deferred: matplotlib, which inference never needs
+
         return plot_pair_traces(np.asarray(x), title)
 
     def map_figure(self, values: np.ndarray, frontend: FrontEndConfig, title: str, signed: bool) -> Figure:
+        from hms.plots import plot_pair_map  # deferred: matplotlib, which inference never needs
+
         size = (1, max(1, int(frontend.sample_rate)))  # 1 s of each signal
         smoothed = uniform_filter(np.asarray(values, dtype=np.float32), size=size, mode="nearest")
         return plot_pair_map(smoothed, title, **_colours(smoothed, signed))

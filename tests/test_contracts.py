@@ -1,0 +1,160 @@
+"""Contract tests over the registries and over configs/, in the manner of timm's tests over ``list_models()``: every
+registered model family (the built-ins and the tests' toy family) is built tiny and fed blank and real inputs, every
+``configs/*.yaml`` is read by the class that reads it in the pipeline, and every CLI subcommand's ``--help`` runs. A
+new family, config or command is covered here without a test of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY_RAW, TINY_TRAIN
+from toy_family import TOY  # noqa: F401 - importing it registers the toy family
+
+from hms import config
+from hms.__main__ import build_parser, main
+from hms.clip.model import ClipConfig
+from hms.clip.zeroshot import read_prompts
+from hms.constants import CHAIN_NAMES, N_CLASSES
+from hms.data import Competition
+from hms.experiment import ExperimentConfig, ExperimentDir, load_config
+from hms.explain.sweep import SweepSettings
+from hms.families import Network, get_family, list_families
+from hms.paths import SHARED_SAMPLE_DIR
+from hms.sae.model import SAEConfig
+from hms.signal.hemisphere import swap_eeg, swap_organizer
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+#: family -> overrides that make its network tiny (a family without an entry is built with its defaults)
+TINY = {"spectrogram_cnn": TINY_TRAIN, "raw_eeg": TINY_RAW, "test_bandpower_linear": TOY}
+FAMILIES = list_families()
+
+
+def tiny_config(name: str) -> ExperimentConfig:
+    overrides = [item for item in TINY.get(name, []) if not item.startswith("family=")]
+    return load_config(None, [f"family={name}", *overrides])
+
+
+def _windows(root: Path, n: int = 2) -> tuple[list, list]:
+    comp = Competition(root)
+    rows = comp.train().drop_duplicates("eeg_id").head(n)
+    eegs, specs = [], []
+    for row in rows.to_dict("records"):
+        eeg, spec, problem = comp.load_windows(row)
+        assert not problem, problem
+        eegs.append(eeg)
+        specs.append(spec)
+    return eegs, specs
+
+
+@pytest.fixture(scope="module", params=["simulated", "real"])
+def windows(request, sim_dir):
+    """Two clean label windows (EEG, spectrogram) of the simulated competition, then of the real sample."""
+    if request.param == "real":
+        if not (SHARED_SAMPLE_DIR / "train.csv").is_file():
+            pytest.skip(f"real competition sample not found at {SHARED_SAMPLE_DIR}")
+        return _windows(SHARED_SAMPLE_DIR)
+    return _windows(sim_dir)
+
+
+def _forward(name: str, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    cfg = tiny_config(name)
+    torch.manual_seed(0)
+    model = get_family(name).build(cfg.model, pretrained=False).eval()
+    assert isinstance(model, Network), f"{name}: its network lacks embed_dim or forward"
+    with torch.no_grad():
+        out = model(x)
+    assert set(out) >= {"logits", "embedding"}, f"{name}: forward returns {sorted(out)}"
+    assert out["logits"].shape == (len(x), N_CLASSES)
+    assert out["embedding"].shape == (len(x), model.embed_dim)
+    assert torch.isfinite(out["logits"]).all() and torch.isfinite(out["embedding"]).all()
+    return out
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_family_declares_what_the_pipeline_reads(name):
+    family = get_family(name)
+    assert family.name == name and set(family.modalities) <= {"eeg", "spectrogram"} and family.modalities
+    cfg = tiny_config(name)
+    assert isinstance(cfg.model, family.model_config)
+    assert config.build(family.model_config, config.to_dict(cfg.model), name) == cfg.model  # sidecars round-trip
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_family_predicts_a_row_with_no_input(name):
+    """A row whose modalities are all missing still makes a finite batch (the blank input), and a forward pass."""
+    frontend = tiny_config(name).frontend
+    x = get_family(name).inputs([None, None], [None, None], frontend)
+    assert len(x) == 2 and torch.isfinite(x).all()
+    _forward(name, x)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_family_on_real_windows_swaps_as_the_recording_does(name, windows):
+    """Finite outputs on real windows; swap(swap(x)) = x; swap of the inputs = the inputs of the swapped recording."""
+    family, frontend = get_family(name), tiny_config(name).frontend
+    eegs, specs = windows
+    x = family.inputs(eegs, specs, frontend)
+    _forward(name, x)
+    torch.testing.assert_close(family.swap(family.swap(x, frontend), frontend), x)
+    swapped = family.inputs([swap_eeg(e) for e in eegs], [swap_organizer(s) for s in specs], frontend)
+    torch.testing.assert_close(family.swap(x, frontend), swapped, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", [n for n in FAMILIES if get_family(n).view is not None])
+def test_every_explained_family_view_lays_out_and_profiles_its_inputs(name, windows):
+    family, frontend = get_family(name), tiny_config(name).frontend
+    x = family.inputs(*windows, frontend)
+    attr = torch.rand_like(x)
+    p = family.view.profile(attr, frontend)
+    assert set(p["chains"]) == set(CHAIN_NAMES)
+    for part in ("chains", "bands", "views"):
+        assert sum(p[part].values()) == pytest.approx(1.0, abs=1e-6), (part, p[part])
+    assert sum(p["time"]) == pytest.approx(1.0, abs=1e-6)
+    values = family.view.mean_map(attr, frontend)
+    assert np.isfinite(values).all()
+    assert family.view.map_figure(values, frontend, "map", signed=True) is not None
+    assert family.view.input_figure(x[0], frontend, "input") is not None
+
+
+# -- configs/ -------------------------------------------------------------------------------------------------------
+def _read_config(path: Path):
+    """Each config as the stage that reads it builds it."""
+    readers = {
+        "sae.yaml": lambda p: SAEConfig.from_dict(config.read_yaml(p)),
+        "sae_sweep.yaml": lambda p: SweepSettings.from_dict(config.read_yaml(p)),
+        "clip.yaml": lambda p: config.load(ClipConfig, p),
+        "clip_prompts.yaml": read_prompts,
+    }
+    return readers.get(path.name, load_config)(path)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_every_config_parses(path, tmp_path):
+    value = _read_config(path)
+    assert value
+    if isinstance(value, ExperimentConfig):
+        assert get_family(value.family).name == value.family
+        assert ExperimentDir.named(value.name, tmp_path).root == tmp_path / path.stem
+
+
+def test_the_configs_readme_names_every_config():
+    text = (ROOT / "configs" / "README.md").read_text()
+    missing = [p.name for p in CONFIGS if f"`{p.name}`" not in text]
+    assert not missing, f"configs/README.md does not describe {missing}"
+
+
+# -- the command line -----------------------------------------------------------------------------------------------
+COMMANDS = sorted(next(a for a in build_parser()._actions if a.dest == "command").choices)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    assert f"usage: python -m hms {command}" in capsys.readouterr().out
