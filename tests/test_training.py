@@ -93,7 +93,7 @@ def _train_args(sim_dir, models, cache, name, extra=()) -> list[str]:
         str(ROOT / "configs" / "quick.yaml"),
         "--data",
         str(sim_dir),
-        "--models",
+        "--models-root",
         str(models),
         *sets,
     ]
