@@ -8,6 +8,7 @@ import torch
 
 from hms.constants import VOTE_COLS
 from hms.data import Competition
+from hms.data.windows import random_shift
 from hms.experiment import ExperimentDir, load_config
 from hms.families import AugmentConfig, get_family
 from hms.families.raw_eeg import (
@@ -16,7 +17,6 @@ from hms.families.raw_eeg import (
     RawEEGNet,
     WaveformDataset,
     drop_channels,
-    shifted_offset,
     swap_waveforms,
     waveforms,
 )
@@ -59,6 +59,12 @@ def test_waveforms_are_the_shared_front_end_without_normalisation(comp):
     assert x.shape == (2, 16, 50 * 50)  # 50 s at 50 Hz
     assert float(x[0].abs().max()) <= FE.clip_uv and float(x[0].std()) > 1.0  # microvolts, not z-scores
     assert float(x[1].abs().max()) == 0.0  # a missing EEG is blank
+
+
+def shifted_offset(offset: float, recording_seconds: float, max_shift: int, rng: np.random.Generator) -> float:
+    """The raw family's shift of a label offset: the shared window shift, in whole seconds, EEG window only."""
+    row = {"eeg_label_offset_seconds": offset}
+    return random_shift(row, rng, max_shift, 1, recording_seconds - 50)["eeg_label_offset_seconds"]
 
 
 def test_time_shift_stays_inside_the_recording_and_reads_the_shifted_window(comp):

@@ -9,15 +9,16 @@ import numpy as np
 import pandas as pd
 
 from hms import leaderboard
-from hms.constants import CLASSES, VOTE_COLS
+from hms.constants import CLASSES
+from hms.data import Competition
+from hms.data.labels import vote_probabilities
 from hms.metric import kl_per_class, score_arrays
 from hms.synth.simulate import bayes_floor
 
 
 def score_table(eegs: pd.DataFrame, pred: np.ndarray) -> pd.DataFrame:
     """Scores per fold and out of fold, on all eeg_ids and on the golden subset, with per-class KL (golden)."""
-    votes = eegs[list(VOTE_COLS)].to_numpy(dtype=float)
-    solution = votes / votes.sum(axis=1, keepdims=True)
+    solution = vote_probabilities(eegs)
     rows = []
     folds = sorted(eegs["fold"].unique())
     for name, mask in [
@@ -73,10 +74,10 @@ def record_run(
 
 def simulated_references(data_root: Path, eegs: pd.DataFrame) -> dict[str, float]:
     """Bayes floor and class prior on exactly the golden eeg_ids that were scored (simulated data only)."""
-    oracle_csv = data_root / "oracle.csv"
-    if not oracle_csv.is_file():
+    comp = Competition(Path(data_root))
+    if not comp.simulated:
         return {}
-    train = pd.read_csv(data_root / "train.csv")
+    train = pd.read_csv(comp.train_csv)
     train = train[train["eeg_id"].isin(eegs["eeg_id"])]
-    ref = bayes_floor(train, pd.read_csv(oracle_csv))
+    ref = bayes_floor(train, pd.read_csv(comp.oracle_csv))
     return {"bayes_floor": ref.get("bayes_floor", float("nan")), "class_prior_kl": ref.get("class_prior", float("nan"))}

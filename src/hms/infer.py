@@ -8,7 +8,6 @@ non-finite model output for a row that had inputs is a bug (``hms.predict.ModelO
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from hms.data import Competition, DataError
 from hms.experiment import ExperimentDir
 from hms.predict import check_fold_weights, fold_spec, load_folds, run_rows
 from hms.stack.model import CNN_ONLY, FoldStack, check_feature_set, default_feature_set, needs
+from hms.timing import timed
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +119,11 @@ def predict_rows(
         timings=timings,
         desc="predict",
     )
-    t0 = time.perf_counter()
-    if stacks is None:
-        per_fold = [o.probs for o in outputs]
-    else:
-        per_fold = [st.predict(o, hand) for o, st in zip(outputs, stacks, strict=True)]
-    timings["stack"] = timings.get("stack", 0.0) + time.perf_counter() - t0
+    with timed(timings, "stack"):
+        if stacks is None:
+            per_fold = [o.probs for o in outputs]
+        else:
+            per_fold = [st.predict(o, hand) for o, st in zip(outputs, stacks, strict=True)]
     probs = np.mean(per_fold, axis=0)
     no_input = ~np.isfinite(outputs[0].probs).all(axis=1)  # run_rows raises on non-finite output of a real input
     probs[no_input] = prior

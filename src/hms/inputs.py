@@ -5,7 +5,6 @@ the SAE and the stacker, EEG-CLIP and the explanations."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +13,7 @@ import torch
 from hms.data import Competition
 from hms.families import ModelFamily
 from hms.signal.config import FrontEndConfig
+from hms.timing import timed
 
 
 @dataclass
@@ -27,11 +27,6 @@ class RowInputs:
         return {i: p for i, (_, _, p) in enumerate(self.windows) if p}
 
 
-def _add(timings: dict[str, float] | None, key: str, t0: float) -> None:
-    if timings is not None:
-        timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
-
-
 def row_inputs(
     comp: Competition,
     records: list[dict],
@@ -43,15 +38,15 @@ def row_inputs(
 ) -> RowInputs:
     """Read each row's windows once and build the family's inputs. Rows with neither modality are left out of the
     batch unless ``all_rows`` (then they get blank inputs). ``timings`` accumulates 'read' and 'front-end' seconds."""
-    t0 = time.perf_counter()
-    windows = [comp.load_windows(r, split) for r in records]
-    _add(timings, "read", t0)
-    t0 = time.perf_counter()
-    reads = family.modalities
-    present = [("eeg" in reads and e is not None) or ("spectrogram" in reads and s is not None) for e, s, _ in windows]
-    usable = [i for i, ok in enumerate(present) if all_rows or ok]
-    inputs = None
-    if usable:
-        inputs = family.inputs([windows[i][0] for i in usable], [windows[i][1] for i in usable], frontend)
-    _add(timings, "front-end", t0)
+    with timed(timings, "read"):
+        windows = [comp.load_windows(r, split) for r in records]
+    with timed(timings, "front-end"):
+        reads = family.modalities
+        present = [
+            ("eeg" in reads and e is not None) or ("spectrogram" in reads and s is not None) for e, s, _ in windows
+        ]
+        usable = [i for i, ok in enumerate(present) if all_rows or ok]
+        inputs = None
+        if usable:
+            inputs = family.inputs([windows[i][0] for i in usable], [windows[i][1] for i in usable], frontend)
     return RowInputs(windows, usable, inputs)

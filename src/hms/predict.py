@@ -7,7 +7,6 @@ The row outputs (:class:`FoldOutputs`: TTA-averaged probabilities and per-view e
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from hms import config
+from hms.constants import N_CLASSES
 from hms.data import Competition, DataError
 from hms.experiment import ExperimentDir
 from hms.families import ModelFamily, get_family
@@ -28,6 +28,7 @@ from hms.inputs import RowInputs, row_inputs
 from hms.io import atomic_write
 from hms.signal.bands import window_band_powers
 from hms.signal.config import FrontEndConfig
+from hms.timing import timed
 
 
 @dataclass
@@ -185,6 +186,16 @@ class ModelOutputError(RuntimeError):
     """A model returned NaN/inf for a row it had inputs for: a bug, never papered over with the prior."""
 
 
+def _check_finite(probs: np.ndarray, eeg_ids: list, fold: LoadedFold) -> None:
+    finite = np.isfinite(probs).all(axis=1)
+    if not finite.all():
+        bad = [e for e, ok in zip(eeg_ids, finite, strict=True) if not ok]
+        raise ModelOutputError(
+            f"fold {fold.fold} of {fold.family.name} returned non-finite probabilities for eeg_id(s) {bad[:10]} "
+            "although their inputs were cleaned: this is a bug; please report it with those files"
+        )
+
+
 def run_rows(
     comp: Competition,
     rows: pd.DataFrame,
@@ -204,7 +215,7 @@ def run_rows(
     timings = timings if timings is not None else {}
     family, frontend = folds[0].family, folds[0].frontend
     n = len(rows)
-    probs = [np.full((n, 6), np.nan, np.float32) for _ in folds]
+    probs = [np.full((n, N_CLASSES), np.nan, np.float32) for _ in folds]
     views: list[np.ndarray | None] = [None for _ in folds]
     feats: list[dict[str, float]] = [{} for _ in range(n)]
     problems: dict[int, str] = {}
@@ -213,9 +224,8 @@ def run_rows(
 
     def load(start: int) -> tuple[RowInputs, list[dict[str, float]]]:
         batch = row_inputs(comp, records[start : start + batch_size], split, family, frontend, timings=timings)
-        t0 = time.perf_counter()
-        hand_rows = [window_band_powers(e, s, frontend) for e, s, _ in batch.windows] if hand else []
-        timings["front-end"] = timings.get("front-end", 0.0) + time.perf_counter() - t0
+        with timed(timings, "front-end"):
+            hand_rows = [window_band_powers(e, s, frontend) for e, s, _ in batch.windows] if hand else []
         return batch, hand_rows
 
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -229,23 +239,14 @@ def run_rows(
             if batch.inputs is None:
                 continue
             idx = [start + i for i in batch.usable]
-            t0 = time.perf_counter()
-            for m, fold in enumerate(folds):
-                p, v = forward_views(fold.model, family, batch.inputs, frontend, tta_swap)
-                if not np.isfinite(p).all():
-                    bad = [
-                        records[i].get("eeg_id")
-                        for i, ok in zip(idx, np.isfinite(p).all(axis=1), strict=True)
-                        if not ok
-                    ]
-                    raise ModelOutputError(
-                        f"fold {fold.fold} of {family.name} returned non-finite probabilities for eeg_id(s) {bad[:10]} "
-                        "although their inputs were cleaned: this is a bug; please report it with those files"
-                    )
-                if views[m] is None:
-                    views[m] = np.full((n, v.shape[1], v.shape[2]), np.nan, np.float32)
-                probs[m][idx], views[m][idx] = p, v
-            timings["model"] = timings.get("model", 0.0) + time.perf_counter() - t0
+            with timed(timings, "model"):
+                for m, fold in enumerate(folds):
+                    p, v = forward_views(fold.model, family, batch.inputs, frontend, tta_swap)
+                    _check_finite(p, [records[i].get("eeg_id") for i in idx], fold)
+                    if views[m] is None:
+                        views[m] = np.full((n, v.shape[1], v.shape[2]), np.nan, np.float32)
+                    probs[m][idx], views[m][idx] = p, v
+
     outputs = [
         FoldOutputs(p, v if v is not None else np.full((n, 2 if tta_swap else 1, 0), np.nan, np.float32))
         for p, v in zip(probs, views, strict=True)

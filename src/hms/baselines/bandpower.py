@@ -11,7 +11,7 @@ import pandas as pd
 from hms import leaderboard
 from hms.constants import VOTE_COLS
 from hms.data import Competition, dedupe_rows, eeg_level, read_folds, total_votes
-from hms.data.labels import eeg_average
+from hms.data.labels import eeg_average, vote_probabilities
 from hms.evaluation import record_run, score_table
 from hms.experiment import ExperimentDir
 from hms.gbm import fit_soft, predict, save_text
@@ -30,8 +30,7 @@ def run_bandpower(data: str | Path | None, folds_csv: str | Path, out: str | Pat
     rows = dedupe_rows(train).merge(folds[["eeg_id", "fold"]], on="eeg_id")
     feats = table_band_powers(comp, rows, FrontEndConfig())
     x = feats.to_numpy(dtype=float)
-    votes = rows[list(VOTE_COLS)].to_numpy(dtype=float)
-    targets = votes / votes.sum(axis=1, keepdims=True)
+    targets = vote_probabilities(rows)
     weights = total_votes(rows).to_numpy(dtype=float)
     weights = weights / weights.mean()
     pred = np.zeros_like(targets)

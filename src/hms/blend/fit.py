@@ -21,6 +21,7 @@ from sklearn.model_selection import GroupKFold
 from hms.blend.model import LOG_FLOOR, Blend
 from hms.constants import N_CLASSES, VOTE_COLS
 from hms.data import Competition, DataError, eeg_level, read_train_csv
+from hms.data.labels import vote_probabilities
 from hms.experiment import ExperimentDir
 from hms.io import write_csv
 from hms.metric import score_arrays
@@ -278,8 +279,7 @@ def experiment_oofs(
     comp = Competition.from_arg(data)
     train = comp.train(require_files=False)
     eegs = eeg_level(train)
-    votes = eegs[list(VOTE_COLS)].to_numpy(dtype=float)
-    sol = pd.DataFrame(votes / votes.sum(axis=1, keepdims=True), columns=list(VOTE_COLS))
+    sol = pd.DataFrame(vote_probabilities(eegs), columns=list(VOTE_COLS))
     sol.insert(0, "eeg_id", eegs["eeg_id"].to_numpy())
     common = set(sol["eeg_id"])
     frames = {}

@@ -22,10 +22,10 @@ from hms import leaderboard
 from hms.clip.model import CLIP_FAMILY, ClipConfig, ClipModel
 from hms.clip.text import embed_texts
 from hms.clip.zeroshot import fit_temperature, read_prompts, zero_shot_probs
-from hms.constants import CLASSES, VOTE_COLS
+from hms.constants import CLASSES
 from hms.data import Competition
 from hms.data.errors import DataError
-from hms.data.labels import dedupe_rows, eeg_level
+from hms.data.labels import dedupe_rows, eeg_level, vote_probabilities
 from hms.experiment import ExperimentDir
 from hms.families import DEFAULT_FAMILY, get_family
 from hms.inputs import row_inputs
@@ -195,8 +195,7 @@ def load_fold(path: str | Path) -> tuple[ClipModel, ClipConfig]:
 def eeg_targets(train: pd.DataFrame, eeg_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """eeg_id-level vote distributions (votes summed over rows) and golden flags, in ``eeg_ids`` order."""
     eegs = eeg_level(train).set_index("eeg_id").loc[eeg_ids]
-    votes = eegs[list(VOTE_COLS)].to_numpy(dtype=float)
-    return votes / votes.sum(axis=1, keepdims=True), eegs["golden"].to_numpy()
+    return vote_probabilities(eegs), eegs["golden"].to_numpy()
 
 
 def zero_shot_scores(

@@ -12,9 +12,9 @@ def total_votes(df: pd.DataFrame) -> pd.Series:
     return df[list(VOTE_COLS)].sum(axis=1)
 
 
-def vote_probabilities(df: pd.DataFrame) -> np.ndarray:
-    """Votes / row total, float64 (n, 6)."""
-    votes = df[list(VOTE_COLS)].to_numpy(dtype=np.float64)
+def vote_probabilities(df: pd.DataFrame, dtype: type = np.float64) -> np.ndarray:
+    """Votes / row total (n, 6), computed in ``dtype``: the one place votes become probabilities."""
+    votes = df[list(VOTE_COLS)].to_numpy(dtype=dtype)
     return votes / votes.sum(axis=1, keepdims=True)
 
 

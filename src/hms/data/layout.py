@@ -68,6 +68,16 @@ class Competition:
     def sample_submission_csv(self) -> Path:
         return self.root / "sample_submission.csv"
 
+    @property
+    def oracle_csv(self) -> Path:
+        """The simulator's ground truth (per label row: the planted pattern, side, ...), kept apart from train.csv."""
+        return self.root / "oracle.csv"
+
+    @property
+    def simulated(self) -> bool:
+        """A simulated competition (``python -m hms synth``): its ground truth is there."""
+        return self.oracle_csv.is_file()
+
     def eeg_dir(self, split: str = "train") -> Path:
         return self.root / f"{split}_eegs"
 

@@ -287,7 +287,7 @@ def run_explain(
         rankings["words"] = stats.loc[rankings["feature"], "words"].to_numpy()
     out = Path(out) if out else files_dir() / "reports" / experiment
     tables = {"features": stats, "rankings": rankings}
-    if (comp.root / "oracle.csv").is_file():
+    if comp.simulated:
         tables["ground_truth"] = ground_truth(rankings, stats)
     if report:
         from hms.explain.report import ReportData, write_report  # deferred: plotly

@@ -130,7 +130,7 @@ def sweep_data(exp: ExperimentDir, data: str | Path | None, fold: int, shifts: t
         valid_rows=rows[valid].reset_index(drop=True),
         valid_views=outputs.views[valid],
         valid_hand=hand[valid].reset_index(drop=True),
-        simulated=(comp.root / "oracle.csv").is_file(),
+        simulated=comp.simulated,
     )
 
 

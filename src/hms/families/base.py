@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from hms.constants import VOTE_COLS
 from hms.data import Competition
+from hms.data.labels import vote_probabilities
 from hms.families.views import InputView
 from hms.signal.config import FrontEndConfig
 
@@ -55,10 +56,9 @@ class TrainSource:
 
 def soft_targets(rows: pd.DataFrame, vote_weighted: bool) -> tuple[np.ndarray, np.ndarray]:
     """(vote probabilities (n, 6), per-row loss weights: vote totals / their mean, or ones)."""
-    votes = rows[list(VOTE_COLS)].to_numpy(dtype=np.float32)
-    targets = votes / votes.sum(axis=1, keepdims=True)
-    totals = votes.sum(axis=1)
-    weights = (totals / totals.mean()) if vote_weighted else np.ones(len(votes), np.float32)
+    targets = vote_probabilities(rows, np.float32)
+    totals = rows[list(VOTE_COLS)].to_numpy(dtype=np.float32).sum(axis=1)
+    weights = (totals / totals.mean()) if vote_weighted else np.ones(len(rows), np.float32)
     return targets, weights
 
 

@@ -21,8 +21,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from hms.constants import EEG_CHANNELS, EEG_WINDOW_SAMPLES, EEG_WINDOW_SECONDS
+from hms.constants import EEG_CHANNELS, EEG_WINDOW_SAMPLES, EEG_WINDOW_SECONDS, N_CLASSES
 from hms.data import DataError
+from hms.data.windows import random_shift
 from hms.families.base import AugmentConfig, ModelFamily, RawWindowDataset, TrainSource, Window
 from hms.families.registry import register_family
 from hms.families.views import WaveformView
@@ -105,7 +106,7 @@ class RawEEGNet(nn.Module):
             self.sequence = None
         seq_width = 2 * (cfg.width // 2) if cfg.sequence == "gru" else cfg.width
         self.embed_dim = 2 * seq_width
-        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(self.embed_dim, 6))
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(self.embed_dim, N_CLASSES))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, 16, time) -> pooled embedding (batch, embed_dim)."""
@@ -168,14 +169,6 @@ class RawEEG(ModelFamily):
         return WaveformDataset(self, rows, source.comp, frontend, augment, seed, epoch, vote_weighted, split)
 
 
-def shifted_offset(offset: float, recording_seconds: float, max_shift: int, rng: np.random.Generator) -> float:
-    """The label offset moved by a whole number of seconds in [-max_shift, max_shift], the window kept inside the
-    recording (unchanged when no shift fits)."""
-    last = recording_seconds - EEG_WINDOW_SECONDS
-    choices = [d for d in range(-max_shift, max_shift + 1) if 0 <= offset + d <= last]
-    return offset + int(rng.choice(choices)) if choices else offset
-
-
 def drop_channels(x: torch.Tensor, n: int, rng: np.random.Generator) -> torch.Tensor:
     """Zero ``n`` randomly chosen bipolar signals of one (16, time) sample."""
     out = x.clone()
@@ -192,11 +185,7 @@ class WaveformDataset(RawWindowDataset):
         aug = self.augment
         if aug is not None and aug.shift_seconds > 0:
             seconds = self.comp.eeg_seconds(int(row["eeg_id"]), self.split)
-            row = row | {
-                "eeg_label_offset_seconds": shifted_offset(
-                    float(row["eeg_label_offset_seconds"]), seconds, aug.shift_seconds, rng
-                )
-            }
+            row = random_shift(row, rng, aug.shift_seconds, 1, seconds - EEG_WINDOW_SECONDS)  # whole seconds
         try:
             eeg, _ = self.comp.clean_eeg_window(row, self.split)  # all-NaN channels become zeros (the NaN policy)
         except DataError:

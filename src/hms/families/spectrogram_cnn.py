@@ -14,8 +14,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from hms.constants import EEG_WINDOW_SECONDS, LABEL_CENTRE_SECONDS, SPEC_WINDOW_SECONDS
+from hms.constants import EEG_WINDOW_SECONDS, LABEL_CENTRE_SECONDS, SPEC_SECONDS_PER_ROW, SPEC_WINDOW_SECONDS
 from hms.data import Competition
+from hms.data.windows import random_shift
 from hms.families.base import AugmentConfig, ModelFamily, TrainSource, Window, soft_targets
 from hms.families.registry import register_family
 from hms.families.views import ImageView
@@ -109,17 +110,15 @@ class WindowDataset(Dataset):
 
     def _shift(self, row: dict, rng: np.random.Generator) -> dict:
         """Move both windows by the same even number of seconds, inside the cached recordings."""
-        k = self.augment.shift_seconds // 2 if self.augment else 0
+        k = self.augment.shift_seconds // SPEC_SECONDS_PER_ROW if self.augment else 0
         if k <= 0:
             return row
         eeg_frames = self.cache.eeg_frames(int(row["eeg_id"]), self.split)
         spec_rows = self.cache.spec_rows(int(row["spectrogram_id"]), self.split)
-        e0, s0 = row["eeg_label_offset_seconds"], row["spectrogram_label_offset_seconds"]
         max_e = (eeg_frames - 1) * self.cache.cfg.hop_seconds - EEG_WINDOW_SECONDS
-        max_s = spec_rows * 2 - SPEC_WINDOW_SECONDS
-        choices = [2 * d for d in range(-k, k + 1) if 0 <= e0 + 2 * d <= max_e and 0 <= s0 + 2 * d <= max_s]
-        d = int(rng.choice(choices)) if choices else 0
-        return row | {"eeg_label_offset_seconds": e0 + d, "spectrogram_label_offset_seconds": s0 + d}
+        max_s = spec_rows * SPEC_SECONDS_PER_ROW - SPEC_WINDOW_SECONDS
+        step = SPEC_SECONDS_PER_ROW  # whole spectrogram rows
+        return random_shift(row, rng, step * k, step, max_e, max_s)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         row = self.rows.iloc[i].to_dict()

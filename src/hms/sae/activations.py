@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from hms.constants import EEG_WINDOW_SAMPLES, SAMPLE_RATE
 from hms.data import Competition
+from hms.data.windows import shifted_table
 from hms.embed import EmbeddingCache
 from hms.experiment import ExperimentDir
 from hms.io import atomic_write
@@ -24,16 +24,7 @@ def shifted_rows(comp: Competition, rows: pd.DataFrame, shift: float) -> pd.Data
     """Rows whose EEG and spectrogram windows both move by ``shift`` seconds, keeping those whose EEG window stays
     inside the recording (a spectrogram window that leaves its file shows up as a problem of the row and is dropped
     by the caller)."""
-    out = rows.copy()
-    out["eeg_label_offset_seconds"] += shift
-    out["spectrogram_label_offset_seconds"] += shift
-    seconds = {e: comp.eeg_seconds(e) for e in out["eeg_id"].unique()}
-    fits = (
-        (out["eeg_label_offset_seconds"] >= 0)
-        & (out["spectrogram_label_offset_seconds"] >= 0)
-        & (out["eeg_label_offset_seconds"] + EEG_WINDOW_SAMPLES / SAMPLE_RATE <= out["eeg_id"].map(seconds))
-    )
-    return out[fits].reset_index(drop=True)
+    return shifted_table(rows, shift, {e: comp.eeg_seconds(e) for e in rows["eeg_id"].unique()})
 
 
 def build_activations(

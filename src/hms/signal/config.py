@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from hms import config
+from hms.constants import SAMPLE_RATE
 
 LAYOUTS = ("stack8", "stack12", "channels")
 #: settings that only lay the cached spectrograms out as an image: not part of the cache key
@@ -52,8 +53,8 @@ class FrontEndConfig:
         if self.layout == "stack12" and not self.zoom:
             raise ValueError("layout 'stack12' shows the zoomed 10 s view: set zoom=True")
         fs = self.sample_rate
-        if self.decimate < 1 or 200 % self.decimate:
-            raise ValueError("decimate must divide 200")
+        if self.decimate < 1 or SAMPLE_RATE % self.decimate:
+            raise ValueError(f"decimate must divide the sample rate {SAMPLE_RATE}")
         if self.bandpass_hz[1] >= fs / 2:
             raise ValueError(
                 f"bandpass high edge {self.bandpass_hz[1]} Hz must stay below {fs / 2:g} Hz after decimation"
@@ -70,7 +71,7 @@ class FrontEndConfig:
     @property
     def sample_rate(self) -> float:
         """Sample rate of the signal the STFT sees."""
-        return 200 / self.decimate
+        return SAMPLE_RATE / self.decimate
 
     def stft_lengths(self, zoom: bool = False) -> tuple[int, int]:
         """(n_fft = window, hop) in samples at ``sample_rate``."""

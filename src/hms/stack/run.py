@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from hms import leaderboard
 from hms.constants import VOTE_COLS
 from hms.data import Competition, eeg_level, total_votes
-from hms.data.labels import eeg_average
+from hms.data.labels import eeg_average, vote_probabilities
 from hms.embed import EmbeddingCache
 from hms.evaluation import record_run, score_table
 from hms.experiment import ExperimentDir
@@ -71,8 +71,7 @@ def run_stack(
     comp = Competition.from_arg(data)
     cache = EmbeddingCache.build(exp, comp.root)
     rows, hand = cache.rows, cache.hand()
-    targets = rows[list(VOTE_COLS)].to_numpy(dtype=float)
-    targets = targets / targets.sum(axis=1, keepdims=True)
+    targets = vote_probabilities(rows)
     weights = row_weights(rows)
     folds = cache.folds()
     scored = rows["fold"].isin(folds).to_numpy()  # experiments trained on some folds only are scored on those

@@ -20,7 +20,7 @@ from hms.constants import (
     SUBMISSION_COLUMNS,
     VOTE_COLS,
 )
-from hms.data.labels import eeg_level
+from hms.data.labels import eeg_level, vote_probabilities
 from hms.data.stats import compare_table, describe_train
 from hms.io import write_csv, write_json, write_parquet
 from hms.metric import score_arrays
@@ -82,8 +82,7 @@ def bayes_floor(train: pd.DataFrame, oracle: pd.DataFrame) -> dict[str, float]:
     expected = agg[list(CLASSES)].to_numpy() / agg[["_n"]].to_numpy()
     eegs = eeg_level(train)
     golden = eegs["golden"].to_numpy()
-    votes = eegs[list(VOTE_COLS)].to_numpy(dtype=float)
-    solution = votes / votes.sum(axis=1, keepdims=True)
+    solution = vote_probabilities(eegs)
     oracle_eeg = expected[agg.index.get_indexer(eegs["eeg_id"])]
     if not golden.any():
         return {"golden_eeg_ids": 0}
