@@ -12,7 +12,17 @@ PKG = SRC / "hms"
 
 #: bottom to top; a module may import its own layer or lower ones, never a higher one
 LAYERS: list[tuple[str, ...]] = [
-    ("hms", "hms.constants", "hms.errors", "hms.io", "hms.paths", "hms.metric", "hms.config", "hms.leaderboard"),
+    (
+        "hms",
+        "hms.constants",
+        "hms.errors",
+        "hms.io",
+        "hms.paths",
+        "hms.timing",
+        "hms.metric",
+        "hms.config",
+        "hms.leaderboard",
+    ),
     ("hms.data",),
     ("hms.signal", "hms.synth", "hms.plots"),
     ("hms.models", "hms.gbm"),
@@ -44,6 +54,21 @@ EXPERIMENT_FILES = (
     ".state.pt",
 )
 EXPERIMENT_SUBFOLDERS = ("embeddings", "sae", "stack", "clip")
+
+
+def layer_diagram() -> str:
+    """The README's layer diagram, rendered from ``LAYERS`` (top layer first; packages end in '/')."""
+    lines = []
+    for i in reversed(range(len(LAYERS))):
+        names = [m.removeprefix("hms.") for m in LAYERS[i] if m != "hms"]
+        names = [n + "/" if (PKG / n.replace(".", "/")).is_dir() else n for n in names]
+        lines.append(f"{i:>2}  " + "  ".join(names))
+    return "```\n" + "\n".join(lines) + "\n```\n"
+
+
+def test_the_readme_diagram_is_the_layer_list():
+    readme = (SRC.parent / "README.md").read_text()
+    assert layer_diagram() in readme, "README.md: paste tests.test_architecture.layer_diagram() into Architecture"
 
 
 def modules() -> dict[str, Path]:

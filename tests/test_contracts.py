@@ -20,10 +20,10 @@ from hms.clip.zeroshot import read_prompts
 from hms.constants import CHAIN_NAMES, N_CLASSES
 from hms.data import Competition
 from hms.experiment import ExperimentConfig, ExperimentDir, load_config
-from hms.explain.sweep import SweepSettings
 from hms.families import Network, get_family, list_families
 from hms.paths import SHARED_SAMPLE_DIR
 from hms.sae.model import SAEConfig
+from hms.sae.sweep import SweepSettings
 from hms.signal.hemisphere import swap_eeg, swap_organizer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ from hms.signal.image import n_views, panels_to_image
 
 
 def test_explain_statistics_on_planted_features():
-    from hms.explain.latents import class_statistics, lateralization
+    from hms.sae.latents import class_statistics, lateralization
 
     rng = np.random.default_rng(0)
     targets = rng.dirichlet(np.ones(6), size=400)

@@ -1,4 +1,4 @@
-"""The SAE sweep (hms.explain.sweep): every grid point fitted on fold 0's training part and scored on its validation
+"""The SAE sweep (hms.sae.sweep): every grid point fitted on fold 0's training part and scored on its validation
 part, the Pareto front, the chosen point and its rule, the activations curve, and resuming a finished sweep."""
 
 import json
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hms.explain.sweep import SweepSettings, choose, pareto_front, run_sweep
+from hms.sae.sweep import SweepSettings, choose, pareto_front, run_sweep
 
 GRID = {"expansion": [0.5, 1], "k": [2, 4], "l1_coeff": [0.1], "kl_rho": [0.03], "fractions": [0.5, 1.0], "top": 3}
 BASE = {"aux_k": 8, "dead_after": 64, "steps": 20, "batch_size": 32}
@@ -79,6 +79,6 @@ def test_sweep_writes_table_plot_choice_and_curve_and_resumes(stacked, sim_dir, 
     def no_fit(*args, **kwargs):
         raise AssertionError("a finished point was fitted again")
 
-    monkeypatch.setattr("hms.explain.sweep.fit_sae", no_fit)
+    monkeypatch.setattr("hms.sae.sweep.fit_sae", no_fit)
     again = run_sweep("s", sim_dir, exp.root.parent, BASE, GRID, progress=False, curve=False)
     pd.testing.assert_frame_equal(again, table)

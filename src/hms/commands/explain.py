@@ -50,7 +50,7 @@ def _run_sae(args: argparse.Namespace) -> int:
     settings = config.parse_overrides(args.set, config.read_yaml(args.config) if args.config else {})
     shifts = tuple(float(v) for v in args.shifts.split(",")) if args.shifts else (0.0,)
     if args.sweep:
-        from hms.explain.sweep import run_sweep  # deferred: the stage's heavy imports
+        from hms.sae.sweep import run_sweep  # deferred: the stage's heavy imports
 
         exp = ExperimentDir.named(args.experiment, args.models_root)
         table = run_sweep(

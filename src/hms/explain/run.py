@@ -5,6 +5,7 @@ data) the ground-truth check, as CSV tables in ``files/reports/<experiment>/``. 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +21,12 @@ from hms.data import Competition
 from hms.data.labels import eeg_level, vote_probabilities
 from hms.embed import EmbeddingCache
 from hms.experiment import ExperimentDir
-from hms.explain.latents import describe, feature_table
 from hms.families import ModelFamily
 from hms.inputs import row_inputs
 from hms.io import write_csv, write_json
 from hms.paths import MODELS_DIR, files_dir
-from hms.predict import load_fold
+from hms.predict import FoldOutputs, load_fold
+from hms.sae.latents import describe, feature_table, ground_truth
 from hms.sae.model import SparseAutoencoder
 from hms.signal.bands import BANDS
 from hms.signal.config import FrontEndConfig
@@ -98,29 +99,6 @@ def feature_clusters(sae, alive: np.ndarray, n_clusters: int = 12) -> np.ndarray
         model = AgglomerativeClustering(n_clusters=min(n_clusters, len(idx)), metric="cosine", linkage="average")
         labels[idx] = model.fit_predict(directions)
     return labels
-
-
-def ground_truth(rankings: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
-    """Simulated data: do the top features of each class sit where the simulator planted the pattern?"""
-    rows = []
-    for name, (extent, (lo, hi)) in PLANTED.items():
-        top = rankings[rankings["class"] == name]["feature"].to_numpy()
-        if not len(top):
-            continue
-        bands = stats.loc[top, "band"]
-        in_band = np.array([BANDS[b][0] < hi and BANDS[b][1] > lo for b in bands])
-        rows.append(
-            {
-                "class": name,
-                "planted_extent": extent,
-                "planted_hz": f"{lo:g}-{hi:g}",
-                "mean_lateralization_top": float(stats.loc[top, "lateralization"].mean()),
-                "share_one_sided_top": float((stats.loc[top, "lateralization"] >= 0.5).mean()),
-                "share_band_overlaps_planted": float(in_band.mean()),
-                "n_top": len(top),
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def row_model_inputs(
@@ -235,36 +213,49 @@ def clip_words(
     return retrieval_examples(exp.clip_arrays(fold, clip_dir), read_reports(comp), consensus)
 
 
-def run_explain(
-    experiment: str,
-    data: str | Path | None = None,
-    models_root: str | Path = MODELS_DIR,
-    fold: int = 0,
-    top: int = 10,
-    out: str | Path | None = None,
-    cards_per_class: int = 3,
-    n_saliency: int = 8,
-    ig_steps: int = 8,
-    seed: int = 42,
-    report: bool = True,
-    progress: bool = True,
-    clip: str | Path | None = None,
-) -> dict[str, pd.DataFrame]:
-    """Tables (features.csv, class_rankings.csv, ground_truth.csv on simulated data) and, with ``report``, the
-    self-contained page ``index.html`` in ``out`` (default files/reports/<experiment>/)."""
-    exp = ExperimentDir.named(experiment, models_root)
-    comp = Competition.from_arg(data)
+@dataclass(frozen=True)
+class ExplainSettings:
+    """What ``hms explain`` computes: whose fold, how many features per class, cards and saliency samples."""
+
+    fold: int = 0  # whose model, SAE and stacker to explain
+    top: int = 10  # features ranked per class
+    cards_per_class: int = 3  # feature cards (thumbnails + saliency) per class
+    n_saliency: int = 8  # confident samples per class for the integrated-gradient maps
+    ig_steps: int = 8
+    seed: int = 42  # UMAP and saliency seed
+    report: bool = True  # False: the CSV tables only
+    progress: bool = True
+    clip: str | Path | None = None  # EEG-CLIP folder for feature words (default models/<experiment>/clip)
+
+
+@dataclass
+class FoldLatents:
+    """One fold's SAE features on the label rows it has outputs for (``ok``), with their statistics table."""
+
+    exp: ExperimentDir
+    comp: Competition
+    sae: SparseAutoencoder
+    outputs: FoldOutputs
+    ok: np.ndarray
+    rows: pd.DataFrame
+    targets: np.ndarray
+    emb: torch.Tensor
+    codes: np.ndarray
+    stats: pd.DataFrame
+
+
+def fold_latents(exp: ExperimentDir, comp: Competition, fold: int) -> FoldLatents:
+    """The fold's SAE codes of every label row with outputs, and per feature: density, class statistics,
+    lateralization, band and side (``feature_table``), a plain-words description and its cluster."""
     cache = EmbeddingCache.build(exp, comp.root)
-    rows = cache.rows
     sae_path = exp.sae_weights(fold)
     if not sae_path.is_file():
-        raise FileNotFoundError(f"{sae_path}: missing; run python -m hms sae --experiment {experiment} first")
+        raise FileNotFoundError(f"{sae_path}: missing; run python -m hms sae --experiment {exp.name} first")
     sae = SparseAutoencoder.load(sae_path)
     outputs = cache.fold(fold)
-    hand = cache.hand()
     ok = np.isfinite(outputs.probs).all(axis=1)
-    rows_ok = rows[ok].reset_index(drop=True)
-    targets = vote_probabilities(rows_ok)
+    rows = cache.rows[ok].reset_index(drop=True)
+    targets = vote_probabilities(rows)
     emb = torch.from_numpy(outputs.embedding[ok])
     codes = sae.codes(emb).numpy()
     views = outputs.views[ok]
@@ -273,67 +264,93 @@ def run_explain(
         sae.codes(torch.from_numpy(views[:, 0])).numpy(),
         sae.codes(torch.from_numpy(views[:, -1])).numpy(),
         targets,
-        hand[ok].reset_index(drop=True),
+        cache.hand()[ok].reset_index(drop=True),
     )
     stats["description"] = [describe(r) if r["density"] > 0 else "dead" for _, r in stats.iterrows()]
     stats["cluster"] = feature_clusters(sae, stats["density"].to_numpy() > 0)
+    return FoldLatents(exp, comp, sae, outputs, ok, rows, targets, emb, codes, stats)
+
+
+def _saliency_report(lat: FoldLatents, tables: dict, booster, retrieval, s: ExplainSettings, out: Path) -> None:
+    """Class maps, feature cards and the self-contained page ``index.html``; adds the saliency summaries to the
+    tables."""
+    from hms.explain.report import ReportData, write_report  # deferred: plotly
+    from hms.explain.saliency import class_maps, confident  # deferred: captum
+
+    stats, rankings, targets = tables["features"], tables["rankings"], lat.targets
+    torch.manual_seed(s.seed)
+    loaded = load_fold(lat.exp, s.fold)
+    model, cfg, family = loaded.model, loaded.frontend, loaded.family
+    keep = np.unique(
+        np.concatenate(
+            [confident(targets, c, s.n_saliency) for c in range(N_CLASSES)]
+            + [np.flatnonzero(targets[:, 0] < 0.1)[: s.n_saliency]]
+        )
+    )
+    inputs = row_model_inputs(lat.comp, lat.rows.iloc[keep], family, cfg)
+    maps = class_maps(model, inputs, targets[keep], family, cfg, s.n_saliency, s.ig_steps, s.progress)
+    carded = card_features(rankings, s.cards_per_class)
+    cards = feature_cards(model, lat.sae, lat.comp, lat.rows, lat.codes, carded, family, cfg, progress=s.progress)
+    summaries = {c["feature"]: c["saliency_summary"] for c in cards}
+    if "ground_truth" in tables:
+        tables["ground_truth"] = saliency_ground_truth(tables["ground_truth"], rankings, cards, s.cards_per_class)
+    stats["saliency"] = [summaries.get(j, "") for j in range(len(stats))]
+    rankings["saliency"] = [summaries.get(int(j), "") for j in rankings["feature"]]
+    show = sorted({*carded})
+    data = ReportData(
+        experiment=lat.exp.name,
+        fold=s.fold,
+        stats=stats,
+        rankings=rankings,
+        ground_truth=tables.get("ground_truth"),
+        exp=lat.exp,
+        targets=targets,
+        probs=lat.outputs.probs[lat.ok],
+        codes=lat.codes[:, show],
+        code_features=show,
+        umap2=embedding_projection(lat.emb.numpy(), s.seed, 2),
+        umap3=embedding_projection(lat.emb.numpy(), s.seed, 3),
+        class_maps=maps,
+        cards=cards,
+        cfg=cfg,
+        view=family.view,
+        ranked_by="stacker pred_contrib" if booster is not None else "one-vs-rest AUROC",
+        retrieval=retrieval,
+    )
+    write_report(data, out / "index.html", s.cards_per_class)
+
+
+def run_explain(
+    experiment: str,
+    data: str | Path | None = None,
+    models_root: str | Path = MODELS_DIR,
+    out: str | Path | None = None,
+    settings: ExplainSettings | None = None,
+    **changes: object,
+) -> dict[str, pd.DataFrame]:
+    """Tables (features.csv, class_rankings.csv, ground_truth.csv on simulated data) and, with ``report``, the
+    self-contained page ``index.html`` in ``out`` (default files/reports/<experiment>/). ``changes`` override fields of
+    ``settings`` (e.g. ``fold=1, top=3``)."""
+    s = replace(settings or ExplainSettings(), **changes)
+    exp = ExperimentDir.named(experiment, models_root)
+    comp = Competition.from_arg(data)
+    lat = fold_latents(exp, comp, s.fold)
+    stats = lat.stats
     booster, x = None, None
-    if exp.stack_model("logits_sae", fold).is_file():
-        booster = FoldStack(exp, "logits_sae", fold).booster
-        x, _ = feature_matrix("logits_sae", outputs.subset(ok), sae)
-    retrieval = clip_words(exp, Path(clip) if clip else exp.clip_dir, fold, comp, rows_ok, codes, stats)
-    rankings = class_rankings(stats, targets, x, booster, top)
+    if exp.stack_model("logits_sae", s.fold).is_file():
+        booster = FoldStack(exp, "logits_sae", s.fold).booster
+        x, _ = feature_matrix("logits_sae", lat.outputs.subset(lat.ok), lat.sae)
+    clip_dir = Path(s.clip) if s.clip else exp.clip_dir
+    retrieval = clip_words(exp, clip_dir, s.fold, comp, lat.rows, lat.codes, stats)
+    rankings = class_rankings(stats, lat.targets, x, booster, s.top)
     if "words" in stats:
         rankings["words"] = stats.loc[rankings["feature"], "words"].to_numpy()
     out = Path(out) if out else files_dir() / "reports" / experiment
     tables = {"features": stats, "rankings": rankings}
     if comp.simulated:
         tables["ground_truth"] = ground_truth(rankings, stats)
-    if report:
-        from hms.explain.report import ReportData, write_report  # deferred: plotly
-        from hms.explain.saliency import class_maps, confident  # deferred: captum
-
-        torch.manual_seed(seed)
-        loaded = load_fold(exp, fold)
-        model, cfg, family = loaded.model, loaded.frontend, loaded.family
-        keep = np.unique(
-            np.concatenate(
-                [confident(targets, c, n_saliency) for c in range(N_CLASSES)]
-                + [np.flatnonzero(targets[:, 0] < 0.1)[:n_saliency]]
-            )
-        )
-        inputs = row_model_inputs(comp, rows_ok.iloc[keep], family, cfg)
-        maps = class_maps(model, inputs, targets[keep], family, cfg, n_saliency, ig_steps, progress)
-        cards = feature_cards(
-            model, sae, comp, rows_ok, codes, card_features(rankings, cards_per_class), family, cfg, progress=progress
-        )
-        summaries = {c["feature"]: c["saliency_summary"] for c in cards}
-        if "ground_truth" in tables:
-            tables["ground_truth"] = saliency_ground_truth(tables["ground_truth"], rankings, cards, cards_per_class)
-        stats["saliency"] = [summaries.get(j, "") for j in range(len(stats))]
-        rankings["saliency"] = [summaries.get(int(j), "") for j in rankings["feature"]]
-        show = sorted({*card_features(rankings, cards_per_class)})
-        data = ReportData(
-            experiment=experiment,
-            fold=fold,
-            stats=stats,
-            rankings=rankings,
-            ground_truth=tables.get("ground_truth"),
-            exp=exp,
-            targets=targets,
-            probs=outputs.probs[ok],
-            codes=codes[:, show],
-            code_features=show,
-            umap2=embedding_projection(emb.numpy(), seed, 2),
-            umap3=embedding_projection(emb.numpy(), seed, 3),
-            class_maps=maps,
-            cards=cards,
-            cfg=cfg,
-            view=family.view,
-            ranked_by="stacker pred_contrib" if booster is not None else "one-vs-rest AUROC",
-            retrieval=retrieval,
-        )
-        write_report(data, out / "index.html", cards_per_class)
+    if s.report:
+        _saliency_report(lat, tables, booster, retrieval, s, out)
     write_csv(stats, out / "features.csv")
     write_csv(rankings, out / "class_rankings.csv")
     if retrieval is not None:
@@ -342,15 +359,6 @@ def run_explain(
     if "ground_truth" in tables:
         write_csv(tables["ground_truth"], out / "ground_truth.csv")
     ranked_by = "stacker pred_contrib" if booster is not None else "one-vs-rest AUROC"
-    write_json(
-        {
-            "experiment": experiment,
-            "fold": fold,
-            "rows": int(ok.sum()),
-            "ranked_by": ranked_by,
-            "top": top,
-            "report": str(out / "index.html") if report else None,
-        },
-        out / "explain.json",
-    )
+    summary = {"experiment": experiment, "fold": s.fold, "rows": int(lat.ok.sum()), "ranked_by": ranked_by}
+    write_json(summary | {"top": s.top, "report": str(out / "index.html") if s.report else None}, out / "explain.json")
     return tables

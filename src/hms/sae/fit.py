@@ -43,6 +43,32 @@ def standardizer(
     return mean.astype(np.float32), scale.astype(np.float32)
 
 
+def initialised_sae(store: ActivationStore, cfg: SAEConfig, data_mean: np.ndarray) -> SparseAutoencoder:
+    """A new SAE: its standardisation fitted on ``store``, b_dec at the median (or mean) of up to ``MEDIAN_SAMPLE``
+    standardised vectors."""
+    n = len(store)
+    sae = SparseAutoencoder(cfg)
+    mean, scale = standardizer(store, cfg.standardize, data_mean)
+    sae.x_mean.copy_(torch.from_numpy(mean))
+    sae.x_scale.copy_(torch.from_numpy(scale))
+    sample = (
+        np.arange(n)
+        if n <= MEDIAN_SAMPLE
+        else np.sort(np.random.default_rng(cfg.seed).choice(n, MEDIAN_SAMPLE, replace=False))
+    )
+    xs = sae.standardize(torch.from_numpy(store.take(sample)))
+    with torch.no_grad():
+        sae.b_dec.copy_(xs.median(0).values if cfg.b_dec_init == "median" else xs.mean(0))
+    return sae
+
+
+def total_variance(sae: SparseAutoencoder, store: ActivationStore, data_mean: np.ndarray) -> torch.Tensor:
+    """Mean squared distance of the standardised vectors from their mean (the FVU's denominator), one pass."""
+    mean_s = sae.standardize(torch.from_numpy(data_mean.astype(np.float32)))
+    total = sum(float(sae.standardize(torch.from_numpy(b)).sub(mean_s).pow(2).sum()) for b in store.blocks())
+    return torch.tensor(float(total) / len(store))
+
+
 def fit_sae(
     x: np.ndarray | ActivationStore,
     cfg: SAEConfig,
@@ -71,26 +97,9 @@ def fit_sae(
     n = len(store)
     gen = torch.Generator().manual_seed(cfg.seed)
     continued = sae is not None
-    if sae is None:
-        sae = SparseAutoencoder(cfg)
-        mean, scale = standardizer(store, cfg.standardize, data_mean)
-        sae.x_mean.copy_(torch.from_numpy(mean))
-        sae.x_scale.copy_(torch.from_numpy(scale))
-        sample = (
-            np.arange(n)
-            if n <= MEDIAN_SAMPLE
-            else np.sort(np.random.default_rng(cfg.seed).choice(n, MEDIAN_SAMPLE, replace=False))
-        )
-        xs = sae.standardize(torch.from_numpy(store.take(sample)))
-        with torch.no_grad():
-            sae.b_dec.copy_(xs.median(0).values if cfg.b_dec_init == "median" else xs.mean(0))
-    else:
-        sae.train()
+    sae = sae.train() if continued else initialised_sae(store, cfg, data_mean)
     opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr)
-    mean_s = sae.standardize(torch.from_numpy(data_mean.astype(np.float32)))
-    total_var = torch.tensor(
-        float(sum(float(sae.standardize(torch.from_numpy(b)).sub(mean_s).pow(2).sum()) for b in store.blocks())) / n
-    )
+    total_var = total_variance(sae, store, data_mean)
     history = []
     order = torch.randperm(n, generator=gen)
     pos, start = 0, 0

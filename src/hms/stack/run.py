@@ -54,6 +54,25 @@ def _eeg_scores(rows: pd.DataFrame, pred: np.ndarray, eegs: pd.DataFrame) -> tup
     return scores, oof
 
 
+def _fold_sae(exp: ExperimentDir, fold: int) -> SparseAutoencoder:
+    path = exp.sae_weights(fold)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run python -m hms sae --experiment {exp.name} first")
+    return SparseAutoencoder.load(path)
+
+
+def _ablation_row(feature_set: str, n_features: int, oof: pd.Series, cnn: pd.Series) -> dict:
+    """One row of ablation.csv: a feature set's OOF KL (all, golden) and its difference to the CNN alone."""
+    return {
+        "feature_set": feature_set,
+        "n_features": n_features,
+        "oof_kl_all": oof["kl_all"],
+        "oof_kl_golden": oof["kl_golden"],
+        "vs_cnn_all": oof["kl_all"] - cnn["kl_all"],
+        "vs_cnn_golden": oof["kl_golden"] - cnn["kl_golden"],
+    }
+
+
 def run_stack(
     experiment: str,
     data: str | Path | None = None,
@@ -85,12 +104,7 @@ def run_stack(
         outputs = cache.fold(k).subset(scored)
         valid = (rows["fold"] == k).to_numpy()
         cnn_pred[valid] = outputs.probs[valid]
-        sae = None
-        if any(needs(s, "sae") for s in feature_sets):
-            path = exp.sae_weights(k)
-            if not path.is_file():
-                raise FileNotFoundError(f"{path}: missing; run python -m hms sae --experiment {experiment} first")
-            sae = SparseAutoencoder.load(path)
+        sae = _fold_sae(exp, k) if any(needs(s, "sae") for s in feature_sets) else None
         train_ids = sorted(int(i) for i in rows.loc[~valid, "eeg_id"].unique())
         for name in feature_sets:
             x, names = feature_matrix(name, outputs, sae, hand)
@@ -110,16 +124,7 @@ def run_stack(
     minutes = (time.perf_counter() - started) / 60
     cnn_scores, _ = _eeg_scores(rows, cnn_pred, eegs)
     base = cnn_scores.set_index("part").loc["oof"]
-    table = [
-        {
-            "feature_set": CNN_ONLY,
-            "n_features": 0,
-            "oof_kl_all": base["kl_all"],
-            "oof_kl_golden": base["kl_golden"],
-            "vs_cnn_all": 0.0,
-            "vs_cnn_golden": 0.0,
-        }
-    ]
+    table = [_ablation_row(CNN_ONLY, 0, base, base)]
     sae_summary = _sae_summary(exp)
     for name in feature_sets:
         scores, oof = _eeg_scores(rows, preds[name], eegs)
@@ -127,18 +132,8 @@ def run_stack(
         row_oof = rows[["eeg_id", "eeg_sub_id", "fold"]].assign(**dict(zip(VOTE_COLS, preds[name].T, strict=True)))
         write_parquet(row_oof, exp.stack_oof_rows(name))
         write_csv(scores, exp.stack_scores(name))
-        o = scores.set_index("part").loc["oof"]
         n_feat = len(read_stack_meta(exp, name, folds[0])["features"])
-        table.append(
-            {
-                "feature_set": name,
-                "n_features": n_feat,
-                "oof_kl_all": o["kl_all"],
-                "oof_kl_golden": o["kl_golden"],
-                "vs_cnn_all": o["kl_all"] - base["kl_all"],
-                "vs_cnn_golden": o["kl_golden"] - base["kl_golden"],
-            }
-        )
+        table.append(_ablation_row(name, n_feat, scores.set_index("part").loc["oof"], base))
         extra = sae_summary if needs(name, "sae") else {}
         record_run(
             f"{experiment}_stack_{name}",

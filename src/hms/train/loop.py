@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -123,6 +123,121 @@ def _fold_seconds(saved: dict | None, started: float) -> float:
     return float(saved.get("fold_seconds", 0.0) if saved else 0.0) + time.perf_counter() - started
 
 
+@dataclass
+class FoldRun:
+    """One fold's training in progress on this rank: its network (``model``, wrapped as ``net`` for DDP/compile),
+    where it runs, and what a resumed run brought along (``saved``)."""
+
+    cfg: ExperimentConfig
+    fold: int
+    rank: int
+    world: int
+    device: torch.device
+    fmt: torch.memory_format
+    model: torch.nn.Module
+    net: torch.nn.Module
+    stats: dict[str, float]
+    started: float
+    saved: dict | None = None
+
+    @property
+    def pin(self) -> bool:
+        return self.device.type == "cuda"
+
+    @property
+    def use_amp(self) -> bool:
+        return self.cfg.train.amp and self.device.type == "cuda"
+
+
+def _start_fold(cfg: ExperimentConfig, fold: int, exp: ExperimentDir, resume: bool, stats: dict) -> FoldRun:
+    """The fold's network on this rank's device, seeded by (seed + fold), resumed from its saved state with
+    ``resume``."""
+    started = time.perf_counter()
+    rank, world = distributed()
+    device = device_for(rank)
+    if cfg.train.batch_size % world:
+        raise ValueError(f"train.batch_size={cfg.train.batch_size} must be divisible by the {world} processes")
+    family = get_family(cfg.family)
+    seed_everything(cfg.seed + fold)  # identical initial weights on every rank (DDP also broadcasts them)
+    fmt = torch.channels_last if family.channels_last and use_channels_last(cfg, device) else torch.contiguous_format
+    model = family.build(cfg.model).to(device, memory_format=fmt)
+    saved = None
+    if resume and exp.train_state(fold).is_file():
+        saved = torch.load(exp.train_state(fold), map_location=device, weights_only=True)
+        model.load_state_dict(saved["model"])
+        stats["resumed_seconds"] = stats.get("resumed_seconds", 0.0) + float(saved.get("fold_seconds", 0.0))
+        if rank == 0:
+            log.info("fold %d: resuming after stage %d epoch %d", fold, int(saved["stage"]), int(saved["epoch"]))
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if cfg.train.compile:
+        net = torch.compile(net)
+    return FoldRun(cfg, fold, rank, world, device, fmt, model, net, stats, started, saved)
+
+
+def _run_epoch(run: FoldRun, loader: DataLoader, optimizer, scheduler, scaler, desc: str) -> list[torch.Tensor]:
+    """One pass over the loader: the optimisation steps; returns the batch losses (left on the device)."""
+    stats, device, pin = run.stats, run.device, run.pin
+    run.net.train()
+    losses = []
+    bar = tqdm(loader, desc=desc, disable=run.rank != 0, leave=False)
+    loop_start = wait_start = time.perf_counter()
+    for item in bar:
+        stats["wait_seconds"] = stats.get("wait_seconds", 0.0) + time.perf_counter() - wait_start
+        inputs, target, weight = (item[k].to(device, non_blocking=pin) for k in ("inputs", "target", "weight"))
+        if inputs.ndim == 4:
+            inputs = inputs.contiguous(memory_format=run.fmt)
+        with torch.autocast(device.type, enabled=run.use_amp):
+            logits = run.net(inputs)["logits"]
+        loss = kl_loss(logits, target, weight)
+        if log.isEnabledFor(logging.DEBUG):  # float() waits for the GPU: only when asked for
+            log.debug("rank %d step: eeg_ids %s loss %.6f", run.rank, item["eeg_id"].tolist(), float(loss.detach()))
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(run.net.parameters(), run.cfg.train.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        losses.append(loss.detach())
+        if len(losses) % 10 == 0:  # reading the loss waits for the GPU: not every step
+            bar.set_postfix(loss=f"{float(torch.stack(losses).mean()):.4f}")
+        stats["items"] = stats.get("items", 0) + len(target)
+        wait_start = time.perf_counter()
+    stats["seconds"] = stats.get("seconds", 0.0) + time.perf_counter() - loop_start
+    return losses
+
+
+def _save_state(run: FoldRun, exp: ExperimentDir, optimizer, scheduler, stage: int, epoch: int) -> None:
+    """The resume state after a finished epoch (rank 0)."""
+    state = {
+        "model": run.model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "stage": stage,
+        "epoch": epoch,
+        "fold_seconds": _fold_seconds(run.saved, run.started),
+    }
+    atomic_write(exp.train_state(run.fold), lambda p: torch.save(state, p))
+
+
+def _save_fold(run: FoldRun, exp: ExperimentDir) -> None:
+    """The fold's weights and its sidecar (family, model and front-end settings; rank 0)."""
+    cfg = run.cfg
+    tensors = {k: v.contiguous() for k, v in run.model.state_dict().items()}
+    atomic_write(exp.weights(run.fold), lambda p: save_file(tensors, str(p)))
+    meta = {
+        "fold": run.fold,
+        "family": get_family(cfg.family).name,
+        "model": asdict(cfg.model),
+        "frontend": cfg.frontend.to_dict(),
+        "embed_dim": run.model.embed_dim,
+        "experiment": cfg.name,
+        "seed": cfg.seed,
+        "train_seconds": round(_fold_seconds(run.saved, run.started), 1),
+    }
+    exp.write_sidecar(run.fold, meta)
+
+
 def train_fold(
     cfg: ExperimentConfig,
     fold: int,
@@ -135,33 +250,11 @@ def train_fold(
     """Train one fold through both stages; returns the trained (unwrapped) model. Rank 0 writes the files.
     ``stats`` (optional) accumulates this rank's loop: items, seconds, and seconds spent waiting for batches, and
     ``resumed_seconds``: the fold's training time spent by earlier runs that this one resumes (from its state)."""
-    stats = stats if stats is not None else {}
-    fold_started = time.perf_counter()
-    rank, world = distributed()
-    device = device_for(rank)
-    if cfg.train.batch_size % world:
-        raise ValueError(f"train.batch_size={cfg.train.batch_size} must be divisible by the {world} processes")
-    family = get_family(cfg.family)
-    seed_everything(cfg.seed + fold)  # identical initial weights on every rank (DDP also broadcasts them)
-    fmt = torch.channels_last if family.channels_last and use_channels_last(cfg, device) else torch.contiguous_format
-    model = family.build(cfg.model).to(device, memory_format=fmt)
-    state_path = exp.train_state(fold)
-    done = {"stage": 1, "epoch": 0}
-    saved = None
-    if resume and state_path.is_file():
-        saved = torch.load(state_path, map_location=device, weights_only=True)
-        model.load_state_dict(saved["model"])
-        done = {"stage": int(saved["stage"]), "epoch": int(saved["epoch"])}
-        stats["resumed_seconds"] = stats.get("resumed_seconds", 0.0) + float(saved.get("fold_seconds", 0.0))
-        if rank == 0:
-            log.info("fold %d: resuming after stage %d epoch %d", fold, done["stage"], done["epoch"])
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    if cfg.train.compile:
-        net = torch.compile(net)
+    run = _start_fold(cfg, fold, exp, resume, stats if stats is not None else {})
+    saved, family, rank, world = run.saved, get_family(cfg.family), run.rank, run.world
+    done = {"stage": int(saved["stage"]), "epoch": int(saved["epoch"])} if saved else {"stage": 1, "epoch": 0}
     workers = loader_workers(cfg.train.num_workers, world)
-    pin = device.type == "cuda"
-    use_amp = cfg.train.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=run.use_amp)
     global_epoch = 0
     for stage, epochs, lr in (
         (1, cfg.train.epochs_stage1, cfg.train.lr),
@@ -175,7 +268,7 @@ def train_fold(
                 log.warning("fold %d: stage %d skipped, only %d eeg_ids", fold, stage, n_eegs)
             continue
         steps_per_epoch = n_eegs // step_items
-        optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=cfg.train.weight_decay)
+        optimizer = torch.optim.AdamW(run.net.parameters(), lr=lr, weight_decay=cfg.train.weight_decay)
         scheduler = _scheduler(cfg, optimizer, lr, epochs * steps_per_epoch)
         first = 0
         if stage < done["stage"]:
@@ -189,77 +282,23 @@ def train_fold(
         ds = StageDataset(family, rows, source, cfg, cfg.seed + fold, cfg.train.vote_weighted and stage == 1)
         batches = EpochBatches(n_eegs, step_items, rank, world)
         loader = DataLoader(
-            ds, batch_sampler=batches, num_workers=workers, pin_memory=pin, persistent_workers=workers > 0
+            ds, batch_sampler=batches, num_workers=workers, pin_memory=run.pin, persistent_workers=workers > 0
         )
         for epoch in range(first, epochs):
             started = time.perf_counter()
             batches.epoch = global_epoch
             if workers == 0:
                 ds.epoch_dataset(global_epoch)  # the draw is made here, in this process, before the first batch
-            net.train()
-            losses = []
-            bar = tqdm(
-                loader, desc=f"fold {fold} stage {stage} epoch {epoch + 1}/{epochs}", disable=rank != 0, leave=False
-            )
-            loop_start = wait_start = time.perf_counter()
-            for item in bar:
-                stats["wait_seconds"] = stats.get("wait_seconds", 0.0) + time.perf_counter() - wait_start
-                inputs, target, weight = (item[k].to(device, non_blocking=pin) for k in ("inputs", "target", "weight"))
-                if inputs.ndim == 4:
-                    inputs = inputs.contiguous(memory_format=fmt)
-                with torch.autocast(device.type, enabled=use_amp):
-                    logits = net(inputs)["logits"]
-                loss = kl_loss(logits, target, weight)
-                if log.isEnabledFor(logging.DEBUG):  # float() waits for the GPU: only when asked for
-                    log.debug("rank %d step: eeg_ids %s loss %.6f", rank, item["eeg_id"].tolist(), float(loss.detach()))
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.train.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                losses.append(loss.detach())
-                if len(losses) % 10 == 0:  # reading the loss waits for the GPU: not every step
-                    bar.set_postfix(loss=f"{float(torch.stack(losses).mean()):.4f}")
-                stats["items"] = stats.get("items", 0) + len(target)
-                wait_start = time.perf_counter()
-            stats["seconds"] = stats.get("seconds", 0.0) + time.perf_counter() - loop_start
+            desc = f"fold {fold} stage {stage} epoch {epoch + 1}/{epochs}"
+            losses = _run_epoch(run, loader, optimizer, scheduler, scaler, desc)
             global_epoch += 1
             if rank == 0:
-                log.info(
-                    "fold %d stage %d epoch %d/%d: train KL %.4f, %.1f s",
-                    fold,
-                    stage,
-                    epoch + 1,
-                    epochs,
-                    float(torch.stack(losses).mean()) if losses else float("nan"),
-                    time.perf_counter() - started,
-                )
-                state = {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "stage": stage,
-                    "epoch": epoch + 1,
-                    "fold_seconds": _fold_seconds(saved, fold_started),
-                }
-                atomic_write(state_path, lambda p, state=state: torch.save(state, p))
+                kl = float(torch.stack(losses).mean()) if losses else float("nan")
+                log.info("%s: train KL %.4f, %.1f s", desc, kl, time.perf_counter() - started)
+                _save_state(run, exp, optimizer, scheduler, stage, epoch + 1)
         done = {"stage": stage + 1, "epoch": 0}
     if rank == 0:
-        tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
-        atomic_write(exp.weights(fold), lambda p: save_file(tensors, str(p)))
-        meta = {
-            "fold": fold,
-            "family": family.name,
-            "model": asdict(cfg.model),
-            "frontend": cfg.frontend.to_dict(),
-            "embed_dim": model.embed_dim,
-            "experiment": cfg.name,
-            "seed": cfg.seed,
-            "train_seconds": round(_fold_seconds(saved, fold_started), 1),
-        }
-        exp.write_sidecar(fold, meta)
+        _save_fold(run, exp)
     if world > 1:
         dist.barrier()
-    return model
+    return run.model

@@ -17,6 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from hms.constants import CLASSES
 from hms.signal.bands import BANDS
+from hms.synth.signals import PLANTED
 
 
 def class_statistics(codes: np.ndarray, targets: np.ndarray) -> pd.DataFrame:
@@ -99,3 +100,26 @@ def describe(row: pd.Series) -> str:
         f"{side}{spread} (lateralization {row['lateralization']:.2f}), {row['band']} {lo:g}-{hi:g} Hz "
         f"(r {row['band_corr']:.2f}), {row['top_class']} (selectivity {row['selectivity']:.2f})"
     )
+
+
+def ground_truth(rankings: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
+    """Simulated data: do the top features of each class sit where the simulator planted the pattern?"""
+    rows = []
+    for name, (extent, (lo, hi)) in PLANTED.items():
+        top = rankings[rankings["class"] == name]["feature"].to_numpy()
+        if not len(top):
+            continue
+        bands = stats.loc[top, "band"]
+        in_band = np.array([BANDS[b][0] < hi and BANDS[b][1] > lo for b in bands])
+        rows.append(
+            {
+                "class": name,
+                "planted_extent": extent,
+                "planted_hz": f"{lo:g}-{hi:g}",
+                "mean_lateralization_top": float(stats.loc[top, "lateralization"].mean()),
+                "share_one_sided_top": float((stats.loc[top, "lateralization"] >= 0.5).mean()),
+                "share_band_overlaps_planted": float(in_band.mean()),
+                "n_top": len(top),
+            }
+        )
+    return pd.DataFrame(rows)

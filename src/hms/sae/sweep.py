@@ -37,13 +37,12 @@ from hms.data import Competition
 from hms.data.labels import vote_probabilities
 from hms.embed import EmbeddingCache
 from hms.experiment import ExperimentDir
-from hms.explain.latents import class_statistics, feature_table
-from hms.explain.run import ground_truth
 from hms.io import write_csv, write_json
 from hms.paths import MODELS_DIR
 from hms.plots import save_figure, subplots
 from hms.sae.activations import build_activations
 from hms.sae.fit import evaluate, fit_sae
+from hms.sae.latents import class_statistics, feature_table, ground_truth
 from hms.sae.model import SAEConfig, SparseAutoencoder
 from hms.sae.run import fold_matrices
 from hms.sae.store import ActivationStore
