@@ -6,7 +6,7 @@ DATA ?= data/sim
 N_PATIENTS ?= 20
 SEED ?= 42
 
-.PHONY: run test lint format sample bench clean browser explain clip
+.PHONY: run test test-fast lint format sample bench clean browser explain clip
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -24,8 +24,14 @@ run: $(VENV)/.installed
 	$(PY) submission.py --data $(DATA) --experiment-dir models/quick --out submission.csv
 	$(PY) -m hms score --solution $(DATA)/test_votes.csv --submission submission.csv
 
+# The whole suite (CI runs this): the fast tier and the end-to-end tests marked slow
 test: $(VENV)/.installed browser
 	$(PY) -m pytest -q
+
+# The fast tier only: everything but the tests marked slow (notebooks, subprocess submissions, DDP, the report in
+# Chromium); for the edit-test loop
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not slow"
 
 # Debian's Chromium, for the test that renders the explanation report headless (needs root; says so otherwise)
 browser:

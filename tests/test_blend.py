@@ -209,6 +209,7 @@ def test_two_families_blend_and_submit(tiny_models, tiny_raw, sim_dir, tmp_path,
     assert rc == 2 and "other.json" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.slow
 def test_kaggle_package_with_two_families_runs_offline(tiny_models, tiny_raw, sim_dir, tmp_path):
     from hms.blend.model import Blend
     from hms.kaggle import package

@@ -33,6 +33,7 @@ def test_bad_input_gives_a_clean_error(tmp_path, capsys):
     assert "nope.csv" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_pipeline_folds_baseline_submission(sim_dir, tmp_path):
     folds = tmp_path / "folds.csv"
     assert main(["folds", "--train", str(sim_dir / "train.csv"), "--out", str(folds), "--n-folds", "3"]) == 0
@@ -51,6 +52,7 @@ def test_pipeline_folds_baseline_submission(sim_dir, tmp_path):
     assert main(["score", "--solution", str(sim_dir / "test_votes.csv"), "--submission", str(out)]) == 0
 
 
+@pytest.mark.slow
 def test_submission_on_the_real_public_test(real_dir, real_train, tmp_path):
     from hms.data import eeg_level, golden_prior
     from hms.io import write_json

@@ -36,6 +36,7 @@ def test_info_nce_is_lower_for_matched_pairs():
     assert matched < np.log(16) < shuffled  # better / worse than chance (uniform over the batch)
 
 
+@pytest.mark.slow
 def test_text_model_loads_offline_with_the_hub_disabled():
     code = (
         "import socket\n"

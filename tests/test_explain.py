@@ -117,6 +117,7 @@ def test_report_is_self_contained(report):
     assert "umap2d" in page and "umap3d" in page and "feature-class-heatmap" in page
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(report, tmp_path):
     pytest.importorskip("playwright", reason="pip install -r requirements-dev.txt")
     from hms.explain.browser import check_page, chromium_path

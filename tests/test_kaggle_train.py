@@ -16,6 +16,7 @@ def _snapshot(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_train_notebook_runs_in_the_kaggle_layout(sim_dir, tmp_path, monkeypatch):
     import nbformat
     from nbclient import NotebookClient

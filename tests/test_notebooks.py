@@ -53,6 +53,7 @@ def _images(nb) -> int:
     return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES[:3])
 def test_data_notebooks_run(name, sim_dir):
     key = {"02_EDA_votes": ("TRAIN_CSV", str(sim_dir / "train.csv"))}.get(name, ("DATA", str(sim_dir)))
@@ -60,12 +61,14 @@ def test_data_notebooks_run(name, sim_dir):
     assert _images(nb) >= 2, f"{name}: its figures did not render"
 
 
+@pytest.mark.slow
 def test_train_notebook_trains_a_fold(sim_dir, tmp_path):
     overrides = [*TINY_TRAIN, f"cache={tmp_path / 'cache'}", "name=nb"]
     execute("04_train", {"DATA": str(sim_dir), "MODELS": str(tmp_path / "models"), "OVERRIDES": overrides})
     assert (tmp_path / "models/nb/fold0.safetensors").is_file() and (tmp_path / "models/nb/scores.csv").is_file()
 
 
+@pytest.mark.slow
 def test_sae_and_explain_notebook_writes_the_report(stacked, sim_dir, tmp_path):
     models = tmp_path / "models"
     shutil.copytree(stacked[0], models / "s")
@@ -86,6 +89,7 @@ def test_sae_and_explain_notebook_writes_the_report(stacked, sim_dir, tmp_path):
     assert len(shown) >= 3  # SAE table, ablation, rankings (and the link)
 
 
+@pytest.mark.slow
 def test_submission_notebook_writes_a_submission(tiny_models, sim_dir, tmp_path):
     out = tmp_path / "submission.csv"
     execute(

@@ -148,6 +148,7 @@ def test_raw_experiment_trains_and_lands_on_the_leaderboard(tiny_raw):
     assert (board["experiment"] == "raw").sum() == 1 and np.isfinite(board["oof_kl_golden"]).all()
 
 
+@pytest.mark.slow
 def test_raw_experiment_feeds_sae_stack_and_explain(tiny_raw, sim_dir, tmp_path):
     from conftest import SAE_TINY
 

@@ -531,6 +531,7 @@ def test_broken_blend_file_is_refused_before_any_work(run_copy, tmp_path, capsys
     assert out.read_text() == "an earlier submission\n"
 
 
+@pytest.mark.slow
 def test_corrupt_lightgbm_model_is_refused_before_lightgbm_reads_it(stacked, sim_dir, tmp_path):
     """A non-number inside a tree makes LightGBM's own parser abort the process (exit 134, no exception): the
     checked reader refuses the file first. Run in a subprocess, so that a regression fails this test, not the

@@ -78,6 +78,7 @@ def test_inference_with_fold_k_alone_reproduces_the_stored_oof(stacked, sim_dir,
         np.testing.assert_allclose(probs, part[list(VOTE_COLS)].to_numpy(), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_submission_runs_the_stack(stacked, sim_dir, tmp_path):
     models, _, _, _ = stacked
     out = tmp_path / "sub.csv"
@@ -123,6 +124,7 @@ print("NEW_IMPORTS", sorted(new))
 """
 
 
+@pytest.mark.slow
 def test_inference_imports_only_kaggle_packages_and_stays_offline(stacked, sim_dir, tmp_path):
     """Everything submission.py imports (CNN -> SAE -> LightGBM) beyond the standard library is one of the Kaggle
     image's packages or something they import themselves; any connection attempt raises."""
@@ -152,6 +154,7 @@ def test_inference_imports_only_kaggle_packages_and_stays_offline(stacked, sim_d
     assert len(pd.read_csv(out)) == len(pd.read_csv(sim_dir / "test.csv"))
 
 
+@pytest.mark.slow
 def test_kaggle_package_runs_on_its_own(stacked, sim_dir, tmp_path):
     from hms.kaggle import package
 

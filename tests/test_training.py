@@ -111,6 +111,7 @@ def assert_same_weights(a: dict, b: dict) -> None:
         assert (a[k].float() - b[k].float()).abs().max() <= 1e-3, k
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_match_one(sim_dir, tmp_path):
     """torchrun with 2 CPU processes (gloo) reproduces the single-process weights."""
     cache, files = tmp_path / "cache", tmp_path / "files"
@@ -188,6 +189,7 @@ def test_leaderboard_appends_survive_concurrency(tmp_path):
     assert len(board) == 30 and board["experiment"].is_unique
 
 
+@pytest.mark.slow
 def test_submission_from_trained_folds(sim_dir, real_dir, tiny_models, tmp_path):
     assert sorted(p.name for p in tiny_models.glob("fold*.safetensors")) == ["fold0.safetensors", "fold1.safetensors"]
     for data, n in ((sim_dir, len(pd.read_csv(sim_dir / "test.csv"))), (real_dir, 1)):
