@@ -72,6 +72,8 @@ def _forward(name: str, x: torch.Tensor) -> dict[str, torch.Tensor]:
     assert out["logits"].shape == (len(x), N_CLASSES)
     assert out["embedding"].shape == (len(x), model.embed_dim)
     assert torch.isfinite(out["logits"]).all() and torch.isfinite(out["embedding"]).all()
+    with torch.no_grad():  # the head alone maps the embedding to the logits (what the SAE's splice runs)
+        torch.testing.assert_close(model.head(out["embedding"]), out["logits"], atol=1e-5, rtol=1e-4)
     return out
 
 

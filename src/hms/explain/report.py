@@ -115,6 +115,11 @@ def sae_section(d: ReportData) -> str:
         "l0",
         "dead_fraction",
         "dead_fraction_valid",
+        "kl_clean",
+        "kl_sae",
+        "kl_mean_ablation",
+        "kl_recovered",
+        "prediction_kl",
     )
     table = pd.DataFrame([{"metric": k, "value": metrics[k]} for k in keys if k in metrics])
     figures = "".join(
@@ -129,7 +134,11 @@ def sae_section(d: ReportData) -> str:
     )  # the sweep's plots when `hms sae --sweep` was run
     return (
         f'<section id="sae"><h2>Sparse autoencoder</h2><p class="note">Metrics over all folds (validation rows '
-        f"unless marked train); explained variance = 1 - FVU.</p>{_table(table) if len(table) else ''}"
+        "unless marked train); explained variance = 1 - FVU. Splice fidelity: the fold's head on the real "
+        "embeddings (kl_clean), on the SAE's reconstructions (kl_sae) and on the training mean (kl_mean_ablation), "
+        "KL to the votes; kl_recovered = (kl_mean_ablation - kl_sae) / (kl_mean_ablation - kl_clean), 1 = the "
+        "predictions keep their quality; prediction_kl = KL(clean predictions || spliced ones).</p>"
+        f"{_table(table) if len(table) else ''}"
         f"{figures}</section>"
     )
 

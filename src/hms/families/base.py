@@ -64,9 +64,11 @@ def soft_targets(rows: pd.DataFrame, vote_weighted: bool) -> tuple[np.ndarray, n
 
 @runtime_checkable
 class Network(Protocol):
-    """What every family's network is: ``forward(x) -> {"logits": (batch, 6), "embedding": (batch, embed_dim)}``."""
+    """What every family's network is: ``forward(x) -> {"logits": (batch, 6), "embedding": (batch, embed_dim)}``, and
+    ``head``: the module that maps an embedding to the logits (the SAE's splice runs it on reconstructions)."""
 
     embed_dim: int
+    head: nn.Module
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]: ...
 

@@ -112,6 +112,11 @@ class SparseAutoencoder(nn.Module):
         """Raw embeddings -> codes (standardisation included); what the stacker and the explanations use."""
         return self.encode(self.standardize(embeddings.float()))
 
+    @torch.no_grad()
+    def reconstruct(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Raw embeddings -> their reconstructions in the raw space (what the splice feeds the classifier's head)."""
+        return self.decode(self.encode(self.standardize(embeddings.float()))) * self.x_scale + self.x_mean
+
     # -- training helpers ----------------------------------------------------------------------------------------
     def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Reconstruction (squared error summed over dims, batch mean), sparsity and auxiliary terms."""

@@ -15,14 +15,17 @@ import pandas as pd
 import torch
 
 from hms import leaderboard
+from hms.data.labels import vote_probabilities
 from hms.embed import EmbeddingCache
 from hms.experiment import ExperimentDir
 from hms.io import write_csv, write_json
 from hms.paths import MODELS_DIR
 from hms.plots import save_figure, subplots
+from hms.predict import load_fold
 from hms.sae.activations import build_activations
 from hms.sae.fit import evaluate, fit_sae
 from hms.sae.model import SAEConfig, SparseAutoencoder
+from hms.sae.splice import splice_scores
 from hms.sae.store import ActivationStore
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,17 @@ def fold_matrices(rows: pd.DataFrame, views: np.ndarray, fold: int) -> tuple[np.
     valid = ok & (rows["fold"] == fold).to_numpy()
     flat = lambda m: views[m].reshape(-1, views.shape[-1])  # noqa: E731
     return flat(train), flat(valid), rows.loc[train, "eeg_id"].to_numpy()
+
+
+def fold_splice(exp: ExperimentDir, sae: SparseAutoencoder, rows: pd.DataFrame, views: np.ndarray, fold: int) -> dict:
+    """Splice fidelity of fold ``fold``'s SAE on its validation rows through the fold's own head (``hms.sae.splice``),
+    mean ablation at the training part's mean."""
+    ok = np.isfinite(views).all(axis=(1, 2))
+    valid = ok & (rows["fold"] == fold).to_numpy()
+    train = ok & (rows["fold"] != fold).to_numpy()
+    head = load_fold(exp, fold).model.head
+    mean = views[train].reshape(-1, views.shape[-1]).mean(0)
+    return splice_scores(head, views[valid], vote_probabilities(rows[valid]), sae.reconstruct, mean)
 
 
 def fit_fold(
@@ -110,6 +124,7 @@ def run_sae(
                 path,
                 {"metrics": {k: v for k, v in metrics.items() if k != "density"}, "shifts": [float(s) for s in shifts]},
             )
+        metrics |= fold_splice(exp, sae, rows, views, fold)
         densities.append(metrics.pop("density"))
         records.append({k: v for k, v in metrics.items() if k not in ("history", "train_eeg_ids")})
         if fold == folds[0]:
@@ -119,7 +134,18 @@ def run_sae(
     write_csv(table, exp.sae_metrics_csv)
     summary = {
         c: float(table[c].mean())
-        for c in ("explained_variance", "explained_variance_train", "l0", "dead_fraction", "dead_fraction_valid")
+        for c in (
+            "explained_variance",
+            "explained_variance_train",
+            "l0",
+            "dead_fraction",
+            "dead_fraction_valid",
+            "kl_clean",
+            "kl_sae",
+            "kl_mean_ablation",
+            "kl_recovered",
+            "prediction_kl",
+        )
     }
     summary |= {"d_in": cfg.d_in, "d_sae": cfg.d_sae, "sparsity": cfg.sparsity, "k": cfg.k, "folds": folds}
     write_json(summary, exp.sae_metrics_json)
@@ -130,11 +156,12 @@ def run_sae(
         _plot_k_curve(curve, exp.sae_k_curve_png)
     _record(experiment, summary, files_dir)
     log.info(
-        "SAE %s: explained variance %.3f (valid), L0 %.1f, dead %.3f",
+        "SAE %s: explained variance %.3f (valid), L0 %.1f, dead %.3f, KL recovered %.3f",
         experiment,
         summary["explained_variance"],
         summary["l0"],
         summary["dead_fraction"],
+        summary["kl_recovered"],
     )
     return table
 

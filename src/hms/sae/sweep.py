@@ -40,11 +40,13 @@ from hms.experiment import ExperimentDir
 from hms.io import write_csv, write_json
 from hms.paths import MODELS_DIR
 from hms.plots import save_figure, subplots
+from hms.predict import load_fold
 from hms.sae.activations import build_activations
 from hms.sae.fit import evaluate, fit_sae
 from hms.sae.latents import class_statistics, feature_table, ground_truth
 from hms.sae.model import SAEConfig, SparseAutoencoder
 from hms.sae.run import fold_matrices
+from hms.sae.splice import splice_scores
 from hms.sae.store import ActivationStore
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,8 @@ class SweepData:
     valid_views: np.ndarray  # (n, views, d)
     valid_hand: pd.DataFrame  # band-power features of the validation rows (the ground-truth check on simulated data)
     simulated: bool
+    head: torch.nn.Module  # the fold's classifier head (the splice)
+    train_mean: np.ndarray  # the training part's mean embedding (the splice's mean ablation)
 
     @property
     def valid_flat(self) -> np.ndarray:
@@ -130,6 +134,8 @@ def sweep_data(exp: ExperimentDir, data: str | Path | None, fold: int, shifts: t
         valid_views=outputs.views[valid],
         valid_hand=hand[valid].reset_index(drop=True),
         simulated=comp.simulated,
+        head=load_fold(exp, fold).model.head,
+        train_mean=x_train.mean(0),
     )
 
 
@@ -145,6 +151,8 @@ def score_point(sae: SparseAutoencoder, d: SweepData, s: SweepSettings) -> dict:
         "dead_fraction_valid": on_valid["dead_fraction"],
         "dense_fraction": float((on_train["density"] > s.dense_above).mean()),
     }
+    targets = vote_probabilities(d.valid_rows)
+    out |= splice_scores(d.head, d.valid_views, targets, sae.reconstruct, d.train_mean)
     train_codes = sae.codes(torch.from_numpy(d.train_emb)).numpy()
     valid_codes = sae.codes(torch.from_numpy(d.valid_views.mean(axis=1))).numpy()
     picked = class_statistics(train_codes, vote_probabilities(d.train_rows))
@@ -203,6 +211,8 @@ def choose(table: pd.DataFrame, s: SweepSettings) -> tuple[pd.Series, str]:
     point's; relaxed step by step (stated in the reason) when no point passes."""
     t = table.copy()
     rules = [("L0", t["l0"] <= s.target_l0), ("dead", t["dead_fraction"] < s.target_dead)]
+    if "kl_recovered" in t and t["kl_recovered"].notna().any():
+        rules.append(("KL recovered", t["kl_recovered"] >= t["kl_recovered"].median()))
     if "lateralization_gap" in t and t["lateralization_gap"].notna().any():
         good = (t["lateralization_gap"] >= t["lateralization_gap"].median()) & (
             t["band_hits"] >= t["band_hits"].median()
@@ -219,6 +229,7 @@ def choose(table: pd.DataFrame, s: SweepSettings) -> tuple[pd.Series, str]:
     reason = (
         f"highest validation explained variance ({best['explained_variance']:.3f}) among the points meeting "
         f"{', '.join(kept) or 'no rule'} (L0 <= {s.target_l0:g}, dead < {s.target_dead:.0%}"
+        f"{', KL recovered at least the median point' if 'KL recovered' in kept else ''}"
         f"{', ground truth at least the median point' if 'ground truth' in kept else ''})"
     )
     if dropped:
