@@ -218,3 +218,20 @@ def test_fractional_expansion_sizes_the_dictionary():
     assert SAEConfig(d_in=1280, expansion=0.5).d_sae == 640
     with pytest.raises(ValueError, match="no latents"):
         SAEConfig(d_in=4, expansion=0.1, k=1)
+
+
+def test_batchtopk_keeps_k_per_sample_on_average_in_training_and_thresholds_at_inference():
+    from hms.sae.model import SAEConfig, SparseAutoencoder
+
+    sae = SparseAutoencoder(SAEConfig(d_in=8, expansion=4, sparsity="batchtopk", k=3))
+    pre = torch.randn(50, 32, generator=torch.Generator().manual_seed(1))
+    sae.train()
+    z = sae.activate(pre)
+    per_sample = (z > 0).sum(1)
+    assert int(per_sample.sum()) <= 3 * 50 and per_sample.float().mean() == pytest.approx(3.0, abs=0.5)
+    assert len(set(per_sample.tolist())) > 1  # samples share the batch's budget unevenly
+    kept_min = float(z[z > 0].min())
+    assert float(sae.threshold) == pytest.approx(kept_min)  # the first batch sets the running threshold
+    sae.eval()
+    z_eval = sae.activate(pre)
+    torch.testing.assert_close((z_eval > 0), (pre.relu() > kept_min))

@@ -1,4 +1,5 @@
-"""Sparse autoencoders on CNN embeddings: TopK (default) and the two classic penalties (L1, KL sparsity target).
+"""Sparse autoencoders on CNN embeddings, of any registered architecture (``hms.sae.arch``: TopK, the default;
+BatchTopK; the two classic penalties L1 and KL-rho), named by the config's ``sparsity``.
 
 Layout follows the common SAE codebases: ``W_enc`` (d_sae, d_in), ``b_enc`` (d_sae), ``W_dec`` (d_in, d_sae) whose
 columns are the dictionary directions (kept unit norm), ``b_dec`` (d_in), the pre-encoder bias subtracted before
@@ -18,16 +19,15 @@ from torch import nn
 from hms import config
 from hms.errors import DataError
 from hms.io import atomic_write, read_json, write_json
-
-SPARSITY_MODES = ("topk", "l1", "kl")
+from hms.sae.arch import get_architecture, list_architectures
 
 
 @dataclass
 class SAEConfig:
     d_in: int = 1280
     expansion: float = 0.5  # d_sae = round(expansion * d_in); 0.5 = the sweep's choice on bench (configs/sae.yaml)
-    sparsity: str = "topk"  # topk | l1 | kl
-    k: int = 32  # topk: active latents per sample
+    sparsity: str = "topk"  # the architecture (hms.sae.arch): topk | batchtopk | l1 | kl
+    k: int = 32  # topk: active latents per sample (batchtopk: on average over a batch)
     aux_k: int = 256  # topk: dead latents used by the auxiliary loss
     aux_coeff: float = 0.1
     dead_after: int = 1024  # a latent not fired for this many training samples counts as dead
@@ -48,9 +48,9 @@ class SAEConfig:
     def __post_init__(self) -> None:
         if self.d_sae < 1:
             raise ValueError(f"SAE expansion {self.expansion} x d_in {self.d_in} leaves no latents")
-        if self.sparsity not in SPARSITY_MODES:
-            raise ValueError(f"SAE sparsity must be one of {SPARSITY_MODES}, got {self.sparsity!r}")
-        if self.sparsity == "topk" and not 0 < self.k <= self.d_sae:
+        if self.sparsity not in list_architectures():
+            raise ValueError(f"SAE sparsity must be one of {list_architectures()}, got {self.sparsity!r}")
+        if get_architecture(self.sparsity).uses_k and not 0 < self.k <= self.d_sae:
             raise ValueError(f"SAE k must be in 1..d_sae ({self.d_sae}), got {self.k}")
         if self.b_dec_init not in ("median", "mean"):
             raise ValueError(f"SAE b_dec_init must be 'median' or 'mean', got {self.b_dec_init!r}")
@@ -77,6 +77,9 @@ class SparseAutoencoder(nn.Module):
         self.register_buffer("x_mean", torch.zeros(d_in))
         self.register_buffer("x_scale", torch.ones(d_in))
         self.register_buffer("samples_since_fired", torch.zeros(d_sae, dtype=torch.long))
+        self.arch = get_architecture(cfg.sparsity)
+        for name, value in self.arch.buffers(cfg).items():
+            self.register_buffer(name, value)
 
     # -- maps --------------------------------------------------------------------------------------------------
     def standardize(self, x: torch.Tensor) -> torch.Tensor:
@@ -86,12 +89,9 @@ class SparseAutoencoder(nn.Module):
         return (x - self.b_dec) @ self.W_enc.T + self.b_enc
 
     def activate(self, pre: torch.Tensor) -> torch.Tensor:
-        if self.cfg.sparsity == "topk":
-            values, idx = pre.topk(self.cfg.k, dim=-1)
-            return torch.zeros_like(pre).scatter(-1, idx, values.relu())
-        if self.cfg.sparsity == "l1":
-            return pre.relu()
-        return pre.sigmoid()
+        """The architecture's activation (in training mode it may use the whole batch, as BatchTopK does)."""
+        state = {name: getattr(self, name) for name in self.arch.buffers(self.cfg)}
+        return self.arch.activate(pre, self.cfg, state, self.training)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Standardised inputs (n, d_in) -> codes (n, d_sae)."""
@@ -105,7 +105,7 @@ class SparseAutoencoder(nn.Module):
 
     def active(self, z: torch.Tensor) -> torch.Tensor:
         """Which codes count as firing (for L0 and density): > 0, or > 0.5 for sigmoid (kl) units."""
-        return z > (0.5 if self.cfg.sparsity == "kl" else 0.0)
+        return z > self.arch.fire_above
 
     @torch.no_grad()
     def codes(self, embeddings: torch.Tensor) -> torch.Tensor:
@@ -124,15 +124,7 @@ class SparseAutoencoder(nn.Module):
         z = self.activate(pre)
         x_hat = self.decode(z)  # dense: on CPU faster than gathering the k active columns
         err = x - x_hat
-        out = {"mse": err.pow(2).sum(-1).mean(), "z": z}
-        if self.cfg.sparsity == "l1":
-            out["sparsity"] = self.cfg.l1_coeff * (z * self.W_dec.norm(dim=0)).sum(-1).mean()
-        elif self.cfg.sparsity == "kl":
-            rho, rho_hat = self.cfg.rho, z.mean(0).clamp(1e-6, 1 - 1e-6)
-            kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
-            out["sparsity"] = self.cfg.kl_beta * kl.sum()
-        else:
-            out["sparsity"] = torch.zeros((), device=x.device)
+        out = {"mse": err.pow(2).sum(-1).mean(), "z": z, "sparsity": self.arch.penalty(z, self.W_dec, self.cfg)}
         out["aux"] = self.aux_loss(pre, err.detach())
         return out
 
@@ -143,7 +135,7 @@ class SparseAutoencoder(nn.Module):
         """AuxK: the top ``aux_k`` dead latents reconstruct the residual, so dead latents get gradient again."""
         dead = self.dead_mask()
         n_dead = int(dead.sum())
-        if self.cfg.sparsity != "topk" or n_dead == 0:
+        if not self.arch.uses_aux or n_dead == 0:
             return torch.zeros((), device=pre.device)
         k_aux = min(self.cfg.aux_k, n_dead)
         masked = pre.masked_fill(~dead, float("-inf"))

@@ -1,9 +1,10 @@
 """``python -m hms sae --experiment NAME --sweep``: the SAE's dictionary sized by evidence, on one fold.
 
-Every point of a grid — TopK+AuxK at each expansion factor x k, and the classic penalties (L1 at each coefficient,
-KL at each target density) at each expansion factor — is fitted on the fold's TRAINING part (label rows, or the
-time-shifted activations of ``hms.sae.activations``) and scored on its VALIDATION part (unseen patients):
+Every point of a grid — TopK+AuxK and BatchTopK+AuxK at each expansion factor x k, and the classic penalties (L1 at
+each coefficient, KL at each target density) at each expansion factor — is fitted on the fold's TRAINING part (label
+rows, or the time-shifted activations of ``hms.sae.activations``) and scored on its VALIDATION part (unseen patients):
 
+- splice fidelity (``hms.sae.splice``): KL recovered through the fold's head, and the prediction divergence;
 - explained variance, L0, dead latents (never fire on the training part / on validation), dense latents (fire on
   more than ``dense_above`` of the training vectors), fitting time;
 - what matters for explaining: per class, the top ``top`` features are picked by one-vs-rest AUROC on the training
@@ -42,6 +43,7 @@ from hms.paths import MODELS_DIR
 from hms.plots import save_figure, subplots
 from hms.predict import load_fold
 from hms.sae.activations import build_activations
+from hms.sae.arch import get_architecture
 from hms.sae.fit import evaluate, fit_sae
 from hms.sae.latents import class_statistics, feature_table, ground_truth
 from hms.sae.model import SAEConfig, SparseAutoencoder
@@ -59,6 +61,7 @@ class SweepSettings:
     """The grid and the targets (``configs/sae_sweep.yaml``); every other SAE setting comes from the SAE config."""
 
     fold: int = 0
+    architectures: tuple[str, ...] = ("topk",)  # the k-architectures at every expansion x k (configs: topk, batchtopk)
     expansion: tuple[float, ...] = (0.5, 1, 2, 4)
     k: tuple[int, ...] = (8, 16, 32, 64)
     l1_coeff: tuple[float, ...] = (0.001, 0.003)
@@ -75,9 +78,13 @@ class SweepSettings:
         return build(cls, d, "SAE sweep settings")
 
     def points(self) -> list[tuple[str, dict]]:
-        """(name, SAE settings) of every grid point, TopK first."""
+        """(name, SAE settings) of every grid point: each of ``architectures`` (TopK, BatchTopK) at every expansion x
+        k, then L1 and KL-rho at every expansion."""
         out = [
-            (f"topk-e{e:g}-k{k}", {"sparsity": "topk", "expansion": e, "k": k}) for e in self.expansion for k in self.k
+            (f"{arch}-e{e:g}-k{k}", {"sparsity": arch, "expansion": e, "k": k})
+            for arch in self.architectures
+            for e in self.expansion
+            for k in self.k
         ]
         out += [
             (f"l1-e{e:g}-c{c:g}", {"sparsity": "l1", "expansion": e, "l1_coeff": c})
@@ -271,7 +278,7 @@ def run_sweep(
                 "sparsity": cfg.sparsity,
                 "expansion": cfg.expansion,
                 "d_sae": cfg.d_sae,
-                "k": cfg.k if cfg.sparsity == "topk" else np.nan,
+                "k": cfg.k if get_architecture(cfg.sparsity).uses_k else np.nan,
                 "coeff": _coeff(cfg),
                 "fold": s.fold,
                 "n_train_vectors": len(d.train),
