@@ -59,8 +59,9 @@ def test_every_fitted_sae_reports_its_splice_fidelity(stacked, sim_dir):
     models, sae_table, _, _ = stacked
     table = pd.read_csv(models / "sae" / "metrics.csv")
     recovered = [c for c in table.columns if "recovered" in c]
-    assert recovered == ["kl_recovered"] and len(table) == len(sae_table)
-    assert np.isfinite(table[["kl_clean", "kl_sae", "kl_mean_ablation", "prediction_kl"]].to_numpy()).all()
+    assert recovered == ["kl_recovered", "pca_kl_recovered"] and len(table) == len(sae_table)
+    splice = ["kl_clean", "kl_sae", "kl_mean_ablation", "prediction_kl", "pca_explained_variance", "pca_kl_recovered"]
+    assert np.isfinite(table[splice].to_numpy()).all()
     assert (table["prediction_kl"] >= 0).all()
     cache = EmbeddingCache.build(ExperimentDir(models), sim_dir)
     for _, metrics in table.iterrows():
@@ -68,3 +69,27 @@ def test_every_fitted_sae_reports_its_splice_fidelity(stacked, sim_dir):
         valid = np.isfinite(outputs.views).all(axis=(1, 2)) & (cache.rows["fold"] == metrics["fold"]).to_numpy()
         own = kl_rows(vote_probabilities(cache.rows[valid]), outputs.probs[valid]).mean()
         assert metrics["kl_clean"] == pytest.approx(own, rel=1e-4)
+
+
+def test_the_pca_baseline_is_scored_as_the_sae_is():
+    """PCA of every dimension reconstructs exactly (EV 1, KL recovered 1); the baselines' explained variance is the
+    SAE's own definition (hms.sae.fit.evaluate) when given the SAE's reconstruction."""
+    from hms.sae.baselines import explained_variance, pca_reconstructor
+    from hms.sae.fit import evaluate, fit_sae
+
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=(300, 5)) @ rng.normal(size=(5, 5))).astype(np.float32)
+    sae, _ = fit_sae(x[:200], SAEConfig(d_in=5, expansion=2, k=2, aux_k=2, steps=20, batch_size=50), progress=False)
+    full = pca_reconstructor(sae, x[:200], 5, seed=0)
+    assert explained_variance(sae, full, x[200:]) == pytest.approx(1.0, abs=1e-5)
+    assert explained_variance(sae, sae.reconstruct, x[200:]) == pytest.approx(
+        evaluate(sae, x[200:])["explained_variance"], abs=1e-5
+    )
+    two = pca_reconstructor(sae, x[:200], 2, seed=0)
+    assert 0 < explained_variance(sae, two, x[200:]) < 1
+    head = nn.Linear(5, 6)
+    views = x[200:].reshape(-1, 2, 5)
+    with torch.no_grad():
+        targets = head(torch.from_numpy(views.mean(1))).softmax(-1).numpy()
+    s = splice_scores(head, views, targets, full, x[:200].mean(0))
+    assert s["kl_recovered"] == pytest.approx(1.0, abs=1e-4)

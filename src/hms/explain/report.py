@@ -120,6 +120,9 @@ def sae_section(d: ReportData) -> str:
         "kl_mean_ablation",
         "kl_recovered",
         "prediction_kl",
+        "pca_explained_variance",
+        "pca_kl_recovered",
+        "pca_prediction_kl",
     )
     table = pd.DataFrame([{"metric": k, "value": metrics[k]} for k in keys if k in metrics])
     figures = "".join(

@@ -23,6 +23,7 @@ from hms.paths import MODELS_DIR
 from hms.plots import save_figure, subplots
 from hms.predict import load_fold
 from hms.sae.activations import build_activations
+from hms.sae.baselines import explained_variance, pca_reconstructor
 from hms.sae.fit import evaluate, fit_sae
 from hms.sae.model import SAEConfig, SparseAutoencoder
 from hms.sae.splice import splice_scores
@@ -40,15 +41,24 @@ def fold_matrices(rows: pd.DataFrame, views: np.ndarray, fold: int) -> tuple[np.
     return flat(train), flat(valid), rows.loc[train, "eeg_id"].to_numpy()
 
 
-def fold_splice(exp: ExperimentDir, sae: SparseAutoencoder, rows: pd.DataFrame, views: np.ndarray, fold: int) -> dict:
+def fold_splice(
+    exp: ExperimentDir, sae: SparseAutoencoder, rows: pd.DataFrame, views: np.ndarray, fold: int, l0: float
+) -> dict:
     """Splice fidelity of fold ``fold``'s SAE on its validation rows through the fold's own head (``hms.sae.splice``),
-    mean ablation at the training part's mean."""
+    mean ablation at the training part's mean; beside it PCA with ``l0`` components (``pca_`` columns: its explained
+    variance, KL recovered and prediction divergence)."""
     ok = np.isfinite(views).all(axis=(1, 2))
     valid = ok & (rows["fold"] == fold).to_numpy()
     train = ok & (rows["fold"] != fold).to_numpy()
     head = load_fold(exp, fold).model.head
-    mean = views[train].reshape(-1, views.shape[-1]).mean(0)
-    return splice_scores(head, views[valid], vote_probabilities(rows[valid]), sae.reconstruct, mean)
+    x_train = views[train].reshape(-1, views.shape[-1])
+    targets = vote_probabilities(rows[valid])
+    out = splice_scores(head, views[valid], targets, sae.reconstruct, x_train.mean(0))
+    pca = pca_reconstructor(sae, x_train, int(round(max(l0, 1))), sae.cfg.seed)
+    pca_splice = splice_scores(head, views[valid], targets, pca, x_train.mean(0))
+    out["pca_explained_variance"] = explained_variance(sae, pca, views[valid].reshape(-1, views.shape[-1]))
+    out |= {f"pca_{k}": pca_splice[k] for k in ("kl_recovered", "prediction_kl")}
+    return out
 
 
 def fit_fold(
@@ -124,7 +134,7 @@ def run_sae(
                 path,
                 {"metrics": {k: v for k, v in metrics.items() if k != "density"}, "shifts": [float(s) for s in shifts]},
             )
-        metrics |= fold_splice(exp, sae, rows, views, fold)
+        metrics |= fold_splice(exp, sae, rows, views, fold, metrics["l0"])
         densities.append(metrics.pop("density"))
         records.append({k: v for k, v in metrics.items() if k not in ("history", "train_eeg_ids")})
         if fold == folds[0]:
@@ -145,6 +155,9 @@ def run_sae(
             "kl_mean_ablation",
             "kl_recovered",
             "prediction_kl",
+            "pca_explained_variance",
+            "pca_kl_recovered",
+            "pca_prediction_kl",
         )
     }
     summary |= {"d_in": cfg.d_in, "d_sae": cfg.d_sae, "sparsity": cfg.sparsity, "k": cfg.k, "folds": folds}
