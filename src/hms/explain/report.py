@@ -21,6 +21,7 @@ from hms.experiment import ExperimentDir
 from hms.families import InputView
 from hms.io import atomic_write
 from hms.plots import figure_png
+from hms.sae.run import SUMMARY_METRICS
 from hms.signal.config import FrontEndConfig
 
 CLASS_COLORS = dict(zip(CLASSES, ("#d62728", "#ff7f0e", "#bcbd22", "#1f77b4", "#17becf", "#7f7f7f"), strict=True))
@@ -105,25 +106,7 @@ def _map_png(d: ReportData, values: np.ndarray, title: str, signed: bool) -> byt
 def sae_section(d: ReportData) -> str:
     path = d.exp.sae_metrics_json
     metrics = json.loads(path.read_text()) if path.is_file() else {}
-    keys = (
-        "d_in",
-        "d_sae",
-        "k",
-        "sparsity",
-        "explained_variance",
-        "explained_variance_train",
-        "l0",
-        "dead_fraction",
-        "dead_fraction_valid",
-        "kl_clean",
-        "kl_sae",
-        "kl_mean_ablation",
-        "kl_recovered",
-        "prediction_kl",
-        "pca_explained_variance",
-        "pca_kl_recovered",
-        "pca_prediction_kl",
-    )
+    keys = ("d_in", "d_sae", "k", "sparsity", *SUMMARY_METRICS)
     table = pd.DataFrame([{"metric": k, "value": metrics[k]} for k in keys if k in metrics])
     figures = "".join(
         _file_img(p, p.name)

@@ -31,6 +31,23 @@ from hms.sae.store import ActivationStore
 
 log = logging.getLogger(__name__)
 
+#: the per-fold metrics that sae/metrics.json averages (and the report shows), validation part unless named train
+SUMMARY_METRICS = (
+    "explained_variance",
+    "explained_variance_train",
+    "l0",
+    "dead_fraction",
+    "dead_fraction_valid",
+    "kl_clean",
+    "kl_sae",
+    "kl_mean_ablation",
+    "kl_recovered",
+    "prediction_kl",
+    "pca_explained_variance",
+    "pca_kl_recovered",
+    "pca_prediction_kl",
+)
+
 
 def fold_matrices(rows: pd.DataFrame, views: np.ndarray, fold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(training-part samples: every view of every training row, validation samples, training row eeg_ids)."""
@@ -142,24 +159,7 @@ def run_sae(
             _plot_reconstructions(sae, x_valid, exp.sae_reconstructions_png)
     table = pd.DataFrame(records)
     write_csv(table, exp.sae_metrics_csv)
-    summary = {
-        c: float(table[c].mean())
-        for c in (
-            "explained_variance",
-            "explained_variance_train",
-            "l0",
-            "dead_fraction",
-            "dead_fraction_valid",
-            "kl_clean",
-            "kl_sae",
-            "kl_mean_ablation",
-            "kl_recovered",
-            "prediction_kl",
-            "pca_explained_variance",
-            "pca_kl_recovered",
-            "pca_prediction_kl",
-        )
-    }
+    summary = {c: float(table[c].mean()) for c in SUMMARY_METRICS}
     summary |= {"d_in": cfg.d_in, "d_sae": cfg.d_sae, "sparsity": cfg.sparsity, "k": cfg.k, "folds": folds}
     write_json(summary, exp.sae_metrics_json)
     _plot_density(np.stack(densities), exp.sae_density_png, cfg)
