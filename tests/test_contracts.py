@@ -20,7 +20,7 @@ from hms.clip.zeroshot import read_prompts
 from hms.constants import CHAIN_NAMES, N_CLASSES
 from hms.data import Competition
 from hms.experiment import ExperimentConfig, ExperimentDir, load_config
-from hms.families import Network, get_family, list_families
+from hms.families import Localized, Network, get_family, list_families
 from hms.paths import SHARED_SAMPLE_DIR
 from hms.sae.arch import get_architecture, list_architectures
 from hms.sae.fit import fit_sae
@@ -32,7 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 
 #: family -> overrides that make its network tiny (a family without an entry is built with its defaults)
-TINY = {"spectrogram_cnn": TINY_TRAIN, "raw_eeg": TINY_RAW, "test_bandpower_linear": TOY}
+TINY = {
+    "spectrogram_cnn": [*TINY_TRAIN, "model.name=test_efficientnet"],  # a CNN, as the family's default network
+    "raw_eeg": TINY_RAW,
+    "test_bandpower_linear": TOY,
+}
 FAMILIES = list_families()
 
 
@@ -107,6 +111,23 @@ def test_every_family_on_real_windows_swaps_as_the_recording_does(name, windows)
     torch.testing.assert_close(family.swap(family.swap(x, frontend), frontend), x)
     swapped = family.inputs([swap_eeg(e) for e in eegs], [swap_organizer(s) for s in specs], frontend)
     torch.testing.assert_close(family.swap(x, frontend), swapped, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_a_localized_network_pools_its_positions_into_its_embedding(name, windows):
+    """Where a family's network exposes per-position vectors (the built-ins do), pooling them gives its embedding,
+    so SAEs can be fitted and spliced per position through the same head."""
+    family, cfg = get_family(name), tiny_config(name)
+    torch.manual_seed(0)
+    model = family.build(cfg.model, pretrained=False).eval()
+    if not isinstance(model, Localized):
+        assert name == "test_bandpower_linear", f"{name}: its network should expose positions() and pool()"
+        return
+    x = family.inputs(*windows, cfg.frontend)
+    with torch.no_grad():
+        positions = model.positions(x)
+        assert positions.ndim == 3 and len(positions) == len(x) and positions.shape[1] > 1
+        torch.testing.assert_close(model.pool(positions), model(x)["embedding"], atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("name", [n for n in FAMILIES if get_family(n).view is not None])

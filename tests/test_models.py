@@ -59,3 +59,15 @@ def test_loss_equals_the_competition_metric():
     assert ours == pytest.approx(metric, rel=1e-5) and ours == pytest.approx(kldiv, rel=1e-5)
     assert float(kl_loss(logits, target, torch.ones(32))) == pytest.approx(ours, rel=1e-6)
     assert float(kl_loss(logits, target, torch.ones(32) * 3)) == pytest.approx(3 * ours, rel=1e-6)
+
+
+def test_per_position_activations_need_a_convolutional_backbone():
+    """A ViT's embedding is its class token, not a pool of positions: asking for its positions says so."""
+    vit = build_model(ModelConfig(name="test_vit", pretrained=None), pretrained=False).eval()
+    with pytest.raises(ValueError, match="test_vit: per-position activations need a convolutional backbone"):
+        vit.positions(torch.zeros(1, 1, 32, 64))
+    cnn = build_model(ModelConfig(name="test_efficientnet", pretrained=None), pretrained=False).eval()
+    with torch.no_grad():
+        cells = cnn.positions(torch.zeros(2, 1, 32, 64))
+        assert cells.shape[0] == 2 and cells.shape[2] == cnn.embed_dim
+        torch.testing.assert_close(cnn.pool(cells), cnn(torch.zeros(2, 1, 32, 64))["embedding"])

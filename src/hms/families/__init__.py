@@ -3,7 +3,7 @@ from a label row, how its network is built and how its inputs are hemisphere-swa
 registers the built-in families."""
 
 from hms.families import raw_eeg, spectrogram_cnn  # noqa: F401 - registers the built-in families
-from hms.families.base import AugmentConfig, ModelFamily, Network, RawWindowDataset, TrainSource
+from hms.families.base import AugmentConfig, Localized, ModelFamily, Network, RawWindowDataset, TrainSource
 from hms.families.registry import DEFAULT_FAMILY, get_family, list_families, register_family
 from hms.families.views import ImageView, InputView, WaveformView
 
@@ -12,6 +12,7 @@ __all__ = [
     "AugmentConfig",
     "ImageView",
     "InputView",
+    "Localized",
     "ModelFamily",
     "Network",
     "RawWindowDataset",

@@ -73,6 +73,16 @@ class Network(Protocol):
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]: ...
 
 
+@runtime_checkable
+class Localized(Protocol):
+    """A network whose embedding pools per-position vectors (the last feature map's cells, or time steps):
+    ``pool(positions(x))`` is the embedding, so an SAE can be fitted and spliced per position."""
+
+    def positions(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def pool(self, positions: torch.Tensor) -> torch.Tensor: ...
+
+
 class ModelFamily:
     """Base class of a registered family; subclasses set ``name`` and ``model_config`` and implement ``build``,
     ``inputs`` and ``swap``."""

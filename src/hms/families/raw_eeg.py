@@ -108,8 +108,8 @@ class RawEEGNet(nn.Module):
         self.embed_dim = 2 * seq_width
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(self.embed_dim, N_CLASSES))
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, 16, time) -> pooled embedding (batch, embed_dim)."""
+    def positions(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, 16, time) -> one vector per time step before pooling: (batch, steps, sequence width)."""
         b, leads, t = x.shape
         h = self.blocks(self.stem(x.reshape(b * leads, 1, t) / self.cfg.input_scale))  # (b*16, f, t')
         h = self.mix(h.reshape(b, leads * h.shape[1], h.shape[2])).transpose(1, 2)  # (b, t', width)
@@ -117,7 +117,15 @@ class RawEEGNet(nn.Module):
             h, _ = self.sequence(h)
         elif self.sequence is not None:
             h = self.sequence(h)
-        return torch.cat([h.mean(dim=1), h.amax(dim=1)], dim=-1)
+        return h
+
+    def pool(self, positions: torch.Tensor) -> torch.Tensor:
+        """Per-step vectors -> the embedding: their mean and their max, side by side."""
+        return torch.cat([positions.mean(dim=1), positions.amax(dim=1)], dim=-1)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, 16, time) -> pooled embedding (batch, embed_dim)."""
+        return self.pool(self.positions(x))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         embedding = self.embed(x)

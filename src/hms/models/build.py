@@ -32,11 +32,29 @@ class HMSModel(nn.Module):
         if pretrained:
             load_pretrained(self.backbone, cfg.pretrained)
         self.embed_dim = self.backbone.num_features
+        self.cfg_name = cfg.name
         self.head = nn.Sequential(nn.Dropout(cfg.head_dropout), nn.Linear(self.embed_dim, N_CLASSES))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled penultimate embedding (batch, embed_dim): what the SAE reads."""
         return self.backbone.forward_head(self.backbone.forward_features(x), pre_logits=True)
+
+    def positions(self, x: torch.Tensor) -> torch.Tensor:
+        """The last feature map before pooling, one vector per spatial cell: (batch, cells, embed_dim), cells in
+        row-major order of the (height, width) map. Convolutional backbones with average pooling only (a ViT's
+        embedding is its class token, not a pool of positions)."""
+        pool = getattr(getattr(self.backbone, "global_pool", None), "pool_type", None)
+        features = self.backbone.forward_features(x)
+        if features.ndim != 4 or pool != "avg":
+            raise ValueError(
+                f"{self.cfg_name}: per-position activations need a convolutional backbone with average pooling "
+                f"(feature map of {features.ndim} dimensions, pooling {pool!r})"
+            )
+        return features.flatten(2).transpose(1, 2)
+
+    def pool(self, positions: torch.Tensor) -> torch.Tensor:
+        """Per-position vectors -> the embedding (the backbone's average pooling; its dropout is off in eval)."""
+        return positions.mean(dim=1)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         embedding = self.embed(x)
