@@ -59,6 +59,23 @@ def _code_dataset(dataset: Path) -> None:
     _copy(REPO_ROOT / "submission.py", dataset / "submission.py")
 
 
+def kernel_metadata(kernel_id: str, title: str, code_file: str, gpu: bool, slug: str, user: str) -> dict:
+    """kernel-metadata.json of an offline notebook kernel with the code dataset and the competition attached."""
+    return {
+        "id": kernel_id,
+        "title": title[:50],
+        "code_file": code_file,
+        "language": "python",
+        "kernel_type": "notebook",
+        "is_private": True,
+        "enable_gpu": gpu,
+        "enable_internet": False,
+        "dataset_sources": [f"{user}/{slug}"],
+        "competition_sources": [COMPETITION],
+        "kernel_sources": [],
+    }
+
+
 def notebook(command: str) -> dict:
     """A minimal nbformat-4 notebook with one markdown and one code cell."""
     return {
@@ -125,19 +142,7 @@ def package(
     command = f"!python {base}/submission.py {' '.join(args)} --out /kaggle/working/submission.csv"
     kernel.mkdir(parents=True, exist_ok=True)
     write_json(notebook(command), kernel / "submission.ipynb", indent=1)
-    meta = {
-        "id": f"{user}/{slug}-submission",
-        "title": f"HMS {title} submission"[:50],
-        "code_file": "submission.ipynb",
-        "language": "python",
-        "kernel_type": "notebook",
-        "is_private": True,
-        "enable_gpu": gpu,
-        "enable_internet": False,
-        "dataset_sources": [f"{user}/{slug}"],
-        "competition_sources": [COMPETITION],
-        "kernel_sources": [],
-    }
+    meta = kernel_metadata(f"{user}/{slug}-submission", f"HMS {title} submission", "submission.ipynb", gpu, slug, user)
     write_json(meta, kernel / "kernel-metadata.json")
     return {"dataset": dataset, "kernel": kernel}
 
@@ -190,18 +195,6 @@ def package_training(
     )
     kernel.mkdir(parents=True, exist_ok=True)
     write_json(nb, kernel / "train.ipynb", indent=1)
-    meta = {
-        "id": f"{user}/hms-train",
-        "title": "HMS train",
-        "code_file": "train.ipynb",
-        "language": "python",
-        "kernel_type": "notebook",
-        "is_private": True,
-        "enable_gpu": gpu,
-        "enable_internet": False,
-        "dataset_sources": [f"{user}/{slug}"],
-        "competition_sources": [COMPETITION],
-        "kernel_sources": [],
-    }
+    meta = kernel_metadata(f"{user}/hms-train", "HMS train", "train.ipynb", gpu, slug, user)
     write_json(meta, kernel / "kernel-metadata.json")
     return {"dataset": dataset, "kernel": kernel}

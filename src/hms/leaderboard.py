@@ -38,6 +38,38 @@ COLUMNS = (
     "notes",
 )
 
+#: the columns of LEADERBOARD.md, in order; ``python -m hms leaderboard`` prints those of ``SUMMARY_COLUMNS``
+PAGE_COLUMNS = [
+    "experiment",
+    "oof_kl_golden",
+    "oof_kl_all",
+    "gap_left",
+    "bayes_floor",
+    "class_prior_kl",
+    "model",
+    "folds",
+    "seed",
+    "train_minutes",
+    "sae_explained_variance",
+    "sae_l0",
+    "sae_dead_fraction",
+    "date",
+    "git_commit",
+]
+SUMMARY_COLUMNS = {
+    "experiment",
+    "oof_kl_golden",
+    "oof_kl_all",
+    "gap_left",
+    "bayes_floor",
+    "class_prior_kl",
+    "model",
+    "seed",
+    "train_minutes",
+    "date",
+    "git_commit",
+}
+
 
 def git_commit() -> str:
     try:
@@ -100,23 +132,7 @@ def append(row: dict, files_dir: str | os.PathLike[str] | None = None) -> pd.Dat
 
 def render(table: pd.DataFrame) -> str:
     ranked = table.reindex(columns=list(COLUMNS)).sort_values("oof_kl_golden", na_position="last")
-    cols = [
-        "experiment",
-        "oof_kl_golden",
-        "oof_kl_all",
-        "gap_left",
-        "bayes_floor",
-        "class_prior_kl",
-        "model",
-        "folds",
-        "seed",
-        "train_minutes",
-        "sae_explained_variance",
-        "sae_l0",
-        "sae_dead_fraction",
-        "date",
-        "git_commit",
-    ]
+    cols = PAGE_COLUMNS
     intro = (
         "Out-of-fold KL divergence, eeg_id level (lower is better); golden = eeg_ids whose first row has >= 10 "
         "votes. gap_left = (model - Bayes floor) / (class prior - Bayes floor) on simulated data."
@@ -140,17 +156,5 @@ def show(files_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
 
 def summary(files_dir: str | os.PathLike[str] | None = None) -> str:
     """``python -m hms leaderboard``: the main columns, best golden OOF KL first."""
-    cols = [
-        "experiment",
-        "oof_kl_golden",
-        "oof_kl_all",
-        "gap_left",
-        "bayes_floor",
-        "class_prior_kl",
-        "model",
-        "seed",
-        "train_minutes",
-        "date",
-        "git_commit",
-    ]
+    cols = [c for c in PAGE_COLUMNS if c in SUMMARY_COLUMNS]
     return show(files_dir).reindex(columns=cols).to_string(index=False, float_format=lambda v: f"{v:.4f}")
