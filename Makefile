@@ -53,10 +53,14 @@ bench: $(VENV)/.installed
 	test -f models/quick/fold0.safetensors || $(MAKE) run
 	$(PY) benchmarks/bench_submission.py --experiment quick:$(DATA) $(if $(wildcard models/bench/fold0.safetensors),--experiment bench:data/bench)
 
-# SAE + stacker + explanation report for an experiment trained by make run (EXPERIMENT=quick DATA=data/sim)
+# SAE + stacker + explanation report for an experiment trained by make run (EXPERIMENT=quick DATA=data/sim); first
+# the per-position SAE, whose pass over the label rows also fills the embeddings cache (POSITIONS=0 skips it: a
+# network without a feature map, e.g. a ViT)
 EXPERIMENT ?= quick
+POSITIONS ?= 1
 explain: $(VENV)/.installed browser
 	test -f models/$(EXPERIMENT)/fold0.safetensors || $(MAKE) run
+	$(if $(filter 1,$(POSITIONS)),$(PY) -m hms sae --positions --experiment $(EXPERIMENT) --data $(DATA))
 	$(PY) -m hms sae --experiment $(EXPERIMENT) --data $(DATA)
 	$(PY) -m hms stack --experiment $(EXPERIMENT) --data $(DATA)
 	$(PY) -m hms explain --experiment $(EXPERIMENT) --data $(DATA) --screenshot

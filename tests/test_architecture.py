@@ -52,6 +52,9 @@ EXPERIMENT_FILES = (
     "density.png",
     "reconstructions.png",
     ".state.pt",
+    "positions.json",
+    "recovery.csv",
+    "codes_fold",
 )
 EXPERIMENT_SUBFOLDERS = ("embeddings", "sae", "stack", "clip")
 

@@ -22,9 +22,11 @@ from hms.data import Competition
 from hms.experiment import ExperimentConfig, ExperimentDir, load_config
 from hms.families import Localized, Network, get_family, list_families
 from hms.paths import SHARED_SAMPLE_DIR
+from hms.predict import forward_positions, forward_views
 from hms.sae.arch import get_architecture, list_architectures
 from hms.sae.fit import fit_sae
 from hms.sae.model import SAEConfig, SparseAutoencoder
+from hms.sae.positions import read_position_config
 from hms.sae.sweep import SweepSettings
 from hms.signal.hemisphere import swap_eeg, swap_organizer
 
@@ -128,6 +130,14 @@ def test_a_localized_network_pools_its_positions_into_its_embedding(name, window
         positions = model.positions(x)
         assert positions.ndim == 3 and len(positions) == len(x) and positions.shape[1] > 1
         torch.testing.assert_close(model.pool(positions), model(x)["embedding"], atol=1e-5, rtol=1e-4)
+    probs, views = forward_views(model, family, x, cfg.frontend, tta_swap=True)
+    probs_p, views_p, cells = forward_positions(model, family, x, cfg.frontend, tta_swap=True)
+    np.testing.assert_allclose(probs_p, probs, atol=1e-5)  # the pass through positions predicts as the plain one
+    np.testing.assert_allclose(views_p, views, atol=1e-4, rtol=1e-4)
+    assert cells.shape[:3] == (len(x), 2, positions.shape[1])
+    if family.view is not None:  # every position says where in the input it looks
+        where = family.view.position_cells(cfg.frontend, tuple(x.shape[1:]), positions.shape[1])
+        assert len(where) == positions.shape[1] and (where["t1"] > where["t0"]).all()
 
 
 @pytest.mark.parametrize("name", [n for n in FAMILIES if get_family(n).view is not None])
@@ -173,11 +183,17 @@ def test_every_sae_architecture_fits_round_trips_and_encodes_per_sample(name, tm
 
 
 # -- configs/ -------------------------------------------------------------------------------------------------------
+def _read_position_config(path: Path) -> tuple[SAEConfig, object]:
+    sae, positions = read_position_config(path)
+    return SAEConfig.from_dict(sae), positions
+
+
 def _read_config(path: Path):
     """Each config as the stage that reads it builds it."""
     readers = {
         "sae.yaml": lambda p: SAEConfig.from_dict(config.read_yaml(p)),
         "sae_sweep.yaml": lambda p: SweepSettings.from_dict(config.read_yaml(p)),
+        "sae_positions.yaml": _read_position_config,
         "clip.yaml": lambda p: config.load(ClipConfig, p),
         "clip_prompts.yaml": read_prompts,
     }

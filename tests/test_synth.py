@@ -129,3 +129,45 @@ def test_a_changed_organizer_recipe_makes_the_simulation_stale(sim_dir, monkeypa
     assert sim._up_to_date(sim_dir, cfg)
     monkeypatch.setattr(sim, "ORGANIZER_RECIPE", replace(sim.ORGANIZER_RECIPE, window_seconds=5.12))
     assert not sim._up_to_date(sim_dir, cfg)
+
+
+def test_the_ground_truth_events_record_what_was_planted_without_changing_it(sim_dir):
+    """events.csv lists every episode and artifact; recording them draws nothing (same signal with or without)."""
+    from hms.synth.signals import session_signal
+    from hms.synth.structure import build_structure
+    from hms.synth.truth import ARTIFACT_KINDS, PATTERN_CLASSES, read_events
+
+    events = read_events(sim_dir)
+    assert set(events["kind"]) <= set(ARTIFACT_KINDS) | set(PATTERN_CLASSES)
+    assert {"blink", "ekg"} <= set(events["kind"]) and set(events["kind"]) & set(PATTERN_CLASSES)
+    assert (events["stop"] > events["start"]).all()
+    plan = build_structure(2, 1, 5, 2).sessions[0]
+    notes: dict = {}
+    np.testing.assert_array_equal(session_signal(plan, notes), session_signal(plan), strict=True)
+    assert len(notes["artifacts"]["events"]) > 0
+
+
+def test_window_factors_read_the_pattern_under_the_label_and_the_artifacts_in_the_window():
+    from hms.constants import EEG_TO_SPEC_SHIFT
+    from hms.synth.truth import EVENT_COLUMNS, factor_locations, window_factors
+
+    events = pd.DataFrame(
+        [
+            [1, "lpd", "main", 100.0, 200.0, "Fp1,F7,T3", "left", "temporal", 1.5, 0.9],
+            [1, "grda", "secondary", 100.0, 200.0, "Fp1", "bilateral", "frontal", 2.0, 0.3],
+            [1, "blink", "artifact", 130.0, 130.5, "Fp1,Fp2", None, None, None, None],
+            [1, "ekg", "artifact", 0.0, 600.0, "T3,T4,T5,T6,O1,O2", None, None, None, 0.02],
+        ],
+        columns=list(EVENT_COLUMNS),
+    )
+    # window 1 starts at 110 s (label 130-140 s: the LPD); window 2 at 400 s (nothing planted)
+    rows = pd.DataFrame({"spectrogram_id": [1, 1], "spectrogram_label_offset_seconds": [110.0, 400.0]})
+    rows["spectrogram_label_offset_seconds"] -= EEG_TO_SPEC_SHIFT
+    f = window_factors(rows, events)
+    assert f.loc[0, "pattern_lpd"] and f.loc[0, "side_left"] and f.loc[0, "region_temporal"]
+    assert f.loc[0, "band_delta1"] and not f.loc[0, "pattern_grda"]  # the secondary pattern is not the label's
+    assert f.loc[0, "artifact_blink"] and not f.loc[0, "artifact_ekg"]  # a leak of 0.02 is not visible
+    assert not f.loc[1].any()
+    (chains, t0, t1), nothing = factor_locations(rows, events, "artifact_blink")
+    assert chains == ("LL", "RL", "LP", "RP") and (t0, t1) == (20.0, 20.5) and nothing == ((), 0.0, 0.0)
+    assert factor_locations(rows, events, "pattern_lpd")[0][0] == ("LL", "LP")

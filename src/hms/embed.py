@@ -20,7 +20,7 @@ from hms.constants import VOTE_COLS
 from hms.data import Competition, DataError
 from hms.experiment import ExperimentDir
 from hms.io import write_parquet
-from hms.predict import FoldOutputs, load_fold, run_rows
+from hms.predict import FoldOutputs, PositionSink, load_fold, run_rows
 
 ROW_COLUMNS = (
     "eeg_id",
@@ -41,6 +41,32 @@ def label_rows(comp: Competition, exp: ExperimentDir) -> pd.DataFrame:
     return rows[[*ROW_COLUMNS, *VOTE_COLS, "fold"]].reset_index(drop=True)
 
 
+def embed_fold(
+    comp: Competition,
+    exp: ExperimentDir,
+    rows: pd.DataFrame,
+    fold: int,
+    batch_size: int = 32,
+    positions: PositionSink | None = None,
+) -> None:
+    """Fold ``fold``'s model over every label row into its cache file (and the band-power features when they are
+    not cached yet); ``positions`` receives the same pass's per-position activations."""
+    need_hand = not exp.embedding_hand.is_file()
+    (outputs,), hand, _ = run_rows(
+        comp,
+        rows,
+        "train",
+        [load_fold(exp, fold)],
+        hand=need_hand,
+        batch_size=batch_size,
+        desc=f"embed fold{fold}",
+        positions=positions,
+    )
+    if hand is not None:
+        write_parquet(hand.reset_index(drop=True), exp.embedding_hand)
+    outputs.save(exp.embedding_fold(fold))
+
+
 @dataclass
 class EmbeddingCache:
     """An experiment's computed embeddings: ``rows`` and, per fold, its outputs on every one of those rows."""
@@ -52,8 +78,22 @@ class EmbeddingCache:
     def build(cls, exp: ExperimentDir | str | Path, data: str | Path | None, batch_size: int = 32) -> EmbeddingCache:
         """Compute what is missing (rows, hand features, every fold with weights) and return the cache."""
         exp = ExperimentDir.of(exp)
-        exp.embeddings_dir.mkdir(parents=True, exist_ok=True)
         comp = Competition.from_arg(data)
+        rows = cls.rows_of(exp, comp)
+        folds = exp.folds_with_weights()
+        if not folds:
+            raise FileNotFoundError(f"{exp.root}: no fold weights; train first (python -m hms train ...)")
+        for k in tqdm(folds, desc="folds", unit="fold"):
+            target = exp.embedding_fold(k)
+            if target.is_file() and target.stat().st_mtime >= exp.weights(k).stat().st_mtime:
+                continue  # cached, and newer than the fold's weights
+            embed_fold(comp, exp, rows, k, batch_size)
+        return cls(exp, rows)
+
+    @staticmethod
+    def rows_of(exp: ExperimentDir, comp: Competition) -> pd.DataFrame:
+        """The label rows (written on first use; a cache of other rows is refused with the fix)."""
+        exp.embeddings_dir.mkdir(parents=True, exist_ok=True)
         rows = label_rows(comp, exp)
         if exp.embedding_rows.is_file():
             cached = pd.read_parquet(exp.embedding_rows)
@@ -64,21 +104,7 @@ class EmbeddingCache:
                 )
         else:
             write_parquet(rows, exp.embedding_rows)
-        folds = exp.folds_with_weights()
-        if not folds:
-            raise FileNotFoundError(f"{exp.root}: no fold weights; train first (python -m hms train ...)")
-        for k in tqdm(folds, desc="folds", unit="fold"):
-            target = exp.embedding_fold(k)
-            if target.is_file() and target.stat().st_mtime >= exp.weights(k).stat().st_mtime:
-                continue  # cached, and newer than the fold's weights
-            need_hand = not exp.embedding_hand.is_file()
-            (outputs,), hand, _ = run_rows(
-                comp, rows, "train", [load_fold(exp, k)], hand=need_hand, batch_size=batch_size, desc=f"embed fold{k}"
-            )
-            if hand is not None:
-                write_parquet(hand.reset_index(drop=True), exp.embedding_hand)
-            outputs.save(target)
-        return cls(exp, rows)
+        return rows
 
     def folds(self) -> list[int]:
         return self.exp.embedded_folds()

@@ -7,6 +7,7 @@ The row outputs (:class:`FoldOutputs`: TTA-averaged probabilities and per-view e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from hms import config
 from hms.constants import N_CLASSES
 from hms.data import Competition, DataError
 from hms.experiment import ExperimentDir
-from hms.families import ModelFamily, get_family
+from hms.families import Localized, ModelFamily, get_family
 from hms.inputs import RowInputs, row_inputs
 from hms.io import atomic_write
 from hms.signal.bands import window_band_powers
@@ -182,6 +183,32 @@ def forward_views(
     return probs.cpu().numpy(), torch.stack(embs, dim=1).cpu().numpy()
 
 
+#: receives per-position activations from :func:`run_rows`: (index of the fold in ``folds``, the batch's row positions,
+#: their activations (batch, views, positions, dim) as float32)
+PositionSink = Callable[[int, list[int], np.ndarray], None]
+
+
+@torch.no_grad()
+def forward_positions(
+    model: torch.nn.Module, family: ModelFamily, x: torch.Tensor, frontend: FrontEndConfig, tta_swap: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As :func:`forward_views` through a :class:`~hms.families.Localized` network's positions, pool and head (one
+    forward pass), also returning the per-position activations (batch, views, positions, dim)."""
+    if not isinstance(model, Localized):
+        raise ValueError(f"the {family.name} family's network has no per-position activations (positions/pool)")
+    model.eval()
+    device = next(model.parameters()).device
+    probs, embs, cells = None, [], []
+    for inputs in (x, family.swap(x, frontend)) if tta_swap else (x,):
+        positions = model.positions(_to_device(inputs, device, family))
+        embedding = model.pool(positions)
+        p = model.head(embedding).float().softmax(-1)
+        probs = p if probs is None else (probs + p) / 2
+        embs.append(embedding.float())
+        cells.append(positions.float())
+    return probs.cpu().numpy(), torch.stack(embs, 1).cpu().numpy(), torch.stack(cells, 1).cpu().numpy()
+
+
 class ModelOutputError(RuntimeError):
     """A model returned NaN/inf for a row it had inputs for: a bug, never papered over with the prior."""
 
@@ -207,11 +234,13 @@ def run_rows(
     timings: dict[str, float] | None = None,
     desc: str = "embed",
     prefetch: bool = True,
+    positions: PositionSink | None = None,
 ) -> tuple[list[FoldOutputs], pd.DataFrame | None, dict[int, str]]:
     """Every fold's outputs for every row (rows with neither modality get NaN), optional band-power ("hand")
     features, and problems by row position. Each file is read and each input built once for all folds; with
     ``prefetch`` a background thread reads and builds the next batch while the models run on this one (same
-    outputs; the parquet readers and the front-end release the GIL for most of their work)."""
+    outputs; the parquet readers and the front-end release the GIL for most of their work). With ``positions``, the
+    same forward pass also hands every batch's per-position activations to that sink (:func:`forward_positions`)."""
     timings = timings if timings is not None else {}
     family, frontend = folds[0].family, folds[0].frontend
     n = len(rows)
@@ -241,7 +270,11 @@ def run_rows(
             idx = [start + i for i in batch.usable]
             with timed(timings, "model"):
                 for m, fold in enumerate(folds):
-                    p, v = forward_views(fold.model, family, batch.inputs, frontend, tta_swap)
+                    if positions is None:
+                        p, v = forward_views(fold.model, family, batch.inputs, frontend, tta_swap)
+                    else:
+                        p, v, cells = forward_positions(fold.model, family, batch.inputs, frontend, tta_swap)
+                        positions(m, idx, cells)
                     _check_finite(p, [records[i].get("eeg_id") for i in idx], fold)
                     if views[m] is None:
                         views[m] = np.full((n, v.shape[1], v.shape[2]), np.nan, np.float32)

@@ -17,8 +17,24 @@ def _args_sae(p: argparse.ArgumentParser) -> None:
     p.add_argument("--experiment", required=True, help="a trained experiment: models/<experiment>/")
     p.add_argument("--data", default=None)
     models_root_arg(p)
-    p.add_argument("--config", default="configs/sae.yaml", help="SAE settings (YAML; see hms.sae.model.SAEConfig)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one SAE setting, e.g. k=16")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="SAE settings (YAML; see hms.sae.model.SAEConfig; default configs/sae.yaml, with --positions "
+        "configs/sae_positions.yaml)",
+    )
+    p.add_argument(
+        "--positions",
+        action="store_true",
+        help="fit the SAE per position of the network's last feature map (chain x seconds x band cells; time steps "
+        "for raw EEG) instead of on pooled embeddings: sae/positions/ (metrics, splice, max-pooled codes)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one SAE setting, e.g. k=16 (with --positions: sae.k=16, positions.per_window=0)",
+    )
     p.add_argument(
         "--k-curve",
         default="",
@@ -47,7 +63,9 @@ def _run_sae(args: argparse.Namespace) -> int:
     from hms.sae.run import run_sae
 
     ks = tuple(int(k) for k in args.k_curve.split(",")) if args.k_curve else ()
-    settings = config.parse_overrides(args.set, config.read_yaml(args.config) if args.config else {})
+    if args.positions:
+        return _run_position_sae(args)
+    settings = config.parse_overrides(args.set, config.read_yaml(args.config or "configs/sae.yaml"))
     shifts = tuple(float(v) for v in args.shifts.split(",")) if args.shifts else (0.0,)
     if args.sweep:
         from hms.sae.sweep import run_sweep  # deferred: the stage's heavy imports
@@ -84,6 +102,36 @@ def _run_sae(args: argparse.Namespace) -> int:
     table = run_sae(args.experiment, args.data, args.models_root, settings, ks, shifts=shifts)
     print(table.round(4).to_string(index=False))
     print(f"written: {ExperimentDir.named(args.experiment, args.models_root).sae_dir}")
+    return 0
+
+
+def _run_position_sae(args: argparse.Namespace) -> int:
+    from hms.experiment import ExperimentDir  # deferred: the stage's heavy imports
+    from hms.sae.position_run import run_position_sae
+    from hms.sae.positions import read_position_config
+
+    sae, positions = read_position_config(args.config or "configs/sae_positions.yaml", args.set)
+    table = run_position_sae(args.experiment, args.data, args.models_root, sae, positions)
+    print(table.round(4).to_string(index=False))
+    print(f"written: {ExperimentDir.named(args.experiment, args.models_root).sae_positions_dir}")
+    return 0
+
+
+def _args_recovery(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--data", default=None, help="a simulated competition (its events.csv is the ground truth)")
+    models_root_arg(p)
+    p.add_argument("--fold", type=int, default=0, help="whose SAEs and validation rows")
+    p.add_argument("--seed", type=int, default=42, help="random network, PCA/ICA and the patient halves")
+
+
+def _run_recovery(args: argparse.Namespace) -> int:
+    from hms.sae.recovery import run_recovery  # deferred: the stage's heavy imports
+
+    table = run_recovery(args.experiment, args.data, args.models_root, args.fold, args.seed)
+    print(table.round(3).to_string(index=False))
+    means = table.filter(like="auroc_").mean()
+    print("mean best-feature AUROC over factors: " + ", ".join(f"{k[6:]} {v:.3f}" for k, v in means.items()))
     return 0
 
 
@@ -154,6 +202,12 @@ def _run_explain(args: argparse.Namespace) -> int:
 
 COMMANDS = [
     Command("sae", "sparse autoencoder per fold on the model's embeddings (resumable per fold)", _args_sae, _run_sae),
+    Command(
+        "recovery",
+        "simulated data: planted factors found by the SAEs vs PCA, ICA and a random-network SAE (sae/recovery.csv)",
+        _args_recovery,
+        _run_recovery,
+    ),
     Command(
         "stack",
         "LightGBM stacker per fold + feature-set ablation (needs hms sae for SAE sets)",

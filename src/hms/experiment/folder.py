@@ -8,6 +8,10 @@ and nothing else in the repo spells one of its file names (a test greps for that
       sae/         fold{k}.safetensors + .json  fold{k}.state.pt (resume state while fitting)  metrics.csv
                    metrics.json  density.png  reconstructions.png  k_curve.*
                    activations/fold{k}/shift*.npy (+ .ids.npy)
+                   positions/  fold{k}.safetensors + .json  metrics.csv  metrics.json  codes_fold{k}.npz
+                               activations/fold{k}/  positions.json  train-*.npy (+ .ids.npy)  valid-*.npy
+                                                     (+ .rows.npy)
+                   recovery.csv
                    sweep/  sweep.csv  pareto.png  chosen.json  activations_curve.csv + .png
                            point-*.state.pt (while fitting)
       stack/       best.json  ablation.csv
@@ -223,6 +227,59 @@ class ExperimentDir:
     @property
     def sae_k_curve_png(self) -> Path:
         return self.sae_dir / "k_curve.png"
+
+    # -- per-position SAE -----------------------------------------------------------------------------------------
+    @property
+    def sae_positions_dir(self) -> Path:
+        """The SAE fitted per position of the network's last feature map (``hms.sae.position_run``)."""
+        return self.sae_dir / "positions"
+
+    def position_store_dir(self, fold: int) -> Path:
+        """Fold ``fold``'s per-position activations: ``positions.json`` (what they are; written last),
+        ``train-*.npy`` (+ ``.ids.npy``) training-part vectors, ``valid-*.npy`` (+ ``.rows.npy``) validation windows."""
+        return self.sae_positions_dir / "activations" / f"fold{fold}"
+
+    @staticmethod
+    def position_manifest(store: Path) -> Path:
+        return store / "positions.json"
+
+    @staticmethod
+    def position_chunk(store: Path, part: str, index: int) -> Path:
+        """Chunk ``index`` of a position store's ``part`` ("train" or "valid")."""
+        return store / f"{part}-{index:03d}.npy"
+
+    @staticmethod
+    def position_chunks(store: Path, part: str) -> list[Path]:
+        return sorted(p for p in store.glob(f"{part}-*.npy") if p.suffixes == [".npy"])
+
+    @staticmethod
+    def position_chunk_rows(chunk: Path) -> Path:
+        """The label-row position (into the embeddings' rows) of every window of a validation chunk."""
+        return chunk.with_suffix(".rows.npy")
+
+    def position_sae_weights(self, fold: int) -> Path:
+        return self.sae_positions_dir / f"fold{fold}.safetensors"
+
+    def position_sae_checkpoint(self, fold: int) -> Path:
+        return self.sae_positions_dir / f"fold{fold}.state.pt"
+
+    def position_codes(self, fold: int) -> Path:
+        """Fold ``fold``'s per-position SAE on its validation windows: codes max-pooled over positions and the
+        position of each maximum, per view (``hms.sae.position_run`` owns the format)."""
+        return self.sae_positions_dir / f"codes_fold{fold}.npz"
+
+    @property
+    def position_metrics_csv(self) -> Path:
+        return self.sae_positions_dir / "metrics.csv"
+
+    @property
+    def position_metrics_json(self) -> Path:
+        return self.sae_positions_dir / "metrics.json"
+
+    @property
+    def sae_recovery_csv(self) -> Path:
+        """Ground-truth recovery of the planted factors: SAE vs PCA vs ICA vs a random-network SAE."""
+        return self.sae_dir / "recovery.csv"
 
     # -- stacker --------------------------------------------------------------------------------------------------
     @property

@@ -104,10 +104,29 @@ def _map_png(d: ReportData, values: np.ndarray, title: str, signed: bool) -> byt
 
 
 def sae_section(d: ReportData) -> str:
-    path = d.exp.sae_metrics_json
-    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    pooled, per_position = (
+        json.loads(p.read_text()) if p.is_file() else {} for p in (d.exp.sae_metrics_json, d.exp.position_metrics_json)
+    )
     keys = ("d_in", "d_sae", "k", "sparsity", *SUMMARY_METRICS)
-    table = pd.DataFrame([{"metric": k, "value": metrics[k]} for k in keys if k in metrics])
+    table = pd.DataFrame(
+        [
+            {"metric": k, "pooled SAE": pooled.get(k, ""), "per-position SAE": per_position.get(k, "")}
+            for k in keys
+            if k in pooled or k in per_position
+        ]
+    )
+    if not per_position:
+        table = table.drop(columns="per-position SAE", errors="ignore")
+    recovery = pd.read_csv(d.exp.sae_recovery_csv) if d.exp.sae_recovery_csv.is_file() else None
+    recovery_html = (
+        '<h3>Planted factors recovered (simulated data)</h3><p class="note">Per planted factor, the validation '
+        "AUROC of the best single feature, selected on the other half of the validation patients, for each method "
+        "(SAE, per-position SAE, PCA and ICA with as many components as the SAE's L0, the same SAE on a network "
+        "with random weights); location_hit: how often the per-position feature peaks on a planted chain at "
+        "planted seconds, beside chance (python -m hms recovery).</p>" + _table(recovery)
+        if recovery is not None
+        else ""
+    )
     figures = "".join(
         _file_img(p, p.name)
         for p in (
@@ -123,8 +142,10 @@ def sae_section(d: ReportData) -> str:
         "unless marked train); explained variance = 1 - FVU. Splice fidelity: the fold's head on the real "
         "embeddings (kl_clean), on the SAE's reconstructions (kl_sae) and on the training mean (kl_mean_ablation), "
         "KL to the votes; kl_recovered = (kl_mean_ablation - kl_sae) / (kl_mean_ablation - kl_clean), 1 = the "
-        "predictions keep their quality; prediction_kl = KL(clean predictions || spliced ones).</p>"
-        f"{_table(table) if len(table) else ''}"
+        "predictions keep their quality; prediction_kl = KL(clean predictions || spliced ones). The per-position SAE "
+        "(python -m hms sae --positions) encodes every cell of the last feature map and is spliced by replacing "
+        "each cell with its reconstruction before the network's own pooling.</p>"
+        f"{_table(table) if len(table) else ''}{recovery_html}"
         f"{figures}</section>"
     )
 

@@ -10,10 +10,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy.ndimage import uniform_filter
 
-from hms.constants import CHAIN_NAMES, SPEC_FREQS
+from hms.constants import (
+    CHAIN_NAMES,
+    EEG_TO_SPEC_SHIFT,
+    EEG_WINDOW_SECONDS,
+    LABEL_CENTRE_SECONDS,
+    SPEC_FREQS,
+    SPEC_WINDOW_SECONDS,
+)
 from hms.signal.bands import BANDS
 from hms.signal.config import FrontEndConfig
 from hms.signal.image import image_to_panels, n_views, panels_to_image
@@ -23,6 +31,16 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 _EPS = 1e-12
+#: what :meth:`InputView.position_cells` says of each position: its view, its chain ("" when it mixes all), the
+#: seconds it covers relative to the start of the 50 s EEG window, and its frequency range (NaN when it has none)
+CELL_COLUMNS = ("view", "chain", "t0", "t1", "f0", "f1")
+VIEW_NAMES = ("organizer", "eeg", "eeg_zoom")
+#: seconds each view's panels span, relative to the EEG window's start
+VIEW_SECONDS = {
+    "organizer": (-float(EEG_TO_SPEC_SHIFT), float(SPEC_WINDOW_SECONDS - EEG_TO_SPEC_SHIFT)),
+    "eeg": (0.0, float(EEG_WINDOW_SECONDS)),
+    "eeg_zoom": ((EEG_WINDOW_SECONDS - LABEL_CENTRE_SECONDS) / 2, (EEG_WINDOW_SECONDS + LABEL_CENTRE_SECONDS) / 2),
+}
 
 
 def _shares(mass: np.ndarray, names: tuple[str, ...] | list[str]) -> dict[str, float]:
@@ -62,6 +80,11 @@ class InputView:
 
     def map_figure(self, values: np.ndarray, frontend: FrontEndConfig, title: str, signed: bool) -> Figure:
         """A (smoothed) picture of a map from :meth:`mean_map`."""
+        raise NotImplementedError
+
+    def position_cells(self, frontend: FrontEndConfig, input_shape: tuple[int, ...], n_positions: int) -> pd.DataFrame:
+        """Where each of a network's ``n_positions`` per-position vectors (``Localized.positions`` order) looks in an
+        input of ``input_shape`` (one sample, no batch): one row per position, :data:`CELL_COLUMNS`."""
         raise NotImplementedError
 
 
@@ -113,6 +136,42 @@ class ImageView(InputView):
         panels = uniform_filter(np.asarray(values, dtype=np.float32), size=size, mode="nearest")
         return plot_panels(panels, frontend, title, **_colours(panels, signed))
 
+    def position_cells(self, frontend: FrontEndConfig, input_shape: tuple[int, ...], n_positions: int) -> pd.DataFrame:
+        """Cells of the last feature map, row-major over its (h, w) grid (found as the stride that gives
+        ``n_positions`` cells, as a convolutional network's ceil-divided map). In the stacked layouts a cell's centre
+        pixel names its panel (view and chain) and its pixel span there its seconds and frequencies; the channels
+        layout holds every view and chain at each pixel, so its cells read as the EEG view with chain ""."""
+        height, width = input_shape[-2], input_shape[-1]
+        strides = [s for s in (4, 8, 16, 32, 64) if -(-height // s) * -(-width // s) == n_positions]
+        if not strides:
+            raise ValueError(f"{n_positions} positions fit no stride of a {height} x {width} input")
+        h, w = -(-height // strides[0]), -(-width // strides[0])
+        stacked = frontend.layout != "channels"
+        ph, pw = (frontend.panel_height, frontend.panel_width) if stacked else (height, width)
+        rows = []
+        for i in range(h):
+            y0, y1 = i * height / h, (i + 1) * height / h
+            panel_row = int((y0 + y1) / 2 // ph)
+            r0, r1 = int(np.clip(y0 - panel_row * ph, 0, ph - 1)), int(np.clip(np.ceil(y1 - panel_row * ph), 1, ph))
+            for j in range(w):
+                x0, x1 = j * width / w, (j + 1) * width / w
+                panel_col = int((x0 + x1) / 2 // pw)
+                view = VIEW_NAMES[panel_col] if stacked else "eeg"
+                freqs = self.row_frequencies(frontend, VIEW_NAMES.index(view))[r0:r1]
+                lo, hi = VIEW_SECONDS[view]
+                u0, u1 = (np.clip([x0 - panel_col * pw, x1 - panel_col * pw], 0, pw) / pw).tolist()
+                rows.append(
+                    {
+                        "view": view,
+                        "chain": CHAIN_NAMES[panel_row] if stacked else "",
+                        "t0": lo + u0 * (hi - lo),
+                        "t1": lo + u1 * (hi - lo),
+                        "f0": float(freqs.min()),
+                        "f1": float(freqs.max()),
+                    }
+                )
+        return pd.DataFrame(rows, columns=list(CELL_COLUMNS))
+
 
 class WaveformView(InputView):
     baseline_note = "baseline: the blank (all-zero) bipolar signals; rows are the 16 bipolar signals, smoothed over 1 s"
@@ -148,3 +207,11 @@ class WaveformView(InputView):
         size = (1, max(1, int(frontend.sample_rate)))  # 1 s of each signal
         smoothed = uniform_filter(np.asarray(values, dtype=np.float32), size=size, mode="nearest")
         return plot_pair_map(smoothed, title, **_colours(smoothed, signed))
+
+    def position_cells(self, frontend: FrontEndConfig, input_shape: tuple[int, ...], n_positions: int) -> pd.DataFrame:
+        """Time steps evenly over the 50 s window; each mixes all 16 signals (chain "") and has no frequency range."""
+        edges = np.linspace(0.0, float(EEG_WINDOW_SECONDS), n_positions + 1)
+        return pd.DataFrame(
+            {"view": "eeg", "chain": "", "t0": edges[:-1], "t1": edges[1:], "f0": np.nan, "f1": np.nan},
+            columns=list(CELL_COLUMNS),
+        )

@@ -6,7 +6,10 @@ competition's KL. As SAELens' ``kl_div_score`` / dictionary_learning's "loss rec
     KL recovered = (KL_mean - KL_sae) / (KL_mean - KL_clean)
 
 1 when the reconstruction keeps every prediction's quality, 0 when it is no better than knowing nothing beyond the
-mean; and the prediction divergence KL(p_clean || p_sae), 0 when the predictions are unchanged."""
+mean; and the prediction divergence KL(p_clean || p_sae), 0 when the predictions are unchanged.
+
+A per-position SAE is spliced the same way: every position of the last feature map replaced by its reconstruction,
+pooled by the network's own pooling (:func:`pooled_embeddings`), then the head."""
 
 from __future__ import annotations
 
@@ -37,13 +40,21 @@ def splice_scores(
     """KL of the clean, spliced and mean-ablated predictions to ``targets`` (n, 6), KL recovered and the prediction
     divergence; ``views`` (n, V, d) raw embeddings, ``reconstruct`` raw embeddings -> raw reconstructions, ``mean``
     (d,) the ablation value."""
-    head = head.eval()
     x = torch.from_numpy(np.ascontiguousarray(views, dtype=np.float32))
     n, v, d = x.shape
     with torch.no_grad():
         spliced = reconstruct(x.reshape(n * v, d)).reshape(n, v, d)
     ablated = torch.from_numpy(np.asarray(mean, dtype=np.float32)).expand(n, 1, d)
-    p_clean, p_sae, p_mean = (_probabilities(head, t) for t in (x, spliced, ablated))
+    return splice_embeddings(head, x, spliced, ablated, targets)
+
+
+def splice_embeddings(
+    head: nn.Module, clean: torch.Tensor, spliced: torch.Tensor, ablated: torch.Tensor, targets: np.ndarray
+) -> dict[str, float]:
+    """The scores of :func:`splice_scores` from the three sets of embeddings (n, V, d) the head is run on (the
+    ablated one may have a single view)."""
+    head = head.eval()
+    p_clean, p_sae, p_mean = (_probabilities(head, t) for t in (clean, spliced, ablated))
     kl_clean, kl_sae, kl_mean = (float(kl_rows(targets, p).mean()) for p in (p_clean, p_sae, p_mean))
     gap = kl_mean - kl_clean
     return {
@@ -53,3 +64,24 @@ def splice_scores(
         "kl_recovered": (kl_mean - kl_sae) / gap if abs(gap) > 1e-12 else float("nan"),
         "prediction_kl": float(kl_rows(p_clean, p_sae).mean()),
     }
+
+
+@torch.no_grad()
+def pooled_embeddings(
+    pool: Callable[[torch.Tensor], torch.Tensor],
+    positions: np.ndarray,
+    reconstruct: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    batch: int = 64,
+) -> torch.Tensor:
+    """Per-position activations (n, V, P, d) -> the network's pooled embeddings (n, V, d_embed), each position
+    first replaced by its ``reconstruct`` (raw -> raw) when given: the per-position splice. In batches of windows,
+    so a memory-mapped float16 store is read a part at a time."""
+    n, v, p, d = positions.shape
+    out = []
+    for start in range(0, n, batch):
+        x = torch.from_numpy(np.asarray(positions[start : start + batch], dtype=np.float32)).reshape(-1, p, d)
+        if reconstruct is not None:
+            x = reconstruct(x.reshape(-1, d)).reshape(-1, p, d)
+        pooled = pool(x)
+        out.append(pooled.reshape(-1, v, pooled.shape[-1]))
+    return torch.cat(out) if out else torch.zeros(0, v, d)

@@ -219,6 +219,8 @@ def _artifacts(x: np.ndarray, rng: np.random.Generator, notes: dict | None = Non
     blink_map = np.array(
         [1.0 if c in ("Fp1", "Fp2") else 0.35 if c in ("F3", "F4", "F7", "F8", "Fz") else 0.05 for c in SCALP_CHANNELS]
     )
+    events: list[dict] = []
+    record = events.append if notes is not None else (lambda event: None)
     n_blinks = rng.poisson(seconds * rng.uniform(0.0, 0.25))
     for _ in range(n_blinks):
         width = rng.uniform(0.15, 0.35) * FS
@@ -226,6 +228,7 @@ def _artifacts(x: np.ndarray, rng: np.random.Generator, notes: dict | None = Non
         lo, hi = int(max(0, centre - 3 * width)), int(min(n, centre + 3 * width))
         bump = np.exp(-(((np.arange(lo, hi) - centre) / width) ** 2) / 2)
         x[:N_SCALP, lo:hi] += rng.uniform(80, 250) * blink_map[:, None] * bump
+        record(_event("blink", lo, hi, ("Fp1", "Fp2")))
     # muscle bursts: broadband 20-70 Hz, temporal and frontal, one side or both
     n_muscle = rng.poisson(seconds * rng.uniform(0.0, 0.04))
     if notes is not None:
@@ -238,11 +241,14 @@ def _artifacts(x: np.ndarray, rng: np.random.Generator, notes: dict | None = Non
             chans = [c for c in chans if (SCALP_CHANNELS[c] in LEFT_CHANNELS) == (rng.random() < 0.5)] or chans
         burst = _coloured_noise(rng, len(chans), dur, lambda f: ((f > 20) & (f < 70)).astype(float))
         x[chans, lo : lo + dur] += rng.uniform(15, 70) * burst * _envelope(dur, FS // 10)
+        record(_event("muscle", lo, lo + dur, tuple(SCALP_CHANNELS[c] for c in chans)))
     # electrode pops: a step with exponential decay on one channel
     for _ in range(rng.poisson(seconds * rng.uniform(0.0, 0.01))):
         ch, lo = int(rng.integers(N_SCALP)), int(rng.integers(0, n))
         t = np.arange(n - lo) / FS
-        x[ch, lo:] += rng.choice([-1, 1]) * rng.uniform(100, 400) * np.exp(-t / rng.uniform(0.1, 0.5))
+        sign, amplitude, tau = rng.choice([-1, 1]), rng.uniform(100, 400), rng.uniform(0.1, 0.5)
+        x[ch, lo:] += sign * amplitude * np.exp(-t / tau)
+        record(_event("pop", lo, min(n, lo + int(3 * tau * FS) + 1), (SCALP_CHANNELS[ch],)))
     # EKG: QRS complexes, leaking a little into the posterior-temporal channels
     hr = rng.uniform(55, 110) / 60
     beats = np.zeros(n)
@@ -254,24 +260,39 @@ def _artifacts(x: np.ndarray, rng: np.random.Generator, notes: dict | None = Non
     qrs = -np.gradient(np.exp(-((t / 0.012) ** 2) / 2)) * 30
     ekg = np.convolve(beats, qrs, mode="same") * rng.uniform(0.8, 2.0)
     x[EKG] = ekg + 2.0 * rng.standard_normal(n)
-    for c in ("T5", "T6", "O1", "O2", "T3", "T4"):
-        x[idx[c]] += rng.uniform(0.0, 0.08) * ekg
+    leak = {c: rng.uniform(0.0, 0.08) for c in ("T5", "T6", "O1", "O2", "T3", "T4")}
+    for c, weight in leak.items():
+        x[idx[c]] += weight * ekg
+    if notes is not None:
+        notes.update(ekg_leak=float(max(leak.values())), events=events)
     # mains hum
     x[:N_SCALP] += rng.uniform(0, 3) * np.sin(2 * np.pi * 60 * np.arange(n) / FS + rng.uniform(0, 6.3))
 
 
-def _dropouts(x: np.ndarray, rng: np.random.Generator) -> None:
-    """Flat channels and NaN stretches, as in real recordings."""
+def _dropouts(x: np.ndarray, rng: np.random.Generator, notes: dict | None = None) -> None:
+    """Flat channels and NaN stretches, as in real recordings (``notes``: their events are appended to its
+    ``events``)."""
     n = x.shape[1]
+    record = notes.setdefault("events", []).append if notes is not None else (lambda event: None)
     if rng.random() < 0.08:
-        x[int(rng.integers(N_SCALP))] = rng.standard_normal(n) * 0.1
+        ch = int(rng.integers(N_SCALP))
+        x[ch] = rng.standard_normal(n) * 0.1
+        record(_event("flat", 0, n, (SCALP_CHANNELS[ch],)))
     if rng.random() < 0.06:
         for _ in range(int(rng.integers(1, 4))):
             dur = int(rng.uniform(1, 30) * FS)
             lo = int(rng.integers(0, max(1, n - dur)))
             x[:, lo : lo + dur] = np.nan
+            record(_event("gap", lo, lo + dur, SCALP_CHANNELS))
     if rng.random() < 0.03:
-        x[int(rng.integers(N_SCALP))] = np.nan
+        ch = int(rng.integers(N_SCALP))
+        x[ch] = np.nan
+        record(_event("flat", 0, n, (SCALP_CHANNELS[ch],)))
+
+
+def _event(kind: str, lo: int, hi: int, channels: tuple[str, ...]) -> dict:
+    """One planted artifact: its kind, session seconds [start, stop) and the scalp channels it is on."""
+    return {"kind": kind, "start": lo / FS, "stop": hi / FS, "channels": ",".join(channels)}
 
 
 def session_signal(plan: SessionPlan, notes: dict | None = None) -> np.ndarray:
@@ -279,7 +300,8 @@ def session_signal(plan: SessionPlan, notes: dict | None = None) -> np.ndarray:
 
     Background, patterns, artifacts and dropouts draw from separate streams of the session seed, so planting an
     episode leaves everything else unchanged. ``notes`` (when given) receives what was drawn: background alpha,
-    artifact rates and, per episode, the planted side / region / frequency (``hms.synth.reports`` writes from it).
+    artifact rates, every artifact event (kind, seconds, channels: ``hms.synth.truth`` writes them) and, per episode,
+    the planted side / region / frequency (``hms.synth.reports`` writes from it).
     """
     rng_bg, rng_pattern, rng_artifact, rng_dropout = (
         np.random.default_rng(s) for s in np.random.SeedSequence(plan.seed).spawn(4)
@@ -292,5 +314,5 @@ def session_signal(plan: SessionPlan, notes: dict | None = None) -> np.ndarray:
     for i, ep in enumerate(plan.episodes):
         _plant(x, rng_pattern, ep, notes["episodes"][i] if notes is not None else None)
     _artifacts(x, rng_artifact, notes["artifacts"] if notes is not None else None)
-    _dropouts(x, rng_dropout)
+    _dropouts(x, rng_dropout, notes["artifacts"] if notes is not None else None)
     return x.T.astype(np.float32)

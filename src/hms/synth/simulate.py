@@ -30,9 +30,10 @@ from hms.synth.params import REAL_REFERENCE
 from hms.synth.reports import reports_table
 from hms.synth.signals import session_signal
 from hms.synth.structure import SessionPlan, Structure, build_structure
+from hms.synth.truth import EVENTS_FILE, events_table
 
 log = logging.getLogger(__name__)
-TRUTH_FILES = ("oracle.csv", "test_votes.csv", "reports.csv", "synth_summary.json")
+TRUTH_FILES = ("oracle.csv", "test_votes.csv", "reports.csv", EVENTS_FILE, "synth_summary.json")
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,7 @@ def simulate(out: str | Path, cfg: SynthConfig, workers: int = 2, force: bool = 
     write_csv(structure.oracle, out / "oracle.csv")
     write_csv(structure.test_votes, out / "test_votes.csv")
     write_csv(reports_table(structure, notes, cfg.seed), out / "reports.csv")
+    write_csv(events_table(structure, notes), out / EVENTS_FILE)
     summary = _summary(cfg, structure)
     write_json(summary, out / "synth_summary.json")
     write_json(_stamp(cfg), out / "synth_config.json")

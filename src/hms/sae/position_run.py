@@ -1,0 +1,177 @@
+"""``python -m hms sae --positions``: one SAE per fold on the per-position activations of the network's last feature
+map (``hms.sae.positions``: fold k's training recordings only), evaluated on its validation windows:
+
+- explained variance, L0 and dead latents per position;
+- splice fidelity: every position of a validation window replaced by its reconstruction, pooled by the network's
+  own pooling, through the fold's head (``hms.sae.splice``), beside PCA with as many components as the SAE's L0;
+- per window and view, each feature's code max-pooled over positions and the position of that maximum
+  (``codes_fold{k}.npz``: the stacker's and the maps' input; this module owns the format).
+
+Resumable per fold like the pooled SAE (a fold whose weights exist with the same settings is not refitted)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from hms.data import Competition
+from hms.data.labels import vote_probabilities
+from hms.embed import EmbeddingCache
+from hms.errors import DataError
+from hms.experiment import ExperimentDir
+from hms.io import atomic_write, write_csv, write_json
+from hms.paths import MODELS_DIR
+from hms.predict import load_fold
+from hms.sae.baselines import explained_variance, pca_reconstructor
+from hms.sae.fit import evaluate, fit_sae
+from hms.sae.model import SAEConfig, SparseAutoencoder
+from hms.sae.positions import PositionSettings, PositionStore, build_position_store
+from hms.sae.run import SUMMARY_METRICS
+from hms.sae.splice import pooled_embeddings, splice_embeddings
+from hms.sae.store import ActivationStore
+
+log = logging.getLogger(__name__)
+
+PCA_SAMPLE = 65_536  # training vectors the PCA baseline is fitted on (all of them when fewer)
+
+
+@dataclass
+class PositionCodes:
+    """A fold's per-position SAE on its validation windows: ``rows`` (into the embeddings' rows), ``peak`` (windows,
+    views, d_sae) each feature's largest code over positions, ``where`` (same shape) the position of it."""
+
+    rows: np.ndarray
+    peak: np.ndarray
+    where: np.ndarray
+
+    def save(self, path: Path) -> None:
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, rows=self.rows, peak=self.peak, where=self.where)
+
+        atomic_write(path, write)
+
+    @classmethod
+    def load(cls, path: Path) -> PositionCodes:
+        if not path.is_file():
+            raise DataError(f"{path}: missing; python -m hms sae --positions --experiment NAME writes it")
+        with np.load(path) as z:
+            return cls(z["rows"], z["peak"], z["where"])
+
+
+@torch.no_grad()
+def position_codes(sae: SparseAutoencoder, positions: np.ndarray, rows: np.ndarray, batch: int = 32) -> PositionCodes:
+    """Codes of every position of every window (n, V, P, d), max-pooled over positions."""
+    n, v, p, d = positions.shape
+    peak = np.zeros((n, v, sae.cfg.d_sae), np.float32)
+    where = np.zeros((n, v, sae.cfg.d_sae), np.int16)
+    for start in range(0, n, batch):
+        x = torch.from_numpy(np.asarray(positions[start : start + batch], dtype=np.float32))
+        z = sae.codes(x.reshape(-1, d)).reshape(-1, v, p, sae.cfg.d_sae)
+        values, index = z.max(dim=2)
+        peak[start : start + batch], where[start : start + batch] = values.numpy(), index.numpy()
+    return PositionCodes(rows, peak, where)
+
+
+def _pca_sample(store: ActivationStore, seed: int) -> np.ndarray:
+    n = len(store)
+    index = np.arange(n) if n <= PCA_SAMPLE else np.sort(np.random.default_rng(seed).choice(n, PCA_SAMPLE, False))
+    return store.take(index)
+
+
+def position_splice(
+    exp: ExperimentDir, fold: int, sae: SparseAutoencoder, store: PositionStore, targets: np.ndarray, l0: float
+) -> dict:
+    """Splice fidelity of the per-position SAE (and of PCA with ``l0`` components) on the validation windows."""
+    model = load_fold(exp, fold).model
+    mean = torch.from_numpy(store.train.mean().astype(np.float32))
+    clean = pooled_embeddings(model.pool, store.valid)
+    spliced = pooled_embeddings(model.pool, store.valid, sae.reconstruct)
+    ablated = model.pool(mean.expand(1, store.valid.shape[2], -1)).unsqueeze(1)
+    out = splice_embeddings(model.head, clean, spliced, ablated, targets)
+    sample = _pca_sample(store.train, sae.cfg.seed)
+    pca = pca_reconstructor(sae, sample, int(round(max(l0, 1))), sae.cfg.seed)
+    pca_out = splice_embeddings(model.head, clean, pooled_embeddings(model.pool, store.valid, pca), ablated, targets)
+    flat = np.asarray(store.valid, dtype=np.float32).reshape(-1, store.valid.shape[-1])
+    out["pca_explained_variance"] = explained_variance(sae, pca, flat)
+    out |= {f"pca_{k}": pca_out[k] for k in ("kl_recovered", "prediction_kl")}
+    return out
+
+
+def fit_position_fold(
+    exp: ExperimentDir, fold: int, store: PositionStore, cfg: SAEConfig, progress: bool
+) -> tuple[SparseAutoencoder, dict]:
+    """Fit (or load, when fitted with the same settings) fold ``fold``'s per-position SAE; its metrics."""
+    path = exp.position_sae_weights(fold)
+    if path.is_file() and json.loads(path.with_suffix(".json").read_text()).get("config") == asdict(cfg):
+        sae = SparseAutoencoder.load(path)
+        history = json.loads(path.with_suffix(".json").read_text()).get("history", [])
+    else:
+        sae, history = fit_sae(
+            store.train, cfg, progress, f"position sae fold{fold}", checkpoint=exp.position_sae_checkpoint(fold)
+        )
+        sae.save(path, {"history": history, "store": store.meta["settings"]})
+    valid = ActivationStore.from_array(np.asarray(store.valid, dtype=np.float32).reshape(-1, store.valid.shape[-1]))
+    on_train, on_valid = evaluate(sae, store.train), evaluate(sae, valid)
+    return sae, {
+        "fold": fold,
+        "n_train_samples": len(store.train),
+        "n_valid_samples": len(valid),
+        "positions": int(store.valid.shape[2]),
+        "explained_variance_train": on_train["explained_variance"],
+        "explained_variance": on_valid["explained_variance"],
+        "l0": on_valid["l0"],
+        "dead_fraction": on_train["dead_fraction"],
+        "dead_fraction_valid": on_valid["dead_fraction"],
+    }
+
+
+def run_position_sae(
+    experiment: str,
+    data: str | Path | None = None,
+    models_root: str | Path = MODELS_DIR,
+    settings: dict | None = None,
+    positions: PositionSettings | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Every fold: its position store (one pass of its model; shared with the embeddings cache), its per-position
+    SAE, metrics, splice and max-pooled codes; the per-fold table (also ``sae/positions/metrics.csv``)."""
+    exp = ExperimentDir.named(experiment, models_root)
+    comp = Competition.from_arg(data)
+    all_rows = EmbeddingCache.rows_of(exp, comp)
+    positions = positions or PositionSettings()
+    folds = exp.folds_with_weights()
+    if not folds:
+        raise FileNotFoundError(f"{exp.root}: no fold weights; train first (python -m hms train ...)")
+    exp.sae_positions_dir.mkdir(parents=True, exist_ok=True)
+    records, cfg = [], None
+    for fold in tqdm(folds, desc="position SAE", unit="fold", disable=not progress):
+        store = build_position_store(exp, comp.root, fold, positions)
+        rows = all_rows.iloc[store.valid_rows]
+        cfg = SAEConfig.from_dict({"d_in": store.train.dim} | (settings or {}))
+        sae, metrics = fit_position_fold(exp, fold, store, cfg, progress)
+        metrics |= position_splice(exp, fold, sae, store, vote_probabilities(rows), metrics["l0"])
+        position_codes(sae, store.valid, store.valid_rows).save(exp.position_codes(fold))
+        records.append(metrics)
+    table = pd.DataFrame(records)
+    write_csv(table, exp.position_metrics_csv)
+    summary = {c: float(table[c].mean()) for c in SUMMARY_METRICS}
+    summary |= {"d_in": cfg.d_in, "d_sae": cfg.d_sae, "sparsity": cfg.sparsity, "k": cfg.k, "folds": folds}
+    summary |= {"positions": int(table["positions"].iloc[0]), "per_window": positions.per_window}
+    write_json(summary, exp.position_metrics_json)
+    log.info(
+        "per-position SAE %s: explained variance %.3f (valid), L0 %.1f, dead %.3f, KL recovered %.3f",
+        experiment,
+        summary["explained_variance"],
+        summary["l0"],
+        summary["dead_fraction"],
+        summary["kl_recovered"],
+    )
+    return table

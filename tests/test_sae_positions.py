@@ -1,0 +1,128 @@
+"""The per-position SAE (hms.sae.positions, hms.sae.position_run): its activation store keeps fold k's validation
+recordings out of what the SAE fits on; the per-position splice recovers everything with an exact reconstruction and
+nothing with the mean; a run over a trained (raw-EEG) experiment writes metrics with the splice columns, codes and
+where each position looks. The planted-factor recovery (hms.sae.recovery) picks features on other patients."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from hms.experiment import ExperimentDir
+from hms.families.views import ImageView
+from hms.sae.positions import PositionSettings, PositionStore, PositionWriter
+from hms.sae.recovery import cross_selected_auroc, location_hits
+from hms.sae.splice import pooled_embeddings, splice_embeddings
+from hms.signal.config import FrontEndConfig
+
+
+def test_the_training_part_of_a_position_store_holds_no_validation_recording(tmp_path):
+    rows = pd.DataFrame({"eeg_id": [10, 10, 11, 12, 13, 13], "fold": [0, 0, 1, 0, 1, 1]})
+    writer = PositionWriter(tmp_path, rows, fold=1, settings=PositionSettings(per_window=3, seed=0))
+    positions = np.arange(6 * 2 * 5 * 4, dtype=np.float32).reshape(6, 2, 5, 4)  # windows, views, positions, dims
+    writer(0, [0, 1, 2], positions[:3])
+    writer(0, [3, 4, 5], positions[3:])
+    writer.close()
+    (tmp_path / "positions.json").write_text(
+        json.dumps({"shape": [2, 5, 4], "train_chunks": 1, "valid_chunks": 1, "cells": {}})
+    )
+    store = PositionStore.open(tmp_path)
+    assert set(store.train.eeg_ids) == {10, 12}  # fold 1 holds eeg_ids 11 and 13: never in the training part
+    assert len(store.train) == 3 * 2 * 3  # three training windows x two views x three positions each
+    assert sorted(store.valid_rows) == [2, 4, 5] and store.valid.shape == (3, 2, 5, 4)
+    np.testing.assert_array_equal(store.valid[list(store.valid_rows).index(4)], positions[4])  # every position kept
+    train = store.train.take(np.arange(len(store.train)))
+    originals = {tuple(v) for v in positions[[0, 1, 3]].reshape(-1, 4)}
+    assert all(tuple(v) in originals for v in train)  # drawn from the windows' own positions, float16-exact here
+    assert len({tuple(v) for v in train}) == len(train)  # without repeats
+
+
+@pytest.fixture()
+def positions_problem():
+    """Mean pooling of 4 positions of 3-D vectors, 2 views, a linear head whose predictions are near the targets."""
+    rng = np.random.default_rng(0)
+    head = nn.Linear(3, 6)
+    positions = rng.normal(size=(30, 2, 4, 3)).astype(np.float32)
+    with torch.no_grad():
+        probs = head(torch.from_numpy(positions.mean(axis=(1, 2)))).softmax(-1).numpy()
+    return head, positions, 0.8 * probs + 0.2 / 6
+
+
+def _pool(x: torch.Tensor) -> torch.Tensor:
+    return x.mean(dim=1)
+
+
+def test_a_per_position_splice_of_an_exact_reconstruction_recovers_everything(positions_problem):
+    head, positions, targets = positions_problem
+    clean = pooled_embeddings(_pool, positions)
+    mean = torch.from_numpy(positions.reshape(-1, 3).mean(0))
+    ablated = _pool(mean.expand(1, 4, 3)).unsqueeze(1)
+    s = splice_embeddings(head, clean, pooled_embeddings(_pool, positions, lambda x: x), ablated, targets)
+    assert s["kl_recovered"] == pytest.approx(1.0) and s["prediction_kl"] == pytest.approx(0.0, abs=1e-9)
+    mean_only = pooled_embeddings(_pool, positions, lambda x: mean.expand_as(x))
+    s0 = splice_embeddings(head, clean, mean_only, ablated, targets)
+    assert s0["kl_recovered"] == pytest.approx(0.0, abs=1e-6) and s0["prediction_kl"] > 0
+
+
+def test_the_cells_of_the_stacked_image_name_their_view_chain_seconds_and_band():
+    frontend = FrontEndConfig(panel_height=64, panel_width=128)
+    cells = ImageView().position_cells(frontend, (1, 256, 256), 64)  # an 8 x 8 map at stride 32
+    assert len(cells) == 64
+    assert list(cells["view"][:8]) == ["organizer"] * 4 + ["eeg"] * 4
+    assert list(cells["chain"][::16]) == ["LL", "RL", "LP", "RP"]  # two cell rows per chain panel
+    eeg = cells[cells["view"] == "eeg"]
+    assert sorted(set(eeg["t0"])) == [0.0, 12.5, 25.0, 37.5] and eeg["t1"].max() == 50.0
+    top, bottom = cells.iloc[4], cells.iloc[12]  # the same EEG panel's upper (fast) and lower (slow) half
+    assert top["f0"] > bottom["f1"] - 1 and bottom["f0"] < 1.0
+    with pytest.raises(ValueError, match="positions fit no stride"):
+        ImageView().position_cells(frontend, (1, 256, 256), 63)
+
+
+def test_recovery_selects_a_feature_on_other_patients_and_scores_it_honestly():
+    rng = np.random.default_rng(0)
+    factor = rng.random(200) < 0.3
+    noise = rng.normal(size=(200, 20))
+    half = np.arange(200) < 100
+    with_signal = noise.copy()
+    with_signal[:, 7] = -factor.astype(float) + 0.01 * rng.normal(size=200)  # fires the other way round: the sign is learned
+    auc, chosen = cross_selected_auroc(with_signal, factor, half)
+    assert auc > 0.99 and chosen == 7
+    auc_noise, _ = cross_selected_auroc(noise, factor, half)
+    assert 0.3 < auc_noise < 0.7  # the best of 20 noise features on one half is chance on the other
+    assert np.isnan(cross_selected_auroc(noise, np.zeros(200, bool), half)[0])
+
+
+def test_a_location_hit_is_a_peak_on_a_planted_chain_at_planted_seconds():
+    cells = pd.DataFrame(
+        {"view": "eeg", "chain": ["LL", "RL", "LL", "RL"], "t0": [0, 0, 25, 25], "t1": [25, 25, 50, 50]}
+    )
+    where = np.array([0, 1, 2, 3])
+    located = [(("LL",), 5.0, 10.0)] * 4
+    hit, chance = location_hits(where, np.array([True, True, True, False]), located, cells)
+    assert hit == pytest.approx(1 / 3) and chance == pytest.approx(0.25)
+
+
+@pytest.mark.slow
+def test_a_per_position_sae_runs_over_a_trained_experiment(tiny_raw, sim_dir):
+    """Over the tiny raw-EEG experiment (its positions: time steps): every fold's store, SAE, metrics with the
+    splice columns, and max-pooled codes of exactly its validation windows."""
+    from hms.sae.position_run import PositionCodes, run_position_sae
+
+    settings = {"expansion": 2, "k": 4, "aux_k": 8, "dead_after": 64, "steps": 30, "batch_size": 32}
+    table = run_position_sae("raw", sim_dir, tiny_raw.parent, settings, PositionSettings(per_window=4), progress=False)
+    exp = ExperimentDir.of(tiny_raw)
+    assert list(table["fold"]) == exp.folds_with_weights()
+    assert table["kl_recovered"].notna().all() and (table["l0"] <= 4 + 1e-6).all()
+    assert {"pca_kl_recovered", "pca_explained_variance", "prediction_kl"} <= set(table.columns)
+    rows = pd.read_parquet(exp.embedding_rows)
+    for fold in table["fold"]:
+        store = PositionStore.open(exp.position_store_dir(fold))
+        valid_ids = set(rows.loc[rows["fold"] == fold, "eeg_id"])
+        assert not valid_ids & set(store.train.eeg_ids)
+        assert (rows["fold"].to_numpy()[store.valid_rows] == fold).all()
+        codes = PositionCodes.load(exp.position_codes(fold))
+        np.testing.assert_array_equal(codes.rows, store.valid_rows)
+        assert (codes.where < store.valid.shape[2]).all() and len(store.cells) == store.valid.shape[2]
