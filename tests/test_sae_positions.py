@@ -126,3 +126,7 @@ def test_a_per_position_sae_runs_over_a_trained_experiment(tiny_raw, sim_dir):
         codes = PositionCodes.load(exp.position_codes(fold))
         np.testing.assert_array_equal(codes.rows, store.valid_rows)
         assert (codes.where < store.valid.shape[2]).all() and len(store.cells) == store.valid.shape[2]
+    fitted = {f: exp.position_sae_weights(f).stat().st_mtime_ns for f in table["fold"]}
+    again = run_position_sae("raw", sim_dir, tiny_raw.parent, settings, PositionSettings(per_window=4), progress=False)
+    assert {f: exp.position_sae_weights(f).stat().st_mtime_ns for f in table["fold"]} == fitted  # nothing refitted
+    pd.testing.assert_frame_equal(again, table)

@@ -110,9 +110,12 @@ def fit_position_fold(
 ) -> tuple[SparseAutoencoder, dict]:
     """Fit (or load, when fitted with the same settings) fold ``fold``'s per-position SAE; its metrics."""
     path = exp.position_sae_weights(fold)
-    if path.is_file() and json.loads(path.with_suffix(".json").read_text()).get("config") == asdict(cfg):
-        sae = SparseAutoencoder.load(path)
-        history = json.loads(path.with_suffix(".json").read_text()).get("history", [])
+    manifest = ExperimentDir.position_manifest(store.folder)
+    meta = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").is_file() else {}
+    fitted = path.is_file() and path.stat().st_mtime >= manifest.stat().st_mtime
+    if fitted and meta.get("config") == asdict(cfg) and meta.get("store") == store.meta["settings"]:
+        sae = SparseAutoencoder.load(path)  # fitted with these settings on this very store
+        history = meta.get("history", [])
     else:
         sae, history = fit_sae(
             store.train, cfg, progress, f"position sae fold{fold}", checkpoint=exp.position_sae_checkpoint(fold)
