@@ -171,3 +171,25 @@ def test_window_factors_read_the_pattern_under_the_label_and_the_artifacts_in_th
     (chains, t0, t1), nothing = factor_locations(rows, events, "artifact_blink")
     assert chains == ("LL", "RL", "LP", "RP") and (t0, t1) == (20.0, 20.5) and nothing == ((), 0.0, 0.0)
     assert factor_locations(rows, events, "pattern_lpd")[0][0] == ("LL", "LP")
+
+
+def test_sessions_are_the_simulations_they_were():
+    """Two sessions of make run's simulation (20 patients, seed 42) that draw a flat channel, as this simulator has
+    always drawn them (SHA-256 of the float32 signal): recording the ground truth must not move a single draw, so
+    a newly recorded event cannot silently change every figure measured on the simulator."""
+    import hashlib
+
+    from hms.synth.signals import session_signal
+
+    expected = {
+        1405179712: "15fd06c077b77c513601bc5592ae7e6b123b993f075c59d8d4b0da076603f74f",
+        93005074: "c6dc05d883c898f43feb026e9ddb7212b44a7e1e412309081b57f28deab66ea7",
+    }
+    plans = {p.spectrogram_id: p for p in build_structure(20, 5, 42, 15).sessions if p.spectrogram_id in expected}
+    notes: dict = {}
+    got = {
+        i: hashlib.sha256(session_signal(p, notes if i == 93005074 else None).tobytes()).hexdigest()
+        for i, p in plans.items()
+    }
+    assert got == expected
+    assert "flat" in {e["kind"] for e in notes["artifacts"]["events"]}

@@ -275,8 +275,9 @@ def _dropouts(x: np.ndarray, rng: np.random.Generator, notes: dict | None = None
     n = x.shape[1]
     record = notes.setdefault("events", []).append if notes is not None else (lambda event: None)
     if rng.random() < 0.08:
+        flat = rng.standard_normal(n) * 0.1  # drawn before the channel (the order of the original assignment)
         ch = int(rng.integers(N_SCALP))
-        x[ch] = rng.standard_normal(n) * 0.1
+        x[ch] = flat
         record(_event("flat", 0, n, (SCALP_CHANNELS[ch],)))
     if rng.random() < 0.06:
         for _ in range(int(rng.integers(1, 4))):
