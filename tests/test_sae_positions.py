@@ -87,7 +87,7 @@ def test_recovery_selects_a_feature_on_other_patients_and_scores_it_honestly():
     noise = rng.normal(size=(200, 20))
     half = np.arange(200) < 100
     with_signal = noise.copy()
-    with_signal[:, 7] = -factor.astype(float) + 0.01 * rng.normal(size=200)  # fires the other way round: the sign is learned
+    with_signal[:, 7] = -factor.astype(float) + 0.01 * rng.normal(size=200)  # fires the other way: the sign is learned
     auc, chosen = cross_selected_auroc(with_signal, factor, half)
     assert auc > 0.99 and chosen == 7
     auc_noise, _ = cross_selected_auroc(noise, factor, half)
