@@ -56,19 +56,7 @@ PAGE_COLUMNS = [
     "date",
     "git_commit",
 ]
-SUMMARY_COLUMNS = {
-    "experiment",
-    "oof_kl_golden",
-    "oof_kl_all",
-    "gap_left",
-    "bayes_floor",
-    "class_prior_kl",
-    "model",
-    "seed",
-    "train_minutes",
-    "date",
-    "git_commit",
-}
+SUMMARY_COLUMNS = set(PAGE_COLUMNS) - {"folds", "sae_explained_variance", "sae_l0", "sae_dead_fraction"}
 
 
 def git_commit() -> str:

@@ -192,3 +192,14 @@ def evaluate(sae: SparseAutoencoder, x: np.ndarray | ActivationStore, batch: int
         "dead_fraction": float((density == 0).mean()),
         "density": density,
     }
+
+
+def split_metrics(on_train: dict, on_valid: dict) -> dict:
+    """The per-fold columns of an SAE's metrics from :func:`evaluate` on its training and validation parts."""
+    return {
+        "explained_variance_train": on_train["explained_variance"],
+        "explained_variance": on_valid["explained_variance"],
+        "l0": on_valid["l0"],
+        "dead_fraction": on_train["dead_fraction"],
+        "dead_fraction_valid": on_valid["dead_fraction"],
+    }

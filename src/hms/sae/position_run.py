@@ -12,7 +12,6 @@ Resumable per fold like the pooled SAE (a fold whose weights exist with the same
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,14 +29,12 @@ from hms.io import atomic_write, write_csv, write_json
 from hms.paths import MODELS_DIR
 from hms.predict import load_fold
 from hms.sae.baselines import explained_variance, pca_reconstructor
-from hms.sae.fit import evaluate, fit_sae
+from hms.sae.fit import evaluate, fit_sae, split_metrics
 from hms.sae.model import SAEConfig, SparseAutoencoder
 from hms.sae.positions import PositionSettings, PositionStore, build_position_store
-from hms.sae.run import SUMMARY_METRICS
+from hms.sae.run import log_summary, summarize
 from hms.sae.splice import pooled_embeddings, splice_embeddings
 from hms.sae.store import ActivationStore
-
-log = logging.getLogger(__name__)
 
 PCA_SAMPLE = 65_536  # training vectors the PCA baseline is fitted on (all of them when fewer)
 
@@ -128,11 +125,7 @@ def fit_position_fold(
         "n_train_samples": len(store.train),
         "n_valid_samples": len(valid),
         "positions": int(store.valid.shape[2]),
-        "explained_variance_train": on_train["explained_variance"],
-        "explained_variance": on_valid["explained_variance"],
-        "l0": on_valid["l0"],
-        "dead_fraction": on_train["dead_fraction"],
-        "dead_fraction_valid": on_valid["dead_fraction"],
+        **split_metrics(on_train, on_valid),
     }
 
 
@@ -165,16 +158,8 @@ def run_position_sae(
         records.append(metrics)
     table = pd.DataFrame(records)
     write_csv(table, exp.position_metrics_csv)
-    summary = {c: float(table[c].mean()) for c in SUMMARY_METRICS}
-    summary |= {"d_in": cfg.d_in, "d_sae": cfg.d_sae, "sparsity": cfg.sparsity, "k": cfg.k, "folds": folds}
+    summary = summarize(table, cfg, folds)
     summary |= {"positions": int(table["positions"].iloc[0]), "per_window": positions.per_window}
     write_json(summary, exp.position_metrics_json)
-    log.info(
-        "per-position SAE %s: explained variance %.3f (valid), L0 %.1f, dead %.3f, KL recovered %.3f",
-        experiment,
-        summary["explained_variance"],
-        summary["l0"],
-        summary["dead_fraction"],
-        summary["kl_recovered"],
-    )
+    log_summary("per-position SAE", experiment, summary)
     return table

@@ -24,7 +24,7 @@ from hms.plots import save_figure, subplots
 from hms.predict import load_fold
 from hms.sae.activations import build_activations
 from hms.sae.baselines import explained_variance, pca_reconstructor
-from hms.sae.fit import evaluate, fit_sae
+from hms.sae.fit import evaluate, fit_sae, split_metrics
 from hms.sae.model import SAEConfig, SparseAutoencoder
 from hms.sae.splice import splice_scores
 from hms.sae.store import ActivationStore
@@ -98,11 +98,7 @@ def fit_fold(
         "fold": fold,
         "n_train_samples": len(x_train),
         "n_valid_samples": len(x_valid),
-        "explained_variance_train": on_train["explained_variance"],
-        "explained_variance": on_valid["explained_variance"],
-        "l0": on_valid["l0"],
-        "dead_fraction": on_train["dead_fraction"],
-        "dead_fraction_valid": on_valid["dead_fraction"],
+        **split_metrics(on_train, on_valid),
         "train_eeg_ids": sorted(int(i) for i in np.unique(train_ids)),
         "history": history,
     }
@@ -159,8 +155,7 @@ def run_sae(
             _plot_reconstructions(sae, x_valid, exp.sae_reconstructions_png)
     table = pd.DataFrame(records)
     write_csv(table, exp.sae_metrics_csv)
-    summary = {c: float(table[c].mean()) for c in SUMMARY_METRICS}
-    summary |= {"d_in": cfg.d_in, "d_sae": cfg.d_sae, "sparsity": cfg.sparsity, "k": cfg.k, "folds": folds}
+    summary = summarize(table, cfg, folds)
     write_json(summary, exp.sae_metrics_json)
     _plot_density(np.stack(densities), exp.sae_density_png, cfg)
     if k_curve:
@@ -168,15 +163,26 @@ def run_sae(
         write_csv(curve, exp.sae_k_curve_csv)
         _plot_k_curve(curve, exp.sae_k_curve_png)
     _record(experiment, summary, files_dir)
+    log_summary("SAE", experiment, summary)
+    return table
+
+
+def summarize(table: pd.DataFrame, cfg: SAEConfig, folds: list[int]) -> dict:
+    """What metrics.json holds: the mean over folds of every :data:`SUMMARY_METRICS` column and the SAE's shape."""
+    summary = {c: float(table[c].mean()) for c in SUMMARY_METRICS}
+    return summary | {"d_in": cfg.d_in, "d_sae": cfg.d_sae, "sparsity": cfg.sparsity, "k": cfg.k, "folds": folds}
+
+
+def log_summary(what: str, experiment: str, summary: dict) -> None:
     log.info(
-        "SAE %s: explained variance %.3f (valid), L0 %.1f, dead %.3f, KL recovered %.3f",
+        "%s %s: explained variance %.3f (valid), L0 %.1f, dead %.3f, KL recovered %.3f",
+        what,
         experiment,
         summary["explained_variance"],
         summary["l0"],
         summary["dead_fraction"],
         summary["kl_recovered"],
     )
-    return table
 
 
 def run_k_curve(
