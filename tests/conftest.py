@@ -87,6 +87,23 @@ def stacked(tiny_models: Path, sim_dir: Path, tmp_path_factory: pytest.TempPathF
     return tiny_models, sae_table, ablation, files
 
 
+@pytest.fixture(scope="session")
+def stacked_positions(tiny_raw: Path, sim_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A copy of the tiny raw-EEG experiment (its network has per-position activations: time steps) with its
+    per-position SAE (every position of the training windows kept) and stackers on the logits and on the logits +
+    max-pooled per-position codes: (models dir, ablation)."""
+    from hms.sae.position_run import run_position_sae
+    from hms.sae.positions import PositionSettings
+    from hms.stack.run import run_stack
+
+    root = tmp_path_factory.mktemp("stacked_positions")
+    shutil.copytree(tiny_raw, root / "raw")
+    run_position_sae("raw", sim_dir, root, SAE_TINY, PositionSettings(per_window=0), progress=False)
+    sets = ("logits", "logits_position_sae")
+    ablation = run_stack("raw", sim_dir, root, sets, rounds=20, files_dir=root / "files")
+    return root / "raw", ablation
+
+
 TINY_RAW = [
     "family=raw_eeg",
     "model.filters=4",

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from hms.errors import DataError
 from hms.experiment import ExperimentDir
 from hms.families.views import ImageView
 from hms.sae.positions import PositionSettings, PositionStore, PositionWriter
@@ -130,3 +131,51 @@ def test_a_per_position_sae_runs_over_a_trained_experiment(tiny_raw, sim_dir):
     again = run_position_sae("raw", sim_dir, tiny_raw.parent, settings, PositionSettings(per_window=4), progress=False)
     assert {f: exp.position_sae_weights(f).stat().st_mtime_ns for f in table["fold"]} == fitted  # nothing refitted
     pd.testing.assert_frame_equal(again, table)
+
+
+def test_a_store_keeping_every_position_gives_codes_of_every_window_max_pooled_over_positions(tmp_path):
+    """With per_window 0 the training part holds whole windows (with their rows), so the max-pooled codes cover the
+    training rows too — what fold k's per-position stacker trains on — and equal the codes' maximum over positions."""
+    from hms.sae.model import SAEConfig, SparseAutoencoder
+    from hms.sae.position_run import PositionCodeSink, store_codes
+
+    rows = pd.DataFrame({"eeg_id": [10, 10, 11, 12, 13, 13], "fold": [0, 0, 1, 0, 1, 1]})
+    settings = PositionSettings(per_window=0, seed=0)
+    writer = PositionWriter(tmp_path, rows, fold=1, settings=settings)
+    positions = np.random.default_rng(1).normal(size=(6, 2, 5, 4)).astype(np.float32)
+    writer(0, [0, 1, 2], positions[:3])
+    writer(0, [3, 4, 5], positions[3:])
+    writer.close()
+    manifest = {"shape": [2, 5, 4], "train_chunks": 1, "valid_chunks": 1, "cells": {}, "settings": vars(settings)}
+    (tmp_path / "positions.json").write_text(json.dumps(manifest))
+    store = PositionStore.open(tmp_path)
+    assert store.whole_train and list(store.train_rows) == [0, 1, 3] and len(store.train) == 3 * 2 * 5
+    torch.manual_seed(0)
+    sae = SparseAutoencoder(SAEConfig.from_dict({"d_in": 4, "expansion": 2, "k": 3}))
+    codes = store_codes(sae, store)
+    assert list(codes.rows) == [0, 1, 2, 3, 4, 5]
+    stored = positions.astype(np.float16).astype(np.float32)  # the store's precision
+    with torch.no_grad():
+        direct = sae.codes(torch.from_numpy(stored.reshape(-1, 4))).numpy().reshape(6, 2, 5, -1)
+    np.testing.assert_allclose(codes.peak, direct.max(axis=2), rtol=1e-6)
+    np.testing.assert_array_equal(codes.where, direct.argmax(axis=2))
+    sink = PositionCodeSink([sae], n_rows=7, views=2)  # inference: the same codes from the forward pass's positions
+    sink(0, [0, 1, 2, 3, 4, 5], positions)
+    np.testing.assert_allclose(sink.peak[0][:6], codes.peak, rtol=1e-6)
+    assert np.isnan(sink.peak[0][6]).all()  # a row without inputs has no codes
+    sampled = PositionStore(tmp_path, store.train, store.train_rows, store.valid, store.valid_rows, store.cells, {})
+    sampled.meta = {"shape": [2, 5, 4], "settings": {"per_window": 3}}
+    with pytest.raises(DataError, match="per_window=0"):
+        next(sampled.train_windows())
+
+
+def test_a_position_store_too_big_for_the_disk_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    import shutil
+    from types import SimpleNamespace
+
+    rows = pd.DataFrame({"eeg_id": [10, 11], "fold": [0, 1]})
+    writer = PositionWriter(tmp_path, rows, fold=1, settings=PositionSettings(per_window=0))
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: SimpleNamespace(total=100, used=90, free=10))
+    with pytest.raises(DataError, match="per_window=16"):
+        writer(0, [0, 1], np.zeros((2, 2, 5, 4), np.float32))
+    assert not list(tmp_path.iterdir())

@@ -14,9 +14,15 @@ from conftest import SAE_TINY
 
 from hms.constants import VOTE_COLS
 from hms.data import Competition
-from hms.stack.model import CNN_ONLY, FEATURE_SETS
+from hms.experiment import ExperimentDir
+from hms.predict import FoldOutputs
+from hms.stack.model import CNN_ONLY, FEATURE_SETS, needs
 
 ROOT = Path(__file__).resolve().parents[1]
+# the tiny experiment's network (a ViT) has no per-position activations: every other set is stacked on it, the
+# per-position one on the tiny raw-EEG experiment (``stacked_positions``)
+POOLED_SETS = tuple(name for name in FEATURE_SETS if not needs(name, "position_sae"))
+POSITION_SETS = tuple(name for name in FEATURE_SETS if needs(name, "position_sae"))
 
 
 def _validation_ids(models: Path, fold: int) -> set[int]:
@@ -31,7 +37,7 @@ def test_no_fold_sees_its_validation_rows(stacked):
         others = set(pd.read_csv(models / "folds.csv").query("fold != @fold")["eeg_id"].astype(int))
         sae_ids = set(json.loads((models / f"sae/fold{fold}.json").read_text())["metrics"]["train_eeg_ids"])
         assert sae_ids and not sae_ids & valid and sae_ids <= others
-        for name in FEATURE_SETS:
+        for name in POOLED_SETS:
             ids = set(json.loads((models / f"stack/{name}/fold{fold}.json").read_text())["train_eeg_ids"])
             assert ids and not ids & valid and ids <= others, name
 
@@ -47,14 +53,14 @@ def test_sae_metrics_plots_and_leaderboard(stacked):
     assert list(pd.read_csv(models / "sae/k_curve.csv")["k"]) == [2, 4]
     board = pd.read_csv(files / "leaderboard.csv")
     assert "s_sae" in set(board["experiment"]) and board["sae_explained_variance"].notna().any()
-    assert {f"s_stack_{n}" for n in FEATURE_SETS} <= set(board["experiment"])
+    assert {f"s_stack_{n}" for n in POOLED_SETS} <= set(board["experiment"])
 
 
 def test_stacker_outputs_are_probabilities_and_ablation_is_complete(stacked):
     models, _, ablation, _ = stacked
-    assert list(ablation["feature_set"]) == [CNN_ONLY, *FEATURE_SETS]
+    assert list(ablation["feature_set"]) == [CNN_ONLY, *POOLED_SETS]  # no per-position codes: that set is skipped
     assert np.isfinite(ablation[["oof_kl_all", "oof_kl_golden"]].to_numpy()).all()
-    for name in FEATURE_SETS:
+    for name in POOLED_SETS:
         rows = pd.read_parquet(models / f"stack/{name}/oof_rows.parquet")
         p = rows[list(VOTE_COLS)].to_numpy()
         assert (p >= 0).all() and np.abs(p.sum(axis=1) - 1).max() < 1e-9
@@ -64,10 +70,10 @@ def test_stacker_outputs_are_probabilities_and_ablation_is_complete(stacked):
 
 
 @pytest.mark.parametrize("name", list(FEATURE_SETS))
-def test_inference_with_fold_k_alone_reproduces_the_stored_oof(stacked, sim_dir, name):
+def test_inference_with_fold_k_alone_reproduces_the_stored_oof(request, sim_dir, name):
     from hms.infer import predict_rows
 
-    models, _, _, _ = stacked
+    models = request.getfixturevalue("stacked_positions" if name in POSITION_SETS else "stacked")[0]
     stored = pd.read_parquet(models / f"stack/{name}/oof_rows.parquet")
     comp = Competition(sim_dir)
     train = comp.train()
@@ -76,6 +82,26 @@ def test_inference_with_fold_k_alone_reproduces_the_stored_oof(stacked, sim_dir,
         rows = train.merge(part[["eeg_id", "eeg_sub_id"]], on=["eeg_id", "eeg_sub_id"])
         probs, _ = predict_rows(comp, rows, models, split="train", folds=[fold], feature_set=name)
         np.testing.assert_allclose(probs, part[list(VOTE_COLS)].to_numpy(), atol=1e-6)
+
+
+def test_the_per_position_stacker_reads_codes_of_every_row_from_its_own_fold(stacked_positions):
+    """Fold k's per-position codes cover its training rows too (every position kept), its stacker trained on fold k's
+    training recordings only, and it carries per-position features."""
+    from hms.sae.position_run import PositionCodes
+
+    models, ablation = stacked_positions
+    exp = ExperimentDir.of(models)
+    assert list(ablation["feature_set"]) == [CNN_ONLY, "logits", *POSITION_SETS]
+    assert np.isfinite(ablation[["oof_kl_all", "oof_kl_golden"]].to_numpy()).all()
+    for fold in (0, 1):
+        codes = PositionCodes.load(exp.position_codes(fold))
+        has_output = np.isfinite(FoldOutputs.load(exp.embedding_fold(fold)).probs).all(axis=1)
+        np.testing.assert_array_equal(np.sort(codes.rows), np.flatnonzero(has_output))
+        valid = _validation_ids(models, fold)
+        for name in POSITION_SETS:
+            meta = json.loads((models / f"stack/{name}/fold{fold}.json").read_text())
+            assert meta["train_eeg_ids"] and not set(meta["train_eeg_ids"]) & valid
+            assert any(f.startswith("pos_sae_") for f in meta["features"])
 
 
 @pytest.mark.slow

@@ -1,5 +1,5 @@
-"""Test-time inference of one experiment: raw files -> the family's inputs -> every fold (+ swap TTA) -> (SAE ->
-LightGBM when the experiment has a stack) -> averaged probabilities.
+"""Test-time inference of one experiment: raw files -> the family's inputs -> every fold (+ swap TTA) -> (SAE or
+per-position SAE -> LightGBM when the experiment has a stack) -> averaged probabilities.
 
 A row whose EEG or spectrogram is missing or unreadable keeps the modality that exists (the other is blank); with
 neither, it gets the training prior. Every such row is named in the summary warning with its reason, never fatal. A
@@ -19,7 +19,8 @@ from hms.constants import VOTE_COLS
 from hms.data import Competition, DataError
 from hms.experiment import ExperimentDir
 from hms.predict import check_fold_weights, fold_spec, load_folds, run_rows
-from hms.stack.model import CNN_ONLY, FoldStack, check_feature_set, default_feature_set, needs
+from hms.sae.position_run import PositionCodeSink
+from hms.stack.model import CNN_ONLY, FoldStack, StackInputs, check_feature_set, default_feature_set, needs
 from hms.timing import timed
 
 log = logging.getLogger(__name__)
@@ -77,9 +78,12 @@ def check_experiment(exp: ExperimentDir | str | Path, feature_set: str | None = 
 
 
 def stack_files(exp: ExperimentDir, feature_set: str, fold: int) -> list[Path]:
-    """The files fold ``fold``'s stack of ``feature_set`` reads: its LightGBM model and sidecar (+ the fold's SAE)."""
+    """The files fold ``fold``'s stack of ``feature_set`` reads: its LightGBM model and sidecar (+ the fold's SAE or
+    per-position SAE)."""
     model = exp.stack_model(feature_set, fold)
-    return [model, model.with_suffix(".json"), *([exp.sae_weights(fold)] if needs(feature_set, "sae") else [])]
+    saes = [exp.sae_weights(fold)] if needs(feature_set, "sae") else []
+    saes += [exp.position_sae_weights(fold)] if needs(feature_set, "position_sae") else []
+    return [model, model.with_suffix(".json"), *saes]
 
 
 def predict_rows(
@@ -102,12 +106,14 @@ def predict_rows(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     loaded = load_folds(exp, folds, device)
     feature_set = feature_set or default_feature_set(exp)
-    stacks = None
+    stacks, sink = None, None
     if feature_set != CNN_ONLY:
         if not tta_swap:
             log.warning("the %s stack was trained on TTA-averaged embeddings; predicting with TTA on", feature_set)
             tta_swap = True
         stacks = [FoldStack(exp, feature_set, f.fold) for f in loaded]
+        if needs(feature_set, "position_sae"):
+            sink = PositionCodeSink([st.position_sae for st in stacks], len(rows), views=2)
     outputs, hand, problems = run_rows(
         comp,
         rows,
@@ -118,12 +124,15 @@ def predict_rows(
         batch_size=batch_size,
         timings=timings,
         desc="predict",
+        positions=sink,
     )
     with timed(timings, "stack"):
         if stacks is None:
             per_fold = [o.probs for o in outputs]
         else:
-            per_fold = [st.predict(o, hand) for o, st in zip(outputs, stacks, strict=True)]
+            peaks = sink.peak if sink is not None else [None] * len(stacks)
+            given = [StackInputs(o, hand=hand, position_peak=pk) for o, pk in zip(outputs, peaks, strict=True)]
+            per_fold = [st.predict(g) for g, st in zip(given, stacks, strict=True)]
     probs = np.mean(per_fold, axis=0)
     no_input = ~np.isfinite(outputs[0].probs).all(axis=1)  # run_rows raises on non-finite output of a real input
     probs[no_input] = prior

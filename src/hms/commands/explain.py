@@ -33,7 +33,7 @@ def _args_sae(p: argparse.ArgumentParser) -> None:
         "--set",
         action="append",
         metavar="KEY=VALUE",
-        help="override one SAE setting, e.g. k=16 (with --positions: sae.k=16, positions.per_window=0)",
+        help="override one SAE setting, e.g. k=16 (with --positions: sae.k=16, positions.per_window=16)",
     )
     p.add_argument(
         "--k-curve",
@@ -139,16 +139,20 @@ def _args_stack(p: argparse.ArgumentParser) -> None:
     p.add_argument("--experiment", required=True)
     p.add_argument("--data", default=None)
     models_root_arg(p)
-    p.add_argument("--feature-sets", default=None, help="comma list (default all: logits,logits_embedding,...)")
+    p.add_argument(
+        "--feature-sets",
+        default=None,
+        help="comma list (default every set whose inputs exist: logits, logits_embedding, logits_sae, "
+        "logits_sae_hand, and logits_position_sae after hms sae --positions)",
+    )
     p.add_argument("--rounds", type=int, default=300, help="boosting rounds per fold")
     p.add_argument("--seed", type=int, default=42)
 
 
 def _run_stack(args: argparse.Namespace) -> int:
-    from hms.stack.model import FEATURE_SETS  # deferred: the stage's heavy imports
-    from hms.stack.run import run_stack
+    from hms.stack.run import run_stack  # deferred: the stage's heavy imports
 
-    sets = tuple(args.feature_sets.split(",")) if args.feature_sets else tuple(FEATURE_SETS)
+    sets = tuple(args.feature_sets.split(",")) if args.feature_sets else None
     ablation = run_stack(args.experiment, args.data, args.models_root, sets, rounds=args.rounds, seed=args.seed)
     print(ablation.round(4).to_string(index=False))
     return 0

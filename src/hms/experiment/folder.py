@@ -236,7 +236,8 @@ class ExperimentDir:
 
     def position_store_dir(self, fold: int) -> Path:
         """Fold ``fold``'s per-position activations: ``positions.json`` (what they are; written last),
-        ``train-*.npy`` (+ ``.ids.npy``) training-part vectors, ``valid-*.npy`` (+ ``.rows.npy``) validation windows."""
+        ``train-*.npy`` (+ ``.ids.npy`` per vector, ``.rows.npy`` per window) training-part windows, ``valid-*.npy``
+        (+ ``.rows.npy``) validation windows."""
         return self.sae_positions_dir / "activations" / f"fold{fold}"
 
     @staticmethod
@@ -254,7 +255,7 @@ class ExperimentDir:
 
     @staticmethod
     def position_chunk_rows(chunk: Path) -> Path:
-        """The label-row position (into the embeddings' rows) of every window of a validation chunk."""
+        """The label-row position (into the embeddings' rows) of every window of a position chunk."""
         return chunk.with_suffix(".rows.npy")
 
     def position_sae_weights(self, fold: int) -> Path:
@@ -264,8 +265,9 @@ class ExperimentDir:
         return self.sae_positions_dir / f"fold{fold}.state.pt"
 
     def position_codes(self, fold: int) -> Path:
-        """Fold ``fold``'s per-position SAE on its validation windows: codes max-pooled over positions and the
-        position of each maximum, per view (``hms.sae.position_run`` owns the format)."""
+        """Fold ``fold``'s per-position SAE on its windows (the validation windows; every window when the store kept
+        every position of the training part too): codes max-pooled over positions and the position of each maximum,
+        per view (``hms.sae.position_run`` owns the format)."""
         return self.sae_positions_dir / f"codes_fold{fold}.npz"
 
     @property

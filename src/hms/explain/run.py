@@ -30,7 +30,7 @@ from hms.sae.latents import describe, feature_table, ground_truth
 from hms.sae.model import SparseAutoencoder
 from hms.signal.bands import BANDS
 from hms.signal.config import FrontEndConfig
-from hms.stack.model import FoldStack, feature_matrix
+from hms.stack.model import FoldStack, StackInputs, feature_matrix
 from hms.synth.signals import PLANTED
 
 
@@ -339,7 +339,7 @@ def run_explain(
     booster, x = None, None
     if exp.stack_model("logits_sae", s.fold).is_file():
         booster = FoldStack(exp, "logits_sae", s.fold).booster
-        x, _ = feature_matrix("logits_sae", lat.outputs.subset(lat.ok), lat.sae)
+        x, _ = feature_matrix("logits_sae", StackInputs(lat.outputs.subset(lat.ok), lat.sae))
     clip_dir = Path(s.clip) if s.clip else exp.clip_dir
     retrieval = clip_words(exp, clip_dir, s.fold, comp, lat.rows, lat.codes, stats)
     rankings = class_rankings(stats, lat.targets, x, booster, s.top)

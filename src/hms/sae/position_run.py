@@ -5,7 +5,8 @@ map (``hms.sae.positions``: fold k's training recordings only), evaluated on its
 - splice fidelity: every position of a validation window replaced by its reconstruction, pooled by the network's
   own pooling, through the fold's head (``hms.sae.splice``), beside PCA with as many components as the SAE's L0;
 - per window and view, each feature's code max-pooled over positions and the position of that maximum
-  (``codes_fold{k}.npz``: the stacker's and the maps' input; this module owns the format).
+  (``codes_fold{k}.npz``: the stacker's and the maps' input; this module owns the format): of the validation windows,
+  and of the training windows too when the store kept all their positions (the stacker of fold k trains on those).
 
 Resumable per fold like the pooled SAE (a fold whose weights exist with the same settings is not refitted)."""
 
@@ -55,6 +56,12 @@ class PositionCodes:
 
         atomic_write(path, write)
 
+    def dense(self, n_rows: int) -> np.ndarray:
+        """``peak`` laid out by row: (n_rows, views, d_sae), NaN for the rows without codes."""
+        out = np.full((n_rows, *self.peak.shape[1:]), np.nan, np.float32)
+        out[self.rows] = self.peak
+        return out
+
     @classmethod
     def load(cls, path: Path) -> PositionCodes:
         if not path.is_file():
@@ -64,22 +71,52 @@ class PositionCodes:
 
 
 @torch.no_grad()
+def max_codes(sae: SparseAutoencoder, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Windows (b, V, P, d) -> each feature's largest code over the positions (b, V, d_sae) and its position."""
+    b, v, p, d = windows.shape
+    z = sae.codes(torch.from_numpy(np.asarray(windows, dtype=np.float32)).reshape(-1, d)).reshape(b, v, p, -1)
+    values, index = z.max(dim=2)
+    return values.numpy(), index.numpy().astype(np.int16)
+
+
 def position_codes(sae: SparseAutoencoder, positions: np.ndarray, rows: np.ndarray, batch: int = 32) -> PositionCodes:
     """Codes of every position of every window (n, V, P, d), max-pooled over positions."""
-    n, v, p, d = positions.shape
-    peak = np.zeros((n, v, sae.cfg.d_sae), np.float32)
-    where = np.zeros((n, v, sae.cfg.d_sae), np.int16)
-    for start in range(0, n, batch):
-        x = torch.from_numpy(np.asarray(positions[start : start + batch], dtype=np.float32))
-        z = sae.codes(x.reshape(-1, d)).reshape(-1, v, p, sae.cfg.d_sae)
-        values, index = z.max(dim=2)
-        peak[start : start + batch], where[start : start + batch] = values.numpy(), index.numpy()
+    peak = np.zeros((len(positions), positions.shape[1], sae.cfg.d_sae), np.float32)
+    where = np.zeros(peak.shape, np.int16)
+    for start in range(0, len(positions), batch):
+        peak[start : start + batch], where[start : start + batch] = max_codes(sae, positions[start : start + batch])
     return PositionCodes(rows, peak, where)
 
 
-def _pca_sample(store: ActivationStore, seed: int) -> np.ndarray:
+class PositionCodeSink:
+    """A :data:`hms.predict.PositionSink` for inference: fold m's per-position SAE on each batch's positions (rounded
+    to float16 first, as the store holds them, so test rows get the codes training rows got), max-pooled;
+    ``peak[m]`` (rows, views, d_sae), NaN for rows without inputs."""
+
+    def __init__(self, saes: list[SparseAutoencoder], n_rows: int, views: int) -> None:
+        self.saes = saes
+        self.peak = [np.full((n_rows, views, sae.cfg.d_sae), np.nan, np.float32) for sae in saes]
+
+    def __call__(self, fold_index: int, idx: list[int], positions: np.ndarray) -> None:
+        self.peak[fold_index][idx], _ = max_codes(self.saes[fold_index], positions.astype(np.float16))
+
+
+def store_codes(sae: SparseAutoencoder, store: PositionStore) -> PositionCodes:
+    """The max-pooled codes of the store's validation windows and, when it kept every position of its training
+    windows, of those too (ordered by row)."""
+    parts = [position_codes(sae, store.valid, store.valid_rows)]
+    if store.whole_train:
+        parts += [position_codes(sae, windows, rows) for rows, windows in store.train_windows()]
+    rows = np.concatenate([c.rows for c in parts])
+    order = np.argsort(rows, kind="stable")
+    peak, where = np.concatenate([c.peak for c in parts]), np.concatenate([c.where for c in parts])
+    return PositionCodes(rows[order], peak[order], where[order])
+
+
+def _sample(store: ActivationStore, size: int, seed: int) -> np.ndarray:
+    """``size`` vectors of the store drawn by the seed (all of them when it holds fewer), in store order."""
     n = len(store)
-    index = np.arange(n) if n <= PCA_SAMPLE else np.sort(np.random.default_rng(seed).choice(n, PCA_SAMPLE, False))
+    index = np.arange(n) if n <= size else np.sort(np.random.default_rng(seed).choice(n, size, False))
     return store.take(index)
 
 
@@ -93,7 +130,7 @@ def position_splice(
     spliced = pooled_embeddings(model.pool, store.valid, sae.reconstruct)
     ablated = model.pool(mean.expand(1, store.valid.shape[2], -1)).unsqueeze(1)
     out = splice_embeddings(model.head, clean, spliced, ablated, targets)
-    sample = _pca_sample(store.train, sae.cfg.seed)
+    sample = _sample(store.train, PCA_SAMPLE, sae.cfg.seed)
     pca = pca_reconstructor(sae, sample, int(round(max(l0, 1))), sae.cfg.seed)
     pca_out = splice_embeddings(model.head, clean, pooled_embeddings(model.pool, store.valid, pca), ablated, targets)
     flat = np.asarray(store.valid, dtype=np.float32).reshape(-1, store.valid.shape[-1])
@@ -154,7 +191,7 @@ def run_position_sae(
         cfg = SAEConfig.from_dict({"d_in": store.train.dim} | (settings or {}))
         sae, metrics = fit_position_fold(exp, fold, store, cfg, progress)
         metrics |= position_splice(exp, fold, sae, store, vote_probabilities(rows), metrics["l0"])
-        position_codes(sae, store.valid, store.valid_rows).save(exp.position_codes(fold))
+        store_codes(sae, store).save(exp.position_codes(fold))
         records.append(metrics)
     table = pd.DataFrame(records)
     write_csv(table, exp.position_metrics_csv)

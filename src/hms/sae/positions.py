@@ -5,7 +5,8 @@ raw-EEG family), from the same forward pass that gives the pooled embedding (:fu
 Fold k's store (``ExperimentDir.position_store_dir``) holds, streamed to disk in chunks of float16:
 
 - ``train``: for every training-part window (fold k's TRAINING recordings only), both hemisphere views,
-  ``per_window`` positions drawn by the seed (all when 0) — what the SAE fits on, with each vector's eeg_id;
+  ``per_window`` positions drawn by the seed (all when 0, the default) — what the SAE fits on, with each vector's
+  eeg_id and each window's row (with every position kept, the stacker's per-position codes of the training rows);
 - ``valid``: every position of every validation-part window, both views — what the splice and the maps read — with
   each window's row (into the embeddings' rows);
 - ``positions.json``: the shapes, the settings and the cell of each position in the input (the family's
@@ -15,6 +16,8 @@ A store older than its fold's weights is rebuilt."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,7 +42,7 @@ CHUNK_VECTORS = 65_536  # vectors per chunk file (x 1,280 dims x 2 bytes = 168 M
 class PositionSettings:
     """How many positions of each training window the SAE sees, and the seed that picks them."""
 
-    per_window: int = 16  # per view of each training-part window (0: all of them)
+    per_window: int = 0  # positions kept per view of each training-part window (0: all of them)
     seed: int = 42
     batch_size: int = 32
 
@@ -68,18 +71,23 @@ def _save(array: np.ndarray, path: Path) -> None:
 
 
 class _Part:
-    """One part of a store, written chunk by chunk: vectors (float16) and one label per vector or window."""
+    """One part of a store, written chunk by chunk: vectors (float16), the row of each window and, for the training
+    part, the eeg_id of each vector (what :class:`ActivationStore` reads). A chunk holds whole windows."""
 
-    def __init__(self, folder: Path, name: str, labels: str) -> None:
-        self.folder, self.name, self.labels = folder, name, labels
+    def __init__(self, folder: Path, name: str, with_ids: bool) -> None:
+        self.folder, self.name, self.with_ids = folder, name, with_ids
         self.vectors: list[np.ndarray] = []
-        self.tags: list[np.ndarray] = []
+        self.rows: list[np.ndarray] = []
+        self.ids: list[np.ndarray] = []
         self.count, self.chunks = 0, 0
 
-    def add(self, vectors: np.ndarray, tags: np.ndarray) -> None:
-        self.vectors.append(vectors.astype(np.float16))
-        self.tags.append(tags)
-        self.count += int(np.prod(vectors.shape[:-1]))
+    def add(self, windows: np.ndarray, rows: np.ndarray, eeg_ids: np.ndarray) -> None:
+        """``windows`` (b, V, P, d) of the label rows ``rows`` (their eeg_ids ``eeg_ids``)."""
+        per_window = int(np.prod(windows.shape[1:-1]))
+        self.vectors.append(windows.reshape(-1, windows.shape[-1]).astype(np.float16))
+        self.rows.append(rows)
+        self.ids.append(np.repeat(eeg_ids, per_window))
+        self.count += len(rows) * per_window
         if self.count >= CHUNK_VECTORS:
             self.flush()
 
@@ -87,12 +95,14 @@ class _Part:
         if not self.vectors:
             return
         path = ExperimentDir.position_chunk(self.folder, self.name, self.chunks)
-        tags = np.concatenate(self.tags)
-        side = ExperimentDir.activation_ids(path) if self.labels == "ids" else ExperimentDir.position_chunk_rows(path)
-        atomic_write(side, lambda p, a=tags: _save(a, p))
+        sides = [(ExperimentDir.position_chunk_rows(path), np.concatenate(self.rows))]
+        if self.with_ids:
+            sides.append((ExperimentDir.activation_ids(path), np.concatenate(self.ids)))
+        for side, values in sides:
+            atomic_write(side, lambda p, a=values: _save(a, p))
         vectors = np.concatenate(self.vectors)
         atomic_write(path, lambda p, a=vectors: _save(a, p))
-        self.vectors, self.tags, self.count, self.chunks = [], [], 0, self.chunks + 1
+        self.vectors, self.rows, self.ids, self.count, self.chunks = [], [], [], 0, self.chunks + 1
 
 
 class PositionWriter:
@@ -103,25 +113,41 @@ class PositionWriter:
         self.eeg_ids = rows["eeg_id"].to_numpy(np.int64)
         self.settings = settings
         self.rng = np.random.default_rng([settings.seed, fold])
-        self.train = _Part(folder, "train", "ids")
-        self.valid = _Part(folder, "valid", "rows")
+        self.train = _Part(folder, "train", with_ids=True)
+        self.valid = _Part(folder, "valid", with_ids=False)
         self.shape: tuple[int, int, int] | None = None  # views, positions, dim
 
     def __call__(self, _fold_index: int, idx: list[int], positions: np.ndarray) -> None:
         idx_arr = np.asarray(idx)
+        if self.shape is None:
+            self._check_disk(positions.shape[1:])
         self.shape = positions.shape[1:]
         is_train = self.train_mask[idx_arr]
         if (~is_train).any():
-            self.valid.add(positions[~is_train], idx_arr[~is_train])
+            rows = idx_arr[~is_train]
+            self.valid.add(positions[~is_train], rows, self.eeg_ids[rows])
         if is_train.any():
             windows = positions[is_train]  # (b, V, P, d)
-            b, v, p, d = windows.shape
+            b, v, p, _ = windows.shape
             keep = self.settings.per_window
             if keep and keep < p:
                 picks = np.stack([self.rng.choice(p, keep, replace=False) for _ in range(b * v)]).reshape(b, v, keep)
                 windows = np.take_along_axis(windows, picks[..., None], axis=2)
-            ids = np.repeat(self.eeg_ids[idx_arr[is_train]], windows.shape[1] * windows.shape[2])
-            self.train.add(windows.reshape(-1, d), ids)
+            rows = idx_arr[is_train]
+            self.train.add(windows, rows, self.eeg_ids[rows])
+
+    def _check_disk(self, shape: tuple[int, ...]) -> None:
+        """Refuse, before writing, a store that would not fit on the disk (float16: 2 bytes a number)."""
+        views, n_positions, dim = shape
+        keep = self.settings.per_window if 0 < self.settings.per_window < n_positions else n_positions
+        n_train, n_valid = int(self.train_mask.sum()), int((~self.train_mask).sum())
+        need = (n_train * keep + n_valid * n_positions) * views * dim * 2
+        free = shutil.disk_usage(self.train.folder).free
+        if need > free:
+            raise DataError(
+                f"{self.train.folder}: the position store needs {need / 1e9:.1f} GB, the disk has {free / 1e9:.1f} GB "
+                "free; keep fewer positions of the training windows (--set positions.per_window=16) or free space"
+            )
 
     def close(self) -> None:
         self.train.flush()
@@ -130,11 +156,13 @@ class PositionWriter:
 
 @dataclass
 class PositionStore:
-    """A finished store: the training vectors (an :class:`ActivationStore`, memory-mapped) and the validation windows
-    ``(windows, views, positions, dim)`` with their rows; ``cells`` where each position looks."""
+    """A finished store: the training vectors (an :class:`ActivationStore`, memory-mapped) with the row of each
+    training window, and the validation windows ``(windows, views, positions, dim)`` with their rows; ``cells``
+    where each position looks."""
 
     folder: Path
     train: ActivationStore
+    train_rows: np.ndarray
     valid: np.ndarray
     valid_rows: np.ndarray
     cells: pd.DataFrame
@@ -146,6 +174,25 @@ class PositionStore:
         meta = read_json(ExperimentDir.position_manifest(folder), "position store manifest", _REBUILD)
         return pd.DataFrame(meta["cells"])
 
+    @property
+    def whole_train(self) -> bool:
+        """Whether the training part holds every position of its windows (``per_window`` 0 or at least all)."""
+        keep = self.meta["settings"]["per_window"]
+        return keep == 0 or keep >= self.meta["shape"][1]
+
+    def train_windows(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(rows, windows (n, views, positions, dim) memory-mapped), chunk by chunk, for a store that kept every
+        position of its training windows."""
+        if not self.whole_train:
+            raise DataError(
+                f"{self.folder}: the training part keeps {self.meta['settings']['per_window']} positions per view, "
+                "not every one; rerun python -m hms sae --positions with --set positions.per_window=0"
+            )
+        views, n_positions, dim = self.meta["shape"]
+        for path in ExperimentDir.position_chunks(self.folder, "train"):
+            rows = np.load(ExperimentDir.position_chunk_rows(path))
+            yield rows, np.load(path, mmap_mode="r").reshape(-1, views, n_positions, dim)
+
     @classmethod
     def open(cls, folder: Path) -> PositionStore:
         meta = read_json(ExperimentDir.position_manifest(folder), "position store manifest", _REBUILD)
@@ -156,19 +203,19 @@ class PositionStore:
             raise DataError(f"{folder}: chunk files missing or extra (see {ExperimentDir.position_manifest(folder)})")
         train = ActivationStore.open(folder, train_paths)
         valid = np.concatenate([np.load(p, mmap_mode="r") for p in valid_paths]) if valid_paths else np.zeros((0, dim))
-        rows = (
-            np.concatenate([np.load(ExperimentDir.position_chunk_rows(p)) for p in valid_paths])
-            if valid_paths
-            else np.zeros(0, np.int64)
-        )
         return cls(
             folder,
             train,
+            _chunk_rows(train_paths),
             valid.reshape(-1, views, n_positions, dim),
-            rows,
+            _chunk_rows(valid_paths),
             pd.DataFrame(meta["cells"]),
             meta,
         )
+
+
+def _chunk_rows(paths: list[Path]) -> np.ndarray:
+    return np.concatenate([np.load(ExperimentDir.position_chunk_rows(p)) for p in paths]) if paths else np.zeros(0, int)
 
 
 def _complete(exp: ExperimentDir, fold: int, settings: PositionSettings) -> bool:

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from hms import leaderboard
 from hms.constants import VOTE_COLS
-from hms.data import Competition, eeg_level, total_votes
+from hms.data import Competition, DataError, eeg_level, total_votes
 from hms.data.labels import eeg_average, vote_probabilities
 from hms.embed import EmbeddingCache
 from hms.evaluation import record_run, score_table
@@ -33,7 +33,16 @@ from hms.gbm import fit_soft, predict
 from hms.io import write_csv, write_parquet
 from hms.paths import MODELS_DIR
 from hms.sae.model import SparseAutoencoder
-from hms.stack.model import CNN_ONLY, FEATURE_SETS, feature_matrix, needs, read_stack_meta, save_fold_stack
+from hms.sae.position_run import PositionCodes
+from hms.stack.model import (
+    CNN_ONLY,
+    FEATURE_SETS,
+    StackInputs,
+    feature_matrix,
+    needs,
+    read_stack_meta,
+    save_fold_stack,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +70,64 @@ def _fold_sae(exp: ExperimentDir, fold: int) -> SparseAutoencoder:
     return SparseAutoencoder.load(path)
 
 
+def _fold_position_peak(exp: ExperimentDir, fold: int, n_rows: int, has_output: np.ndarray) -> np.ndarray:
+    """Fold ``fold``'s per-position codes of every label row (rows, views, d_sae), checked to cover every row the
+    fold's model has outputs for (training rows included)."""
+    peak = PositionCodes.load(exp.position_codes(fold)).dense(n_rows)
+    uncovered = has_output & ~np.isfinite(peak).all(axis=(1, 2))
+    if uncovered.any():
+        raise DataError(
+            f"{exp.position_codes(fold)}: no per-position codes for {int(uncovered.sum())} label rows (the store kept "
+            f"a sample of the training windows' positions); rerun python -m hms sae --positions --experiment "
+            f"{exp.name} --set positions.per_window=0"
+        )
+    return peak
+
+
+def _fold_inputs(
+    cache: EmbeddingCache, fold: int, scored: np.ndarray, hand: pd.DataFrame, feature_sets: tuple[str, ...]
+) -> StackInputs:
+    """Fold ``fold``'s stacker inputs on the scored rows: its outputs, band powers and what the sets need of its SAE
+    and per-position SAE."""
+    exp, full = cache.exp, cache.fold(fold)
+    given = StackInputs(full.subset(scored), hand=hand)
+    if any(needs(s, "sae") for s in feature_sets):
+        given.sae = _fold_sae(exp, fold)
+    if any(needs(s, "position_sae") for s in feature_sets):
+        has_output = np.isfinite(full.probs).all(axis=1)
+        given.position_peak = _fold_position_peak(exp, fold, len(scored), has_output)[scored]
+    return given
+
+
+def _codes_of_every_row(exp: ExperimentDir, folds: list[int]) -> bool:
+    """Whether every fold has per-position codes of its training rows too (the store kept every position)."""
+    if not folds or not exp.position_metrics_json.is_file():
+        return False
+    summary = json.loads(exp.position_metrics_json.read_text())
+    keep, positions = summary.get("per_window", -1), summary.get("positions", 0)
+    return (keep == 0 or keep >= positions) and all(exp.position_codes(k).is_file() for k in folds)
+
+
+def available_feature_sets(exp: ExperimentDir) -> tuple[str, ...]:
+    """Every feature set whose inputs exist: the SAE ones once ``hms sae`` has fitted every fold, the per-position
+    one once ``hms sae --positions`` (every position kept) has written every fold's codes; each skipped set is logged
+    with its fix."""
+    folds = exp.folds_with_weights()
+    have = {
+        "sae": bool(folds) and all(exp.sae_weights(k).is_file() for k in folds),
+        "position_sae": _codes_of_every_row(exp, folds),
+    }
+    fixes = {"sae": "python -m hms sae", "position_sae": "python -m hms sae --positions --set positions.per_window=0"}
+    chosen = []
+    for name in FEATURE_SETS:
+        lacking = [block for block in have if needs(name, block) and not have[block]]
+        if lacking:
+            log.warning("stack: skipping %s (run %s --experiment %s first)", name, fixes[lacking[0]], exp.name)
+        else:
+            chosen.append(name)
+    return tuple(chosen)
+
+
 def _ablation_row(feature_set: str, n_features: int, oof: pd.Series, cnn: pd.Series) -> dict:
     """One row of ablation.csv: a feature set's OOF KL (all, golden) and its difference to the CNN alone."""
     return {
@@ -77,15 +144,17 @@ def run_stack(
     experiment: str,
     data: str | Path | None = None,
     models_root: str | Path = MODELS_DIR,
-    feature_sets: tuple[str, ...] = tuple(FEATURE_SETS),
+    feature_sets: tuple[str, ...] | None = None,
     rounds: int = 300,
     seed: int = 42,
     files_dir: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Fit every feature set on every fold; write stack/<set>/fold{k}.txt(+.json), OOF tables, ablation.csv and
-    best.json (the feature set with the best golden OOF KL, or ``cnn`` when no stacker beats the CNN alone)."""
+    """Fit every feature set (default: :func:`available_feature_sets`) on every fold; write
+    stack/<set>/fold{k}.txt(+.json), OOF tables, ablation.csv and best.json (the feature set with the best golden OOF
+    KL, or ``cnn`` when no stacker beats the CNN alone)."""
     started = time.perf_counter()
     exp = ExperimentDir.named(experiment, models_root)
+    feature_sets = feature_sets or available_feature_sets(exp)
     leaderboard.check(files_dir)  # before any work: the run's rows must have a leaderboard to join
     comp = Competition.from_arg(data)
     cache = EmbeddingCache.build(exp, comp.root)
@@ -101,13 +170,13 @@ def run_stack(
     preds = {name: np.full_like(targets, np.nan) for name in feature_sets}
     bar = tqdm(total=len(folds) * len(feature_sets), desc="stack", unit="model")
     for k in folds:
-        outputs = cache.fold(k).subset(scored)
+        given = _fold_inputs(cache, k, scored, hand, feature_sets)
+        outputs = given.outputs
         valid = (rows["fold"] == k).to_numpy()
         cnn_pred[valid] = outputs.probs[valid]
-        sae = _fold_sae(exp, k) if any(needs(s, "sae") for s in feature_sets) else None
         train_ids = sorted(int(i) for i in rows.loc[~valid, "eeg_id"].unique())
         for name in feature_sets:
-            x, names = feature_matrix(name, outputs, sae, hand)
+            x, names = feature_matrix(name, given)
             booster = fit_soft(x[~valid], targets[~valid], weights[~valid], rounds=rounds, seed=seed)
             meta = {
                 "feature_set": name,
@@ -125,7 +194,7 @@ def run_stack(
     cnn_scores, _ = _eeg_scores(rows, cnn_pred, eegs)
     base = cnn_scores.set_index("part").loc["oof"]
     table = [_ablation_row(CNN_ONLY, 0, base, base)]
-    sae_summary = _sae_summary(exp)
+    sae_summary, position_summary = _sae_summary(exp.sae_metrics_json), _sae_summary(exp.position_metrics_json)
     for name in feature_sets:
         scores, oof = _eeg_scores(rows, preds[name], eegs)
         write_parquet(oof, exp.stack_oof(name))
@@ -134,7 +203,7 @@ def run_stack(
         write_csv(scores, exp.stack_scores(name))
         n_feat = len(read_stack_meta(exp, name, folds[0])["features"])
         table.append(_ablation_row(name, n_feat, scores.set_index("part").loc["oof"], base))
-        extra = sae_summary if needs(name, "sae") else {}
+        extra = sae_summary if needs(name, "sae") else position_summary if needs(name, "position_sae") else {}
         record_run(
             f"{experiment}_stack_{name}",
             scores,
@@ -158,8 +227,8 @@ def run_stack(
     return ablation
 
 
-def _sae_summary(exp: ExperimentDir) -> dict:
-    path = exp.sae_metrics_json
+def _sae_summary(path: Path) -> dict:
+    """The leaderboard's SAE columns from a pooled or per-position SAE's metrics.json (none when it is missing)."""
     if not path.is_file():
         return {}
     m = json.loads(path.read_text())
