@@ -153,10 +153,13 @@ def test_raw_experiment_feeds_sae_stack_and_explain(tiny_raw, sim_dir, tmp_path)
     from conftest import SAE_TINY
 
     from hms.explain.run import run_explain
+    from hms.sae.position_run import run_position_sae
+    from hms.sae.positions import PositionSettings
     from hms.sae.run import run_sae
     from hms.stack.run import run_stack
 
     files = tmp_path / "files"
+    run_position_sae("raw", sim_dir, tiny_raw.parent, SAE_TINY, PositionSettings(per_window=4), progress=False)
     table = run_sae("raw", sim_dir, tiny_raw.parent, SAE_TINY, files_dir=files, progress=False)
     assert len(table) == 2 and (table["l0"] > 0).all()
     ablation = run_stack("raw", sim_dir, tiny_raw.parent, ("logits", "logits_sae"), rounds=10, files_dir=files)
@@ -177,4 +180,7 @@ def test_raw_experiment_feeds_sae_stack_and_explain(tiny_raw, sim_dir, tmp_path)
     assert len(tables["rankings"]) and (out / "index.html").is_file()
     page = (out / "index.html").read_text()
     assert "rows are the 16 bipolar signals" in page  # waveform saliency maps (bipolar signal x seconds)
+    located = pd.read_csv(out / "position_features.csv")  # the per-position SAE's features and the seconds they fire
+    assert len(located) and 'id="positions"' in page
+    assert (located["peaks_at"].str.contains(r"\d+–\d+ s") | (located["density"] == 0)).all()
     assert page.count("data:image/png;base64,") >= 2

@@ -169,6 +169,41 @@ def test_a_store_keeping_every_position_gives_codes_of_every_window_max_pooled_o
         next(sampled.train_windows())
 
 
+def test_a_class_feature_is_located_at_the_cells_where_it_peaks():
+    """Feature 0 fires on seizure windows, peaking at a left-chain cell; the table ranks it first for seizure and says
+    where (in words, with its share) and on which side; a feature that never fires says so."""
+    from hms.constants import CLASSES
+    from hms.explain.positions import peak_cells, position_features
+
+    cells = pd.DataFrame(
+        {
+            "view": ["eeg"] * 4,
+            "chain": ["LL", "RL", "LP", "RP"],
+            "t0": [0.0, 0.0, 25.0, 25.0],
+            "t1": [25.0, 25.0, 50.0, 50.0],
+            "f0": [0.5] * 4,
+            "f1": [10.0] * 4,
+        }
+    )
+    n = 40
+    targets = np.zeros((n, len(CLASSES)))
+    targets[: n // 2, 0] = 1.0  # seizure
+    targets[n // 2 :, 1] = 1.0  # LPD
+    peak = np.zeros((n, 3), np.float32)
+    peak[: n // 2, 0] = 1.0 + np.arange(n // 2)
+    peak[:, 1] = np.random.default_rng(0).random(n)
+    where = np.zeros((n, 3), np.int64)
+    where[:, 0] = 2  # LP, 25-50 s
+    where[:, 1] = np.arange(n) % 4
+    table = position_features(peak, where, targets, cells, top=2)
+    first = table[table["class"] == "seizure"].iloc[0]
+    assert first["feature"] == 0 and first["auroc"] == pytest.approx(1.0)
+    assert first["peaks_at"] == "EEG LP 25–50 s, 0.5–10.0 Hz: 100%"
+    assert first["left_share"] == pytest.approx(1.0) and first["right_share"] == pytest.approx(0.0)
+    assert set(table["class"]) == {"seizure", "lpd"}  # classes without a consensus window have no AUROC: left out
+    assert peak_cells(where[:, 2], peak[:, 2] > 0, cells)[0] == "never fires"
+
+
 def test_a_position_store_too_big_for_the_disk_is_refused_before_anything_is_written(tmp_path, monkeypatch):
     import shutil
     from types import SimpleNamespace

@@ -55,6 +55,8 @@ CHAIN_NAMES: tuple[str, ...] = tuple(CHAINS)
 MIDLINE_PAIRS: tuple[tuple[str, str], ...] = (("Fz", "Cz"), ("Cz", "Pz"))
 #: left <-> right chain swap (hemisphere flip)
 MIRROR_CHAINS: dict[str, str] = {"LL": "RL", "RL": "LL", "LP": "RP", "RP": "LP"}
+LEFT_CHAINS: tuple[str, ...] = ("LL", "LP")
+RIGHT_CHAINS: tuple[str, ...] = ("RL", "RP")
 LEFT_CHANNELS: tuple[str, ...] = ("Fp1", "F3", "C3", "P3", "F7", "T3", "T5", "O1")
 RIGHT_CHANNELS: tuple[str, ...] = ("Fp2", "F4", "C4", "P4", "F8", "T4", "T6", "O2")
 MIDLINE_CHANNELS: tuple[str, ...] = ("Fz", "Cz", "Pz")

@@ -75,6 +75,7 @@ class ReportData:
     view: InputView  # the family's view: draws its inputs and maps
     ranked_by: str
     retrieval: pd.DataFrame | None = None  # EEG-CLIP: held-out EEGs and their nearest reports
+    position_features: pd.DataFrame | None = None  # per class, the per-position SAE's top features and where they fire
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -361,6 +362,26 @@ def clusters_section(d: ReportData) -> str:
     )
 
 
+def position_section(d: ReportData) -> str:
+    """Per class, the per-position SAE's top features and the cells of the last feature map where they peak."""
+    if d.position_features is None or not len(d.position_features):
+        return ""
+    tables = "".join(
+        f"<h3>{html.escape(name)}</h3>" + _table(part.drop(columns="class"))
+        for name, part in d.position_features.groupby("class", sort=False)
+    )
+    return (
+        '<section id="positions"><h2>Where the per-position features fire</h2><p class="note">The per-position SAE '
+        "(python -m hms sae --positions) encodes every cell of the network's last feature map. Per class, its top "
+        f"features by one-vs-rest AUROC on fold {d.fold}'s validation windows (each feature's code max-pooled over "
+        "the cells, unswapped view), and over the windows where a feature fires, the cells holding most of its "
+        "maxima (view, chain, seconds of the window, frequencies) and the share of maxima on left and on right "
+        "chains. No gradients: the map is the feature's own activations. The pooled SAE's features above are "
+        "another dictionary; the two are not matched.</p>"
+        f"{tables}</section>"
+    )
+
+
 def ground_truth_section(d: ReportData) -> str:
     if d.ground_truth is None or not len(d.ground_truth):
         return ""
@@ -378,6 +399,8 @@ def render(d: ReportData, cards_per_class: int = 3) -> str:
     cards = {c["feature"]: c for c in d.cards}
     links = [("overview", "Overview"), ("sae", "SAE"), ("umap", "UMAP"), ("heatmap", "Feature x class")]
     links += [(f"class-{c}", c) for c in CLASSES] + [("clusters", "Clusters")]
+    if d.position_features is not None and len(d.position_features):
+        links.append(("positions", "Per position"))
     if d.retrieval is not None and len(d.retrieval):
         links.append(("retrieval", "Reports"))
     if d.ground_truth is not None and len(d.ground_truth):
@@ -391,6 +414,7 @@ def render(d: ReportData, cards_per_class: int = 3) -> str:
             heatmap_section(d),
             *(class_section(d, k, c, cards, cards_per_class) for k, c in enumerate(CLASSES)),
             clusters_section(d),
+            position_section(d),
             retrieval_section(d),
             ground_truth_section(d),
         ]

@@ -21,6 +21,7 @@ from hms.data import Competition
 from hms.data.labels import eeg_level, vote_probabilities
 from hms.embed import EmbeddingCache
 from hms.experiment import ExperimentDir
+from hms.explain.positions import fold_position_features
 from hms.families import ModelFamily
 from hms.inputs import row_inputs
 from hms.io import write_csv, write_json
@@ -303,6 +304,7 @@ def _saliency_report(lat: FoldLatents, tables: dict, booster, retrieval, s: Expl
         stats=stats,
         rankings=rankings,
         ground_truth=tables.get("ground_truth"),
+        position_features=tables.get("position_features"),
         exp=lat.exp,
         targets=targets,
         probs=lat.outputs.probs[lat.ok],
@@ -349,6 +351,10 @@ def run_explain(
     tables = {"features": stats, "rankings": rankings}
     if comp.simulated:
         tables["ground_truth"] = ground_truth(rankings, stats)
+    located = fold_position_features(exp, comp, s.fold, s.top)
+    if located is not None:
+        tables["position_features"] = located
+        write_csv(located, out / "position_features.csv")
     if s.report:
         _saliency_report(lat, tables, booster, retrieval, s, out)
     write_csv(stats, out / "features.csv")
