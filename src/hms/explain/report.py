@@ -19,6 +19,7 @@ from plotly.offline import get_plotlyjs
 from hms.constants import CLASSES
 from hms.experiment import ExperimentDir
 from hms.families import InputView
+from hms.families.views import VIEW_SECONDS
 from hms.io import atomic_write
 from hms.plots import figure_png
 from hms.sae.run import SUMMARY_METRICS
@@ -366,6 +367,7 @@ def position_section(d: ReportData) -> str:
     """Per class, the per-position SAE's top features and the cells of the last feature map where they peak."""
     if d.position_features is None or not len(d.position_features):
         return ""
+    lo, hi = VIEW_SECONDS["organizer"]
     tables = "".join(
         f"<h3>{html.escape(name)}</h3>" + _table(part.drop(columns="class"))
         for name, part in d.position_features.groupby("class", sort=False)
@@ -375,7 +377,8 @@ def position_section(d: ReportData) -> str:
         "(python -m hms sae --positions) encodes every cell of the network's last feature map. Per class, its top "
         f"features by one-vs-rest AUROC on fold {d.fold}'s validation windows (each feature's code max-pooled over "
         "the cells, unswapped view), and over the windows where a feature fires, the cells holding most of its "
-        "maxima (view, chain, seconds of the window, frequencies) and the share of maxima on left and on right "
+        "maxima (view, chain, seconds from the start of the EEG window — the organizer's 10 minutes run from "
+        f"{lo:+.0f} to {hi:+.0f} s — and frequencies) and the share of maxima on left and on right "
         "chains. No gradients: the map is the feature's own activations. The pooled SAE's features above are "
         "another dictionary; the two are not matched.</p>"
         f"{tables}</section>"
