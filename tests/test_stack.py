@@ -180,6 +180,23 @@ def test_inference_imports_only_kaggle_packages_and_stays_offline(stacked, sim_d
     assert len(pd.read_csv(out)) == len(pd.read_csv(sim_dir / "test.csv"))
 
 
+def test_a_kaggle_package_of_the_per_position_stack_ships_the_per_position_saes(stacked_positions, tmp_path):
+    from hms.infer import check_experiment
+    from hms.kaggle import package
+
+    models = stacked_positions[0]
+    out = package("raw", tmp_path / "kaggle", models.parent, user="me", feature_set="logits_position_sae")
+    root = out["dataset"] / "models/raw"
+    shipped = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    assert {
+        "sae/positions/fold0.safetensors",
+        "sae/positions/fold1.json",
+        "stack/logits_position_sae/fold1.txt",
+    } <= shipped
+    assert not any("activations" in name or name.endswith(".npz") for name in shipped)  # no store, no codes
+    assert "logits_position_sae" in check_experiment(root, "logits_position_sae")  # everything inference reads
+
+
 @pytest.mark.slow
 def test_kaggle_package_runs_on_its_own(stacked, sim_dir, tmp_path):
     from hms.kaggle import package

@@ -124,7 +124,10 @@ def package(
     for exp in exps:
         chosen = feature_set or default_feature_set(exp)
         shipped = ExperimentDir(dataset / "models" / exp.name)
-        for src in exp.inference_files(chosen, CNN_ONLY, needs(chosen, "sae")):
+        sae_dirs = tuple(
+            d for d, block in ((exp.sae_dir, "sae"), (exp.sae_positions_dir, "position_sae")) if needs(chosen, block)
+        )
+        for src in exp.inference_files(chosen, CNN_ONLY, sae_dirs):
             _copy(src, shipped.root / src.relative_to(exp.root))
         if chosen != CNN_ONLY:  # the shipped stack is the packaged experiment's default
             shipped.write_best(chosen, chosen_by="hms kaggle-package")

@@ -404,15 +404,16 @@ class ExperimentDir:
     def write_best(self, feature_set: str, **extra: Any) -> Path:
         return write_json({"feature_set": feature_set, **extra}, self.stack_best)
 
-    def inference_files(self, feature_set: str, cnn_only: str, sae_sets: bool) -> list[Path]:
+    def inference_files(self, feature_set: str, cnn_only: str, sae_dirs: tuple[Path, ...] = ()) -> list[Path]:
         """What inference with ``feature_set`` reads: fold weights + sidecars, the prior, the config, and for a stack
-        its LightGBM folds (+ sidecars), the ablation table and (``sae_sets``) the fold SAEs."""
+        its LightGBM folds (+ sidecars), the ablation table and the fold SAEs (+ sidecars) of each of ``sae_dirs``
+        (the pooled SAE's and / or the per-position SAE's folder, as the set needs)."""
         files = sorted(self.root.glob("fold*.safetensors")) + sorted(self.root.glob("fold*.json"))
         files += [p for p in (self.prior_json, self.config_yaml) if p.is_file()]
         if feature_set != cnn_only:
             chosen = self.stack_set_dir(feature_set)
             files += sorted(chosen.glob("fold*.txt")) + sorted(chosen.glob("fold*.json"))
             files += [p for p in [self.stack_ablation] if p.is_file()]
-            if sae_sets:
-                files += sorted(self.sae_dir.glob("fold*.safetensors")) + sorted(self.sae_dir.glob("fold*.json"))
+            for folder in sae_dirs:
+                files += sorted(folder.glob("fold*.safetensors")) + sorted(folder.glob("fold*.json"))
         return files
