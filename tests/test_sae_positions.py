@@ -110,7 +110,8 @@ def test_a_location_hit_is_a_peak_on_a_planted_chain_at_planted_seconds():
 def test_a_per_position_sae_runs_over_a_trained_experiment(tiny_raw, sim_dir):
     """Over the tiny raw-EEG experiment (its positions: time steps): every fold's store, SAE, metrics with the
     splice columns, and max-pooled codes of exactly its validation windows."""
-    from hms.sae.position_run import PositionCodes, run_position_sae
+    from hms.sae.position_codes import PositionCodes
+    from hms.sae.position_run import run_position_sae
 
     settings = {"expansion": 2, "k": 4, "aux_k": 8, "dead_after": 64, "steps": 30, "batch_size": 32}
     table = run_position_sae("raw", sim_dir, tiny_raw.parent, settings, PositionSettings(per_window=4), progress=False)
@@ -137,7 +138,8 @@ def test_a_store_keeping_every_position_gives_codes_of_every_window_max_pooled_o
     """With per_window 0 the training part holds whole windows (with their rows), so the max-pooled codes cover the
     training rows too — what fold k's per-position stacker trains on — and equal the codes' maximum over positions."""
     from hms.sae.model import SAEConfig, SparseAutoencoder
-    from hms.sae.position_run import PositionCodeSink, store_codes
+    from hms.sae.position_codes import PositionCodeSink
+    from hms.sae.position_run import store_codes
 
     rows = pd.DataFrame({"eeg_id": [10, 10, 11, 12, 13, 13], "fold": [0, 0, 1, 0, 1, 1]})
     settings = PositionSettings(per_window=0, seed=0)

@@ -87,7 +87,7 @@ def test_inference_with_fold_k_alone_reproduces_the_stored_oof(request, sim_dir,
 def test_the_per_position_stacker_reads_codes_of_every_row_from_its_own_fold(stacked_positions):
     """Fold k's per-position codes cover its training rows too (every position kept), its stacker trained on fold k's
     training recordings only, and it carries per-position features."""
-    from hms.sae.position_run import PositionCodes
+    from hms.sae.position_codes import PositionCodes
 
     models, ablation = stacked_positions
     exp = ExperimentDir.of(models)

@@ -19,7 +19,7 @@ from hms.constants import VOTE_COLS
 from hms.data import Competition, DataError
 from hms.experiment import ExperimentDir
 from hms.predict import check_fold_weights, fold_spec, load_folds, run_rows
-from hms.sae.position_run import PositionCodeSink
+from hms.sae.position_codes import PositionCodeSink
 from hms.stack.model import CNN_ONLY, FoldStack, StackInputs, check_feature_set, default_feature_set, needs
 from hms.timing import timed
 

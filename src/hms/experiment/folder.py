@@ -267,7 +267,7 @@ class ExperimentDir:
     def position_codes(self, fold: int) -> Path:
         """Fold ``fold``'s per-position SAE on its windows (the validation windows; every window when the store kept
         every position of the training part too): codes max-pooled over positions and the position of each maximum,
-        per view (``hms.sae.position_run`` owns the format)."""
+        per view (``hms.sae.position_codes`` owns the format)."""
         return self.sae_positions_dir / f"codes_fold{fold}.npz"
 
     @property

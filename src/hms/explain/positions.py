@@ -3,7 +3,7 @@ max-pooled over positions, the unswapped view) and, over the validation windows 
 the last feature map where its maximum lies — in words ("EEG LL 12–25 s, 0.5–10 Hz: 41 %") and as the share of
 peaks on the left and on the right chains. A per-position feature's map is an explanation by itself: no gradients.
 
-The input is the fold's ``codes_fold{k}.npz`` (``hms.sae.position_run``) and its store's cells
+The input is the fold's ``codes_fold{k}.npz`` (``hms.sae.position_codes``) and its store's cells
 (``PositionStore.cells_of``)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hms.data.labels import vote_probabilities
 from hms.embed import EmbeddingCache
 from hms.experiment import ExperimentDir
 from hms.sae.latents import class_statistics
-from hms.sae.position_run import PositionCodes
+from hms.sae.position_codes import PositionCodes
 from hms.sae.positions import PositionStore
 
 VIEW_WORDS = {"organizer": "organizer", "eeg": "EEG", "eeg_zoom": "EEG zoom"}

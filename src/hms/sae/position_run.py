@@ -5,7 +5,7 @@ map (``hms.sae.positions``: fold k's training recordings only), evaluated on its
 - splice fidelity: every position of a validation window replaced by its reconstruction, pooled by the network's
   own pooling, through the fold's head (``hms.sae.splice``), beside PCA with as many components as the SAE's L0;
 - per window and view, each feature's code max-pooled over positions and the position of that maximum
-  (``codes_fold{k}.npz``: the stacker's and the maps' input; this module owns the format): of the validation windows,
+  (``codes_fold{k}.npz``, :mod:`hms.sae.position_codes`: the stacker's and the maps' input): of the validation windows,
   and of the training windows too when the store kept all their positions (the stacker of fold k trains on those).
 
 Resumable per fold like the pooled SAE (a fold whose weights exist with the same settings is not refitted)."""
@@ -13,7 +13,7 @@ Resumable per fold like the pooled SAE (a fold whose weights exist with the same
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,81 +24,20 @@ from tqdm.auto import tqdm
 from hms.data import Competition
 from hms.data.labels import vote_probabilities
 from hms.embed import EmbeddingCache
-from hms.errors import DataError
 from hms.experiment import ExperimentDir
-from hms.io import atomic_write, write_csv, write_json
+from hms.io import write_csv, write_json
 from hms.paths import MODELS_DIR
 from hms.predict import load_fold
 from hms.sae.baselines import explained_variance, pca_reconstructor
 from hms.sae.fit import evaluate, fit_sae, split_metrics
 from hms.sae.model import SAEConfig, SparseAutoencoder
+from hms.sae.position_codes import PositionCodes, position_codes
 from hms.sae.positions import PositionSettings, PositionStore, build_position_store
 from hms.sae.run import log_summary, summarize
 from hms.sae.splice import pooled_embeddings, splice_embeddings
 from hms.sae.store import ActivationStore
 
 PCA_SAMPLE = 65_536  # training vectors the PCA baseline is fitted on (all of them when fewer)
-
-
-@dataclass
-class PositionCodes:
-    """A fold's per-position SAE on its validation windows: ``rows`` (into the embeddings' rows), ``peak`` (windows,
-    views, d_sae) each feature's largest code over positions, ``where`` (same shape) the position of it."""
-
-    rows: np.ndarray
-    peak: np.ndarray
-    where: np.ndarray
-
-    def save(self, path: Path) -> None:
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, rows=self.rows, peak=self.peak, where=self.where)
-
-        atomic_write(path, write)
-
-    def dense(self, n_rows: int) -> np.ndarray:
-        """``peak`` laid out by row: (n_rows, views, d_sae), NaN for the rows without codes."""
-        out = np.full((n_rows, *self.peak.shape[1:]), np.nan, np.float32)
-        out[self.rows] = self.peak
-        return out
-
-    @classmethod
-    def load(cls, path: Path) -> PositionCodes:
-        if not path.is_file():
-            raise DataError(f"{path}: missing; python -m hms sae --positions --experiment NAME writes it")
-        with np.load(path) as z:
-            return cls(z["rows"], z["peak"], z["where"])
-
-
-@torch.no_grad()
-def max_codes(sae: SparseAutoencoder, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Windows (b, V, P, d) -> each feature's largest code over the positions (b, V, d_sae) and its position."""
-    b, v, p, d = windows.shape
-    z = sae.codes(torch.from_numpy(np.asarray(windows, dtype=np.float32)).reshape(-1, d)).reshape(b, v, p, -1)
-    values, index = z.max(dim=2)
-    return values.numpy(), index.numpy().astype(np.int16)
-
-
-def position_codes(sae: SparseAutoencoder, positions: np.ndarray, rows: np.ndarray, batch: int = 32) -> PositionCodes:
-    """Codes of every position of every window (n, V, P, d), max-pooled over positions."""
-    peak = np.zeros((len(positions), positions.shape[1], sae.cfg.d_sae), np.float32)
-    where = np.zeros(peak.shape, np.int16)
-    for start in range(0, len(positions), batch):
-        peak[start : start + batch], where[start : start + batch] = max_codes(sae, positions[start : start + batch])
-    return PositionCodes(rows, peak, where)
-
-
-class PositionCodeSink:
-    """A :data:`hms.predict.PositionSink` for inference: fold m's per-position SAE on each batch's positions (rounded
-    to float16 first, as the store holds them, so test rows get the codes training rows got), max-pooled;
-    ``peak[m]`` (rows, views, d_sae), NaN for rows without inputs."""
-
-    def __init__(self, saes: list[SparseAutoencoder], n_rows: int, views: int) -> None:
-        self.saes = saes
-        self.peak = [np.full((n_rows, views, sae.cfg.d_sae), np.nan, np.float32) for sae in saes]
-
-    def __call__(self, fold_index: int, idx: list[int], positions: np.ndarray) -> None:
-        self.peak[fold_index][idx], _ = max_codes(self.saes[fold_index], positions.astype(np.float16))
 
 
 def store_codes(sae: SparseAutoencoder, store: PositionStore) -> PositionCodes:

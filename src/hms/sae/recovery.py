@@ -35,7 +35,7 @@ from hms.paths import MODELS_DIR
 from hms.predict import LoadedFold, fold_spec, run_rows
 from hms.sae.fit import fit_sae
 from hms.sae.model import SparseAutoencoder
-from hms.sae.position_run import PositionCodes
+from hms.sae.position_codes import PositionCodes
 from hms.sae.positions import PositionStore
 from hms.synth.truth import Location, factor_locations, factor_names, read_events, window_factors
 

@@ -33,7 +33,7 @@ from hms.gbm import fit_soft, predict
 from hms.io import write_csv, write_parquet
 from hms.paths import MODELS_DIR
 from hms.sae.model import SparseAutoencoder
-from hms.sae.position_run import PositionCodes
+from hms.sae.position_codes import PositionCodes
 from hms.stack.model import (
     CNN_ONLY,
     FEATURE_SETS,
