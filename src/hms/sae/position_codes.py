@@ -17,8 +17,9 @@ from hms.sae.model import SparseAutoencoder
 
 @dataclass
 class PositionCodes:
-    """A fold's per-position SAE on its validation windows: ``rows`` (into the embeddings' rows), ``peak`` (windows,
-    views, d_sae) each feature's largest code over positions, ``where`` (same shape) the position of it."""
+    """A fold's per-position SAE on its windows (the validation windows, and the training ones when the store kept
+    all their positions): ``rows`` (into the embeddings' rows), ``peak`` (windows, views, d_sae) each feature's
+    largest code over positions, ``where`` (same shape) the position of it."""
 
     rows: np.ndarray
     peak: np.ndarray

@@ -54,6 +54,10 @@ class PositionSettings:
     def from_dict(cls, d: dict) -> PositionSettings:
         return config.build(cls, d, "position settings")
 
+    def kept(self, n_positions: int) -> int:
+        """Positions kept per view of a training window of ``n_positions`` (all of them when ``per_window`` is 0)."""
+        return n_positions if self.per_window == 0 else min(self.per_window, n_positions)
+
 
 def read_position_config(path: str | Path, overrides: list[str] | None = None) -> tuple[dict, PositionSettings]:
     """``configs/sae_positions.yaml`` with ``--set`` items (``sae.k=16``, ``positions.per_window=0``) applied: its
@@ -129,8 +133,8 @@ class PositionWriter:
         if is_train.any():
             windows = positions[is_train]  # (b, V, P, d)
             b, v, p, _ = windows.shape
-            keep = self.settings.per_window
-            if keep and keep < p:
+            keep = self.settings.kept(p)
+            if keep < p:
                 picks = np.stack([self.rng.choice(p, keep, replace=False) for _ in range(b * v)]).reshape(b, v, keep)
                 windows = np.take_along_axis(windows, picks[..., None], axis=2)
             rows = idx_arr[is_train]
@@ -139,7 +143,7 @@ class PositionWriter:
     def _check_disk(self, shape: tuple[int, ...]) -> None:
         """Refuse, before writing, a store that would not fit on the disk (float16: 2 bytes a number)."""
         views, n_positions, dim = shape
-        keep = self.settings.per_window if 0 < self.settings.per_window < n_positions else n_positions
+        keep = self.settings.kept(n_positions)
         n_train, n_valid = int(self.train_mask.sum()), int((~self.train_mask).sum())
         need = (n_train * keep + n_valid * n_positions) * views * dim * 2
         free = shutil.disk_usage(self.train.folder).free
@@ -177,8 +181,8 @@ class PositionStore:
     @property
     def whole_train(self) -> bool:
         """Whether the training part holds every position of its windows (``per_window`` 0 or at least all)."""
-        keep = self.meta["settings"]["per_window"]
-        return keep == 0 or keep >= self.meta["shape"][1]
+        n_positions = self.meta["shape"][1]
+        return PositionSettings.from_dict(self.meta["settings"]).kept(n_positions) == n_positions
 
     def train_windows(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(rows, windows (n, views, positions, dim) memory-mapped), chunk by chunk, for a store that kept every

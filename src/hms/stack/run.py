@@ -34,6 +34,7 @@ from hms.io import write_csv, write_parquet
 from hms.paths import MODELS_DIR
 from hms.sae.model import SparseAutoencoder
 from hms.sae.position_codes import PositionCodes
+from hms.sae.positions import PositionSettings
 from hms.stack.model import (
     CNN_ONLY,
     FEATURE_SETS,
@@ -104,8 +105,9 @@ def _codes_of_every_row(exp: ExperimentDir, folds: list[int]) -> bool:
     if not folds or not exp.position_metrics_json.is_file():
         return False
     summary = json.loads(exp.position_metrics_json.read_text())
-    keep, positions = summary.get("per_window", -1), summary.get("positions", 0)
-    return (keep == 0 or keep >= positions) and all(exp.position_codes(k).is_file() for k in folds)
+    n_positions = int(summary.get("positions", 0))
+    kept = PositionSettings(per_window=int(summary.get("per_window", 1))).kept(n_positions)
+    return n_positions > 0 and kept == n_positions and all(exp.position_codes(k).is_file() for k in folds)
 
 
 def available_feature_sets(exp: ExperimentDir) -> tuple[str, ...]:
