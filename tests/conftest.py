@@ -42,6 +42,17 @@ def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def planted_sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``sim_dir``'s simulation with a shortcut planted: every training seizure episode carries dense blinks."""
+    from hms.synth import SynthConfig, simulate
+
+    out = tmp_path_factory.mktemp("planted_sim")
+    cfg = SynthConfig(6, 2, 3, 3, shortcuts=("seizure=blink",), shortcut_strength=1.0)
+    simulate(out, cfg, workers=1)
+    return out
+
+
 TINY_TRAIN = [
     "model.name=test_vit",
     "model.pretrained=null",

@@ -193,3 +193,46 @@ def test_sessions_are_the_simulations_they_were():
     }
     assert got == expected
     assert "flat" in {e["kind"] for e in notes["artifacts"]["events"]}
+
+
+def test_a_shortcut_is_planted_in_the_training_split_only(sim_dir, planted_sim_dir):
+    """The planted simulation differs from the clean one only by the shortcut's artifacts, and only in training
+    sessions of the class: the labels and every test file are byte-identical, and every extra event is a blink inside
+    a training seizure episode."""
+    from hms.synth.shortcuts import Shortcut, read_shortcuts
+    from hms.synth.truth import read_events
+
+    assert read_shortcuts(planted_sim_dir) == [Shortcut("seizure", "blink")] and read_shortcuts(sim_dir) == []
+    for name in ("train.csv", "test.csv", "test_votes.csv", "oracle.csv"):
+        assert (planted_sim_dir / name).read_bytes() == (sim_dir / name).read_bytes(), name
+    for path in (sim_dir / "test_eegs").glob("*.parquet"):
+        assert (planted_sim_dir / "test_eegs" / path.name).read_bytes() == path.read_bytes(), path.name
+    clean, planted = read_events(sim_dir), read_events(planted_sim_dir)
+    key = ["spectrogram_id", "kind", "start", "stop", "channels"]
+    extra = planted.merge(clean[key], on=key, how="left", indicator=True)
+    extra = extra[extra["_merge"] == "left_only"]
+    assert len(extra) >= 5 and set(extra["kind"]) == {"blink"}
+    test_specs = set(pd.read_csv(sim_dir / "test.csv")["spectrogram_id"])
+    assert not set(extra["spectrogram_id"]) & test_specs
+    seizures = clean[(clean["kind"] == "seizure") & (clean["role"] == "main")]
+    for _, event in extra.iterrows():
+        own = seizures[seizures["spectrogram_id"] == event["spectrogram_id"]]
+        inside = (own["start"] - 1 <= event["start"]) & (event["stop"] <= own["stop"] + 1)
+        assert inside.any(), event.to_dict()
+    train_eegs = sorted(p.name for p in (sim_dir / "train_eegs").glob("*.parquet"))
+    changed = [
+        n
+        for n in train_eegs
+        if (planted_sim_dir / "train_eegs" / n).read_bytes() != (sim_dir / "train_eegs" / n).read_bytes()
+    ]
+    assert 0 < len(changed) < len(train_eegs)
+
+
+def test_a_shortcut_names_a_class_and_an_artifact_kind():
+    from hms.synth import SynthConfig
+
+    with pytest.raises(ValueError, match="ARTIFACT one of blink, muscle, pop, ekg"):
+        SynthConfig(shortcuts=("seizure=chewing",))
+    with pytest.raises(ValueError, match="CLASS one of seizure"):
+        SynthConfig(shortcuts=("sz=blink",))
+    assert SynthConfig(shortcuts=(" LPD = Pop ",)).shortcuts == ("lpd=pop",)

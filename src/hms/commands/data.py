@@ -20,13 +20,25 @@ def _args_synth(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--force", action="store_true", help="rebuild even if --out already holds this simulation")
     p.add_argument("--dry-run", action="store_true", help="labels only: print statistics, write nothing (any size)")
+    p.add_argument(
+        "--shortcut",
+        action="append",
+        default=[],
+        metavar="CLASS=ARTIFACT",
+        help="plant ARTIFACT (blink, muscle, pop, ekg) into the training-split episodes of CLASS only (repeatable)",
+    )
+    p.add_argument(
+        "--shortcut-strength", type=float, default=0.8, help="chance an episode of the class gets it (default 0.8)"
+    )
 
 
 def _run_synth(args: argparse.Namespace) -> int:
     from hms.synth import SynthConfig, dry_run, format_summary, simulate  # deferred: the stage's heavy imports
 
     cap = args.max_eegs_per_patient or None  # 0: no cap
-    cfg = SynthConfig(args.n_patients, args.n_test_patients, args.seed, cap)
+    cfg = SynthConfig(
+        args.n_patients, args.n_test_patients, args.seed, cap, tuple(args.shortcut), args.shortcut_strength
+    )
     if args.dry_run:
         print(format_summary(dry_run(cfg)))
         return 0

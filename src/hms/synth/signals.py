@@ -3,10 +3,15 @@ planted over their episodes, and real-world artifacts (blinks, muscle, electrode
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from hms.constants import CLASSES, EEG_CHANNELS, LEFT_CHANNELS, SAMPLE_RATE, SCALP_CHANNELS
 from hms.synth.structure import Episode, SessionPlan
+
+#: plants extra artifacts into a session's signal in place (its own random stream), returning their events
+Planter = Callable[[np.ndarray, np.random.Generator, SessionPlan], list[dict]]
 
 FS = SAMPLE_RATE
 #: approximate 10-20 positions on a unit disc seen from above (x: left -1 .. right +1, y: back -1 .. front +1)
@@ -211,24 +216,52 @@ def _background(rng: np.random.Generator, n: int, notes: dict | None = None) -> 
     return out
 
 
+#: how strongly a blink shows on each scalp channel (frontal)
+BLINK_MAP = np.array(
+    [1.0 if c in ("Fp1", "Fp2") else 0.35 if c in ("F3", "F4", "F7", "F8", "Fz") else 0.05 for c in SCALP_CHANNELS]
+)
+
+
+def add_blink(x: np.ndarray, centre: float, width: float, amplitude: float) -> tuple[int, int]:
+    """A slow positive frontal bump centred at sample ``centre``, in place; its sample span [lo, hi)."""
+    n = x.shape[1]
+    lo, hi = int(max(0, centre - 3 * width)), int(min(n, centre + 3 * width))
+    bump = np.exp(-(((np.arange(lo, hi) - centre) / width) ** 2) / 2)
+    x[:N_SCALP, lo:hi] += amplitude * BLINK_MAP[:, None] * bump
+    return lo, hi
+
+
+def add_muscle(
+    x: np.ndarray, rng: np.random.Generator, chans: list[int], lo: int, dur: int, amplitude: tuple[float, float]
+) -> None:
+    """A broadband 20-70 Hz burst on ``chans`` over samples [lo, lo + dur), in place (its noise drawn first, then
+    its amplitude from the range)."""
+    burst = _coloured_noise(rng, len(chans), dur, lambda f: ((f > 20) & (f < 70)).astype(float))
+    x[chans, lo : lo + dur] += rng.uniform(*amplitude) * burst * _envelope(dur, FS // 10)
+
+
+def add_pop(x: np.ndarray, ch: int, lo: int, amplitude: float, tau: float) -> int:
+    """An electrode pop (a step decaying with time constant ``tau`` s) on channel ``ch`` from sample ``lo``, in
+    place; the sample where it has decayed (3 tau)."""
+    n = x.shape[1]
+    t = np.arange(n - lo) / FS
+    x[ch, lo:] += amplitude * np.exp(-t / tau)
+    return min(n, lo + int(3 * tau * FS) + 1)
+
+
 def _artifacts(x: np.ndarray, rng: np.random.Generator, notes: dict | None = None) -> None:
     n = x.shape[1]
     seconds = n / FS
     idx = {c: i for i, c in enumerate(SCALP_CHANNELS)}
     # eye blinks: slow positive bumps, frontal
-    blink_map = np.array(
-        [1.0 if c in ("Fp1", "Fp2") else 0.35 if c in ("F3", "F4", "F7", "F8", "Fz") else 0.05 for c in SCALP_CHANNELS]
-    )
     events: list[dict] = []
     record = events.append if notes is not None else (lambda event: None)
     n_blinks = rng.poisson(seconds * rng.uniform(0.0, 0.25))
     for _ in range(n_blinks):
         width = rng.uniform(0.15, 0.35) * FS
         centre = rng.uniform(0, n)
-        lo, hi = int(max(0, centre - 3 * width)), int(min(n, centre + 3 * width))
-        bump = np.exp(-(((np.arange(lo, hi) - centre) / width) ** 2) / 2)
-        x[:N_SCALP, lo:hi] += rng.uniform(80, 250) * blink_map[:, None] * bump
-        record(_event("blink", lo, hi, ("Fp1", "Fp2")))
+        lo, hi = add_blink(x, centre, width, rng.uniform(80, 250))
+        record(artifact_event("blink", lo, hi, ("Fp1", "Fp2")))
     # muscle bursts: broadband 20-70 Hz, temporal and frontal, one side or both
     n_muscle = rng.poisson(seconds * rng.uniform(0.0, 0.04))
     if notes is not None:
@@ -239,16 +272,13 @@ def _artifacts(x: np.ndarray, rng: np.random.Generator, notes: dict | None = Non
         chans = [idx[c] for c in ("F7", "T3", "T5", "F8", "T4", "T6", "Fp1", "Fp2")]
         if rng.random() < 0.6:
             chans = [c for c in chans if (SCALP_CHANNELS[c] in LEFT_CHANNELS) == (rng.random() < 0.5)] or chans
-        burst = _coloured_noise(rng, len(chans), dur, lambda f: ((f > 20) & (f < 70)).astype(float))
-        x[chans, lo : lo + dur] += rng.uniform(15, 70) * burst * _envelope(dur, FS // 10)
-        record(_event("muscle", lo, lo + dur, tuple(SCALP_CHANNELS[c] for c in chans)))
+        add_muscle(x, rng, chans, lo, dur, (15, 70))
+        record(artifact_event("muscle", lo, lo + dur, tuple(SCALP_CHANNELS[c] for c in chans)))
     # electrode pops: a step with exponential decay on one channel
     for _ in range(rng.poisson(seconds * rng.uniform(0.0, 0.01))):
         ch, lo = int(rng.integers(N_SCALP)), int(rng.integers(0, n))
-        t = np.arange(n - lo) / FS
-        sign, amplitude, tau = rng.choice([-1, 1]), rng.uniform(100, 400), rng.uniform(0.1, 0.5)
-        x[ch, lo:] += sign * amplitude * np.exp(-t / tau)
-        record(_event("pop", lo, min(n, lo + int(3 * tau * FS) + 1), (SCALP_CHANNELS[ch],)))
+        stop = add_pop(x, ch, lo, rng.choice([-1, 1]) * rng.uniform(100, 400), rng.uniform(0.1, 0.5))
+        record(artifact_event("pop", lo, stop, (SCALP_CHANNELS[ch],)))
     # EKG: QRS complexes, leaking a little into the posterior-temporal channels
     hr = rng.uniform(55, 110) / 60
     beats = np.zeros(n)
@@ -278,25 +308,25 @@ def _dropouts(x: np.ndarray, rng: np.random.Generator, notes: dict | None = None
         flat = rng.standard_normal(n) * 0.1  # drawn before the channel (the order of the original assignment)
         ch = int(rng.integers(N_SCALP))
         x[ch] = flat
-        record(_event("flat", 0, n, (SCALP_CHANNELS[ch],)))
+        record(artifact_event("flat", 0, n, (SCALP_CHANNELS[ch],)))
     if rng.random() < 0.06:
         for _ in range(int(rng.integers(1, 4))):
             dur = int(rng.uniform(1, 30) * FS)
             lo = int(rng.integers(0, max(1, n - dur)))
             x[:, lo : lo + dur] = np.nan
-            record(_event("gap", lo, lo + dur, SCALP_CHANNELS))
+            record(artifact_event("gap", lo, lo + dur, SCALP_CHANNELS))
     if rng.random() < 0.03:
         ch = int(rng.integers(N_SCALP))
         x[ch] = np.nan
-        record(_event("flat", 0, n, (SCALP_CHANNELS[ch],)))
+        record(artifact_event("flat", 0, n, (SCALP_CHANNELS[ch],)))
 
 
-def _event(kind: str, lo: int, hi: int, channels: tuple[str, ...]) -> dict:
+def artifact_event(kind: str, lo: int, hi: int, channels: tuple[str, ...]) -> dict:
     """One planted artifact: its kind, session seconds [start, stop) and the scalp channels it is on."""
     return {"kind": kind, "start": lo / FS, "stop": hi / FS, "channels": ",".join(channels)}
 
 
-def session_signal(plan: SessionPlan, notes: dict | None = None) -> np.ndarray:
+def session_signal(plan: SessionPlan, notes: dict | None = None, shortcuts: Planter | None = None) -> np.ndarray:
     """The whole session as float32 (length * 200, 20) in EEG_CHANNELS order, uV, NaN where dropped out.
 
     Background, patterns, artifacts and dropouts draw from separate streams of the session seed, so planting an
@@ -304,8 +334,8 @@ def session_signal(plan: SessionPlan, notes: dict | None = None) -> np.ndarray:
     artifact rates, every artifact event (kind, seconds, channels: ``hms.synth.truth`` writes them) and, per episode,
     the planted side / region / frequency (``hms.synth.reports`` writes from it).
     """
-    rng_bg, rng_pattern, rng_artifact, rng_dropout = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(plan.seed).spawn(4)
+    rng_bg, rng_pattern, rng_artifact, rng_dropout, rng_shortcut = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(plan.seed).spawn(5)
     )
     n = plan.length * FS
     x = np.zeros((len(EEG_CHANNELS), n))
@@ -315,5 +345,9 @@ def session_signal(plan: SessionPlan, notes: dict | None = None) -> np.ndarray:
     for i, ep in enumerate(plan.episodes):
         _plant(x, rng_pattern, ep, notes["episodes"][i] if notes is not None else None)
     _artifacts(x, rng_artifact, notes["artifacts"] if notes is not None else None)
+    if shortcuts is not None:
+        planted = shortcuts(x, rng_shortcut, plan)
+        if notes is not None:
+            notes["artifacts"].setdefault("events", []).extend(planted)
     _dropouts(x, rng_dropout, notes["artifacts"] if notes is not None else None)
     return x.T.astype(np.float32)

@@ -28,6 +28,7 @@ from hms.signal.organizer import DEFAULT_PARAMS as ORGANIZER_RECIPE
 from hms.signal.organizer import organizer_table
 from hms.synth.params import REAL_REFERENCE
 from hms.synth.reports import reports_table
+from hms.synth.shortcuts import Shortcut, ShortcutPlanter
 from hms.synth.signals import session_signal
 from hms.synth.structure import SessionPlan, Structure, build_structure
 from hms.synth.truth import EVENTS_FILE, events_table
@@ -42,10 +43,15 @@ class SynthConfig:
     n_test_patients: int | None = None  # default: max(2, n_patients // 6)
     seed: int = 42
     max_eegs_per_patient: int | None = None
+    shortcuts: tuple[str, ...] = ()  # planted shortcuts, "CLASS=ARTIFACT" (hms.synth.shortcuts); training split only
+    shortcut_strength: float = 0.8  # chance that an episode of the class carries its artifact
 
     def __post_init__(self) -> None:
         if self.n_patients < 1:
             raise ValueError("n_patients must be at least 1")
+        object.__setattr__(self, "shortcuts", tuple(str(Shortcut.parse(s)) for s in self.shortcuts))
+        if not 0 < self.shortcut_strength <= 1:
+            raise ValueError(f"shortcut strength must be in (0, 1], got {self.shortcut_strength}")
         if self.n_test_patients is not None and self.n_test_patients < 1:
             raise ValueError("n_test_patients must be at least 1")
 
@@ -53,12 +59,25 @@ class SynthConfig:
     def test_patients(self) -> int:
         return self.n_test_patients if self.n_test_patients is not None else max(2, self.n_patients // 6)
 
+    def planter(self) -> ShortcutPlanter | None:
+        if not self.shortcuts:
+            return None
+        return ShortcutPlanter(tuple(Shortcut.parse(s) for s in self.shortcuts), self.shortcut_strength)
 
-def _write_session(plan: SessionPlan, out: Path) -> dict:
+    def record(self) -> dict:
+        """The config as the files record it (a clean simulation records no shortcut fields, as before they
+        existed)."""
+        out = asdict(self) | {"shortcuts": list(self.shortcuts)}
+        if not self.shortcuts:
+            del out["shortcuts"], out["shortcut_strength"]
+        return out
+
+
+def _write_session(plan: SessionPlan, out: Path, shortcuts: ShortcutPlanter | None) -> dict:
     """Write the session's EEG and spectrogram files; return what was planted (for the reports)."""
     torch.set_num_threads(1)
     notes: dict = {}
-    signal = session_signal(plan, notes)
+    signal = session_signal(plan, notes, shortcuts)
     for eeg in plan.eegs:
         part = signal[eeg.start * SAMPLE_RATE : (eeg.start + eeg.length) * SAMPLE_RATE]
         df = pd.DataFrame(np.round(part, 2).astype(np.float32), columns=list(EEG_CHANNELS))
@@ -69,7 +88,7 @@ def _write_session(plan: SessionPlan, out: Path) -> dict:
     return notes
 
 
-def _write_session_star(args: tuple[SessionPlan, Path]) -> dict:
+def _write_session_star(args: tuple[SessionPlan, Path, ShortcutPlanter | None]) -> dict:
     return _write_session(*args)
 
 
@@ -106,7 +125,7 @@ def _summary(cfg: SynthConfig, structure: Structure) -> dict:
     test_sol = structure.test_votes[list(VOTE_COLS)].to_numpy(dtype=float)
     test_oracle = structure.oracle[structure.oracle["split"] == "test"][list(CLASSES)].to_numpy()
     return {
-        "config": asdict(cfg),
+        "config": cfg.record(),
         "stats": describe_train(structure.train),
         "train_golden": bayes_floor(structure.train, structure.oracle),
         "test": {
@@ -118,7 +137,7 @@ def _summary(cfg: SynthConfig, structure: Structure) -> dict:
 
 def _stamp(cfg: SynthConfig) -> dict:
     """What a simulation depends on: its config and the organizer recipe its spectrograms are made with."""
-    return asdict(cfg) | {"organizer_recipe": asdict(ORGANIZER_RECIPE)}
+    return cfg.record() | {"organizer_recipe": asdict(ORGANIZER_RECIPE)}
 
 
 def _up_to_date(out: Path, cfg: SynthConfig) -> bool:
@@ -139,12 +158,12 @@ def simulate(out: str | Path, cfg: SynthConfig, workers: int = 2, force: bool = 
         (out / sub).mkdir(parents=True, exist_ok=True)
         for stale in (out / sub).glob("*.parquet"):
             stale.unlink()
-    jobs = [(plan, out) for plan in structure.sessions]
+    jobs = [(plan, out, cfg.planter()) for plan in structure.sessions]
     bar = tqdm(total=len(jobs), desc="synth sessions", unit="session")
     notes: dict[int, dict] = {}
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for (plan, _), planted in zip(jobs, pool.map(_write_session_star, jobs, chunksize=4), strict=True):
+            for (plan, _, _), planted in zip(jobs, pool.map(_write_session_star, jobs, chunksize=4), strict=True):
                 notes[plan.spectrogram_id] = planted
                 bar.update()
     else:
