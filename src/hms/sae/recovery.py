@@ -51,7 +51,7 @@ def _halves(groups: np.ndarray, seed: int) -> np.ndarray:
     return np.isin(groups, first)
 
 
-def _auroc(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+def column_aurocs(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """AUROC of every column of ``x`` for the boolean ``y`` at once, by the rank-sum (Mann-Whitney) identity with
     mid-ranks for ties (a constant column scores 0.5)."""
     y = np.asarray(y, bool)
@@ -68,11 +68,11 @@ def cross_selected_auroc(features: np.ndarray, factor: np.ndarray, half: np.ndar
         ys, yt = factor[select], factor[score]
         if ys.all() or not ys.any() or yt.all() or not yt.any():
             return float("nan"), -1
-        auc = _auroc(ys, features[select])
+        auc = column_aurocs(ys, features[select])
         j = int(np.argmax(np.abs(auc - 0.5)))
         sign = 1.0 if auc[j] >= 0.5 else -1.0
-        scores.append(float(_auroc(yt, sign * features[score, j : j + 1])[0]))
-    whole = _auroc(factor, features)
+        scores.append(float(column_aurocs(yt, sign * features[score, j : j + 1])[0]))
+    whole = column_aurocs(factor, features)
     return float(np.mean(scores)), int(np.argmax(np.abs(whole - 0.5)))
 
 

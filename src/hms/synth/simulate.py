@@ -116,6 +116,17 @@ def bayes_floor(train: pd.DataFrame, oracle: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def ground_truth_only(cfg: SynthConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The simulation's train.csv and events.csv without writing any file (the signals are drawn, as the events
+    come from them, but no EEG, spectrogram or table is written): what a test of the ground truth needs."""
+    structure = build_structure(cfg.n_patients, cfg.test_patients, cfg.seed, cfg.max_eegs_per_patient)
+    notes: dict[int, dict] = {}
+    for plan in structure.sessions:
+        notes[plan.spectrogram_id] = {}
+        session_signal(plan, notes[plan.spectrogram_id], cfg.planter())
+    return structure.train, events_table(structure, notes)
+
+
 def dry_run(cfg: SynthConfig) -> dict:
     """Build the labels only (no signals, no files): statistics and Bayes floor at any size in seconds."""
     return _summary(cfg, build_structure(cfg.n_patients, cfg.test_patients, cfg.seed, cfg.max_eegs_per_patient))

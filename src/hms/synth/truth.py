@@ -26,6 +26,7 @@ from hms.constants import (
     RIGHT_CHANNELS,
     SCALP_CHANNELS,
 )
+from hms.data.labels import vote_probabilities
 from hms.errors import DataError
 from hms.signal.bands import BANDS
 from hms.synth.structure import Structure
@@ -111,6 +112,18 @@ def read_events(root: str | Path) -> pd.DataFrame:
     return events
 
 
+def test_targets(root: str | Path, eeg_ids: np.ndarray) -> np.ndarray:
+    """Vote shares (n, 6) of the test split's ``eeg_ids`` from the simulator's ``test_votes.csv``."""
+    path = Path(root) / "test_votes.csv"
+    if not path.is_file():
+        raise DataError(f"{path}: missing; simulate again (python -m hms synth --out {root} ...)")
+    votes = pd.read_csv(path).set_index("eeg_id")
+    missing = sorted(set(eeg_ids) - set(votes.index))
+    if missing:
+        raise DataError(f"{path}: no votes for test eeg_ids {missing[:5]}; simulate again")
+    return vote_probabilities(votes.loc[eeg_ids])
+
+
 def window_starts(rows: pd.DataFrame) -> np.ndarray:
     """Session second at which each label row's 50 s EEG window starts (the simulator centres both windows)."""
     return rows["spectrogram_label_offset_seconds"].to_numpy(dtype=float) + EEG_TO_SPEC_SHIFT
@@ -174,6 +187,21 @@ def window_factors(rows: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
             )
         out.append(flags)
     return pd.DataFrame(out, index=rows.index, columns=factor_names())
+
+
+def artifact_loads(rows: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """How much of each artifact kind lies in each label row's 50 s window: the seconds its events cover (summed
+    over events; EKG: seconds times the leak coefficient), one column per kind of :data:`ARTIFACT_KINDS`."""
+    by_session = dict(tuple(events[events["role"] == "artifact"].groupby("spectrogram_id")))
+    empty = events.iloc[:0]
+    out = []
+    for spec_id, w0 in zip(rows["spectrogram_id"].to_numpy(), window_starts(rows), strict=True):
+        session = by_session.get(spec_id, empty)
+        seconds = np.clip(_overlap(session, w0, w0 + EEG_WINDOW_SECONDS), 0, None)
+        weight = np.where(session["kind"].eq("ekg"), session["strength"].fillna(0.0), 1.0)
+        load = pd.Series(seconds * weight).groupby(session["kind"].to_numpy()).sum()
+        out.append({kind: float(load.get(kind, 0.0)) for kind in ARTIFACT_KINDS})
+    return pd.DataFrame(out, index=rows.index, columns=list(ARTIFACT_KINDS))
 
 
 def chains_of(channels: str) -> tuple[str, ...]:
