@@ -12,7 +12,16 @@ from hms.constants import CLASSES, N_CLASSES
 from hms.data import make_folds
 from hms.data.labels import vote_probabilities
 from hms.explain.shortcuts import AuditInputs, audit_words, shortcut_audit
-from hms.sae.causal import CausalSplit, Edit, SAEDictionary, causal_table, edited_probabilities, feature_effects
+from hms.sae.causal import (
+    CausalSplit,
+    Edit,
+    PositionNetwork,
+    SAEDictionary,
+    causal_table,
+    edited_probabilities,
+    feature_effects,
+    position_feature_checks,
+)
 from hms.sae.model import SAEConfig, SparseAutoencoder
 from hms.synth.truth import ARTIFACT_KINDS, PATTERN_CLASSES, artifact_loads, window_factors
 
@@ -69,6 +78,18 @@ def test_the_causal_table_picks_each_class_its_own_feature_and_beats_random(iden
     assert (sae["ablate_selectivity"] >= 3).all()
     assert (sae["ablate_selectivity"] > rand["ablate_selectivity"]).all()
     assert set(table["method"]) == {"sae", "pca", "random"}
+
+
+def test_a_per_position_feature_acts_through_the_pooling_on_its_class_only():
+    """Six per-position features on a 4-cell map averaged by the pooling, feature k wired to class k: its DLA is the
+    head's column divided by the cells, and removing it at every cell lowers class k only."""
+    rng = np.random.default_rng(1)
+    windows = rng.uniform(0, 1.5, size=(40, 2, 4, N_CLASSES)).astype(np.float32)
+    net = PositionNetwork(lambda x: x.mean(dim=1), wired_head(3 * np.eye(N_CLASSES)), torch.zeros(N_CLASSES))
+    dla, effects = position_feature_checks(net, identity_sae(N_CLASSES), windows, [1, 4])
+    np.testing.assert_allclose(dla, 0.75 * np.eye(N_CLASSES)[[1, 4]], atol=1e-5)
+    for row, k in zip(effects, (1, 4), strict=True):
+        assert row[k] < -0.05 and (np.delete(row, k) > 0).all()
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +151,7 @@ def toy_network(train: pd.DataFrame, events: pd.DataFrame, planted: list, seed: 
         extra["chosen"],
         factors[~fit].reset_index(drop=True),
         loads[~fit].reset_index(drop=True),
+        rows.loc[~fit, "patient_id"].to_numpy(),
     )
     return inputs, planted
 

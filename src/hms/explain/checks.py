@@ -82,6 +82,7 @@ def run_checks(inp: CheckInputs, top: int, seed: int, features: list[int] | None
             chosen,
             window_factors(valid_rows, events).reset_index(drop=True),
             artifact_loads(valid_rows, events).reset_index(drop=True),
+            valid_rows["patient_id"].to_numpy(),
             test_views,
             test_y,
         )

@@ -15,10 +15,13 @@ deviation). Every view of a row is edited and the head's probabilities averaged 
   floored at :data:`FLOOR` (ablating a class's evidence usually *raises* the others: dividing by a rise, or by
   nothing, says nothing). Steering selectivity: own rise ÷ largest other rise, floored the same way.
 - The baselines: PCA directions selected the same way, and ``n`` random live SAE features (mean of
-  :data:`RANDOM_DRAWS` seeded draws)."""
+  :data:`RANDOM_DRAWS` seeded draws).
+- A per-position feature (:func:`position_feature_checks`) acts through the network's pooling: its DLA is its
+  direction at one cell pooled and through the head, its effect the change when it is removed at every cell."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,6 +51,11 @@ class Dictionary(Protocol):
     def typical(self) -> torch.Tensor: ...  # (m,) a typical score when the direction is present
 
 
+def decoder_directions(sae: SparseAutoencoder) -> torch.Tensor:
+    """(d_sae, d): each feature's decoder direction in the raw (unscaled) activation space."""
+    return (sae.W_dec * sae.x_scale[:, None]).T.detach()
+
+
 @dataclass
 class SAEDictionary:
     sae: SparseAutoencoder
@@ -67,7 +75,7 @@ class SAEDictionary:
 
     @property
     def directions(self) -> torch.Tensor:
-        return (self.sae.W_dec * self.sae.x_scale[:, None]).T.detach()
+        return decoder_directions(self.sae)
 
 
 @dataclass
@@ -277,3 +285,48 @@ def feature_effects(split: CausalSplit, dictionary: Dictionary, features: list[i
             }
         )
     return pd.DataFrame(out)
+
+
+@dataclass(frozen=True)
+class PositionNetwork:
+    """What a per-position feature acts through: the network's pooling of its last feature map and its head, and
+    the embedding the head's Jacobian is taken at (the training part's mean)."""
+
+    pool: Callable[[torch.Tensor], torch.Tensor]
+    head: nn.Module
+    at: torch.Tensor
+
+
+@torch.no_grad()
+def position_feature_checks(
+    net: PositionNetwork, sae: SparseAutoencoder, windows: np.ndarray, features: list[int], batch: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-position features' (DLA, ablation effect), each (len(features), 6). DLA: the decoder direction at one
+    position of the map, through the pooling and the head (the logit change per unit of activation at one cell);
+    effect: the change of each class's mean probability over the ``windows`` (n, V, P, d) where the feature fires
+    anywhere, when it is ablated at every position of the per-position splice (every position replaced by its
+    reconstruction, that feature's part removed)."""
+    dirs = decoder_directions(sae)[features]
+    n, v, p, d = windows.shape
+    one = torch.zeros(len(features), p, d)
+    one[:, 0] = dirs
+    with torch.enable_grad():
+        dla = (net.pool(one) @ head_jacobian(net.head, net.at).T).numpy()
+    head = net.head.eval()
+    sums, counts = np.zeros((len(features), N_CLASSES)), np.zeros(len(features))
+    for start in range(0, n, batch):
+        x = torch.from_numpy(np.asarray(windows[start : start + batch], dtype=np.float32)).reshape(-1, d)
+        z = sae.codes(x)[:, features].reshape(-1, p, len(features))
+        recon = sae.reconstruct(x).reshape(-1, p, d)
+        base = head(net.pool(recon)).softmax(-1)
+        m = len(x) // (p * v)
+        for k in range(len(features)):
+            fires = (z[:, :, k] > 0).any(1).reshape(m, v).any(1)
+            if not fires.any():
+                continue
+            ablated = head(net.pool(recon - z[:, :, k, None] * dirs[k])).softmax(-1)
+            change = (ablated - base).reshape(m, v, -1).mean(1)[fires]
+            sums[k] += change.sum(0).double().numpy()
+            counts[k] += int(fires.sum())
+    effects = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], np.nan)
+    return dla, effects

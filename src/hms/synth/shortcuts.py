@@ -3,10 +3,9 @@ read the artifact instead of the pattern — and an explanation tool can be chec
 
 ``--shortcut seizure=blink`` (``CLASS=ARTIFACT``; CLASS one of :data:`hms.constants.CLASSES`, ARTIFACT one of
 :data:`SHORTCUT_ARTIFACTS`) plants, over each training-split episode whose main pattern is CLASS, with probability
-``strength``, a dense run of that artifact spanning the episode: blinks every 2-4 s, muscle bursts over about half of
-it, an electrode pop every 4-8 s (blinks and pops of the amplitudes the simulator plants elsewhere: the same
-phenomenon, so a model that learned it meets it outside the class too), or a strong EKG leak into the temporal and
-occipital channels. Test-split
+``strength``, a dense run of that artifact spanning the episode, distinct from the simulator's ordinary artifacts (as
+a recording setup of one ward would be): strong blinks every 1.5-3 s, muscle bursts over about half of it, a strong
+electrode pop every 3-6 s, or a strong EKG leak into the temporal and occipital channels. Test-split
 sessions get none (there the artifact keeps its ordinary, class-independent rate). The planted events go to
 ``events.csv`` like every other artifact, and the pairs to ``synth_config.json`` (:func:`read_shortcuts`)."""
 
@@ -52,12 +51,12 @@ class Shortcut:
 
 
 def _blinks(x: np.ndarray, rng: np.random.Generator, lo: int, hi: int) -> list[dict]:
-    events, pos = [], lo + rng.uniform(0, 2.0) * S.FS
+    events, pos = [], lo + rng.uniform(0, 1.5) * S.FS
     while pos < hi:
         width = rng.uniform(0.15, 0.35) * S.FS
-        a, b = S.add_blink(x, pos, width, rng.uniform(80, 250))
+        a, b = S.add_blink(x, pos, width, rng.uniform(150, 300))
         events.append(S.artifact_event("blink", a, b, ("Fp1", "Fp2")))
-        pos += rng.uniform(2.0, 4.0) * S.FS
+        pos += rng.uniform(1.5, 3.0) * S.FS
     return events
 
 
@@ -74,12 +73,12 @@ def _muscle(x: np.ndarray, rng: np.random.Generator, lo: int, hi: int) -> list[d
 
 
 def _pops(x: np.ndarray, rng: np.random.Generator, lo: int, hi: int) -> list[dict]:
-    events, pos = [], lo + int(rng.uniform(0, 4) * S.FS)
+    events, pos = [], lo + int(rng.uniform(0, 3) * S.FS)
     while pos < hi:
         ch = int(rng.integers(len(SCALP_CHANNELS)))
-        stop = S.add_pop(x, ch, pos, rng.choice([-1, 1]) * rng.uniform(100, 400), rng.uniform(0.1, 0.5))
+        stop = S.add_pop(x, ch, pos, rng.choice([-1, 1]) * rng.uniform(200, 400), rng.uniform(0.1, 0.5))
         events.append(S.artifact_event("pop", pos, stop, (SCALP_CHANNELS[ch],)))
-        pos += int(rng.uniform(4, 8) * S.FS)
+        pos += int(rng.uniform(3, 6) * S.FS)
     return events
 
 
