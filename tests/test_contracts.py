@@ -138,6 +138,12 @@ def test_a_localized_network_pools_its_positions_into_its_embedding(name, window
     if family.view is not None:  # every position says where in the input it looks
         where = family.view.position_cells(cfg.frontend, tuple(x.shape[1:]), positions.shape[1])
         assert len(where) == positions.shape[1] and (where["t1"] > where["t0"]).all()
+        boxes = np.array([family.view.cell_box(tuple(x.shape[1:]), len(where), p) for p in range(len(where))])
+        height, width = x.shape[-2:]  # each box lies in the input, and together they cover all of it
+        assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
+        assert boxes[:, :2].min() >= 0 and boxes[:, 2].max() <= width + 1e-6 and boxes[:, 3].max() <= height + 1e-6
+        area = ((np.minimum(boxes[:, 2], width) - boxes[:, 0]) * (np.minimum(boxes[:, 3], height) - boxes[:, 1])).sum()
+        assert area == pytest.approx(height * width, rel=1e-6)
 
 
 @pytest.mark.parametrize("name", [n for n in FAMILIES if get_family(n).view is not None])

@@ -13,6 +13,7 @@ import torch
 from hms.constants import CHAIN_NAMES, CLASSES
 from hms.signal.config import FrontEndConfig
 from hms.signal.image import n_views, panels_to_image
+from hms.synth.truth import ARTIFACT_KINDS
 
 
 def test_explain_statistics_on_planted_features():
@@ -117,6 +118,27 @@ def test_report_is_self_contained(report):
     assert "umap2d" in page and "umap3d" in page and "feature-class-heatmap" in page
 
 
+def test_explain_writes_the_causal_checks_the_shortcut_audit_and_the_dashboard(report):
+    _, out, tables = report
+    causal = pd.read_csv(out / "causal.csv")
+    pairs = set(zip(causal["class"], causal["method"], strict=True))
+    assert pairs == {(c, m) for c in CLASSES for m in ("sae", "pca", "random")}
+    assert causal[["ablate_selectivity", "steer_selectivity"]].notna().all().all()
+    audit = pd.read_csv(out / "shortcuts.csv")
+    assert {"class", "artifact", "flagged", "best_match_auroc", "ablation_drop", "test_kl_change"} <= set(audit.columns)
+    assert len(audit) == len(CLASSES) * len(ARTIFACT_KINDS) and not audit["planted"].any()
+    assert not audit["flagged"].any(), "a clean simulation has no shortcut to flag"
+    features = pd.read_csv(out / "features.csv")
+    assert {f"dla_{c}" for c in CLASSES} | {"description_auroc"} <= set(features.columns)
+    cards = json.loads((out / "dashboard.json").read_text())
+    assert cards and {c for card in cards for c in card["classes"]} <= set(CLASSES)
+    pooled = [card for card in cards if card["kind"] == "pooled"]
+    assert pooled and all(set(card["dla"]) == set(CLASSES) for card in pooled)
+    page = (out / "index.html").read_text()
+    assert 'id="dashboard"' in page and page.count('class="dash-card"') == len(cards)
+    assert 'id="causal"' in page and "Shortcut audit:" in page
+
+
 @pytest.mark.slow
 def test_report_renders_in_headless_chromium(report, tmp_path):
     pytest.importorskip("playwright", reason="pip install -r requirements-dev.txt")
@@ -135,3 +157,7 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert result["class_sections"] == result["expected_sections"]
     assert result["plots"] >= 4  # overview bars, UMAP 2D and 3D, heatmap drawn by plotly
     assert result["pixel_std"] > 0.05, "the screenshot is blank"
+    dash = result["dashboard"]
+    assert dash is not None and dash["cards"] > 0 and dash["all_shown"] == dash["cards"]
+    assert all(shown == named for shown, named in dash["per_class"].values())  # the class menu filters
+    assert dash["search_nothing"] == 0  # the search box filters

@@ -1,12 +1,14 @@
 """The raw-EEG family: its waveform augmentations (hemisphere swap, time shift, reversal, channel dropout), its
 network, and an experiment that trains from a config, lands on the leaderboard and feeds SAE, stack and explain."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from hms.constants import VOTE_COLS
+from hms.constants import CLASSES, VOTE_COLS
 from hms.data import Competition
 from hms.data.windows import random_shift
 from hms.experiment import ExperimentDir, load_config
@@ -184,3 +186,6 @@ def test_raw_experiment_feeds_sae_stack_and_explain(tiny_raw, sim_dir, tmp_path)
     assert len(located) and 'id="positions"' in page
     assert (located["peaks_at"].str.contains(r"\d+–\d+ s") | (located["density"] == 0)).all()
     assert page.count("data:image/png;base64,") >= 2
+    cards = json.loads((out / "dashboard.json").read_text())  # per-position cards: effect and DLA through the pool
+    located_cards = [c for c in cards if c["kind"] == "position"]
+    assert located_cards and all(set(c["dla"]) == set(CLASSES) for c in located_cards)

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 
 from hms.constants import (  # noqa: E402
     CHAIN_NAMES,
@@ -184,4 +185,45 @@ def plot_pair_traces(values: np.ndarray, title: str = "", width: float = 2.2) ->
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=8)
+    return fig
+
+
+def plot_chain_traces(
+    pairs: np.ndarray, chains: tuple[str, ...], sample_rate: float, span: tuple[float, float] | None, title: str = ""
+) -> Figure:
+    """Compact traces of the bipolar pairs (16, time) of ``chains`` (CHAIN_NAMES entries, four pairs each), each
+    pair scaled to its own range; ``span`` (seconds) shaded."""
+    rows = [i for c in chains for i in range(4 * CHAIN_NAMES.index(c), 4 * CHAIN_NAMES.index(c) + 4)]
+    t = np.arange(pairs.shape[-1]) / sample_rate
+    fig, ax = plt.subplots(figsize=(4.2, 0.22 * len(rows) + 0.5), constrained_layout=True)
+    for k, i in enumerate(rows):
+        trace = np.nan_to_num(pairs[i])
+        scale = float(np.percentile(np.abs(trace), 99)) or 1.0
+        ax.plot(t, trace / (2.2 * scale) - k, lw=0.4, color="k")
+    ax.set_yticks([-k for k in range(len(rows))], [PAIR_NAMES[i] for i in rows], fontsize=5)
+    if span is not None:
+        ax.axvspan(*span, color="tab:orange", alpha=0.25)
+    ax.set_xlim(t[0], t[-1])
+    ax.tick_params(axis="x", labelsize=6)
+    if title:
+        ax.set_title(title, fontsize=7)
+    return fig
+
+
+def plot_image_cell(
+    image: torch.Tensor | np.ndarray, box: tuple[float, float, float, float] | None, title: str = ""
+) -> Figure:
+    """The network's input (first channel of an image; a waveform family's signals x samples) with one cell of its
+    last feature map outlined (``box``: x0, y0, x1, y1 in index units), colours over its 99th-percentile range."""
+    body = np.asarray(image, dtype=np.float32)
+    body = body[0] if body.ndim == 3 else body
+    fig, ax = plt.subplots(figsize=(2.6, max(0.9, 2.6 * body.shape[0] / body.shape[1]) + 0.3), constrained_layout=True)
+    top = float(np.nanpercentile(np.abs(body), 99)) or 1.0
+    ax.imshow(body, aspect="auto", cmap="magma", vmin=-top, vmax=top, interpolation="nearest")
+    if box is not None:
+        x0, y0, x1, y1 = box
+        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="cyan", lw=1.5))
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=7)
     return fig

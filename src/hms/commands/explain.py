@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hms import config
 from hms.commands.common import Command, models_root_arg
+from hms.constants import CLASSES
 from hms.paths import files_dir
 
 
@@ -192,6 +193,17 @@ def _run_explain(args: argparse.Namespace) -> int:
     print(r[r["rank"] <= 3][["class", "rank", "feature", "auroc", "description"]].to_string(index=False))
     if "ground_truth" in tables:
         print(tables["ground_truth"].round(3).to_string(index=False))
+    causal = tables["causal"].pivot(index="class", columns="method", values="ablate_selectivity")
+    print("ablation selectivity (own drop / largest other drop):")
+    print(causal.reindex(index=list(CLASSES)).round(2).to_string())
+    audit = tables["shortcuts"]
+    flagged = audit[audit["flagged"].fillna(False).astype(bool)]
+    if audit["flagged"].isna().all():
+        print(f"shortcut audit: {audit['note'].iloc[0]}")
+    else:
+        print(f"shortcut audit: {len(flagged)} flagged of {len(audit)} (class, artifact) pairs")
+        if len(flagged):
+            print(flagged[["class", "artifact", "best_match_auroc", "ablation_drop", "test_kl_change"]].to_string())
     print(f"written: {out}" + ("" if args.no_report else f"  (open {out / 'index.html'})"))
     if args.screenshot and not args.no_report:
         from hms.explain.browser import check_page  # deferred: playwright
@@ -199,7 +211,8 @@ def _run_explain(args: argparse.Namespace) -> int:
         result = check_page(out / "index.html", out / "screenshot.png")
         print(
             f"screenshot: {out / 'screenshot.png'}  console errors: {len(result['console_errors'])}, "
-            f"broken images: {len(result['broken_images'])}"
+            f"broken images: {len(result['broken_images'])}, page errors: {len(result['page_errors'])}, "
+            f"dashboard cards: {(result['dashboard'] or {}).get('cards', 0)}"
         )
     return 0
 

@@ -33,10 +33,32 @@ def chromium_path() -> str:
     raise FileNotFoundError("no Chromium found: install Debian's package (apt-get install -y chromium)")
 
 
+#: the dashboard's filters driven in the page: how many cards it has, how many each class menu entry shows (and how
+#: many cards name that class), and how many a search for nothing-like-a-card shows; null without a dashboard
+DASHBOARD_PROBE = """() => {
+  const q = document.getElementById('dash-q'), c = document.getElementById('dash-class');
+  if (!q || !c) { return null; }
+  const cards = Array.from(document.querySelectorAll('.dash-card'));
+  const shown = () => cards.filter(el => el.style.display !== 'none').length;
+  const perClass = {};
+  for (const opt of Array.from(c.options).filter(o => o.value)) {
+    c.value = opt.value; c.dispatchEvent(new Event('change'));
+    const named = cards.filter(el => el.dataset.classes.split(' ').includes(opt.value)).length;
+    perClass[opt.value] = [shown(), named];
+  }
+  c.value = ''; c.dispatchEvent(new Event('change'));
+  q.value = 'zzqx-no-such-feature'; q.dispatchEvent(new Event('input'));
+  const searchedNothing = shown();
+  q.value = ''; q.dispatchEvent(new Event('input'));
+  return {cards: cards.length, per_class: perClass, search_nothing: searchedNothing, all_shown: shown()};
+}"""
+
+
 def check_page(page: str | Path, screenshot: str | Path, width: int = 1300, height: int = 2400) -> dict:
     """Load ``page`` from disk, wait for plotly to draw, and report: console_errors, page_errors, requests (anything
     not from the file itself), broken_images (alt texts), images, class_sections (ids present), plots (drawn plotly
-    divs), the screenshot path and its pixel spread (0 = blank)."""
+    divs), the screenshot path and its pixel spread (0 = blank), and the dashboard's filters exercised
+    (:data:`DASHBOARD_PROBE`)."""
     from playwright.sync_api import sync_playwright  # deferred: optional, only the screenshot check needs it
 
     page_path = Path(page).resolve()
@@ -60,6 +82,7 @@ def check_page(page: str | Path, screenshot: str | Path, width: int = 1300, heig
             n_images = tab.evaluate("document.images.length")
             sections = tab.evaluate("Array.from(document.querySelectorAll('section.class-section')).map(s => s.id)")
             plots = tab.evaluate("document.querySelectorAll('.js-plotly-plot .main-svg').length")
+            dashboard = tab.evaluate(DASHBOARD_PROBE)
             tab.screenshot(path=str(screenshot), full_page=False)
         finally:
             browser.close()
@@ -75,6 +98,7 @@ def check_page(page: str | Path, screenshot: str | Path, width: int = 1300, heig
         "plots": plots,
         "screenshot": str(screenshot),
         "pixel_std": spread,
+        "dashboard": dashboard,
     }
 
 

@@ -5,7 +5,6 @@ ground-truth check."""
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from plotly.offline import get_plotlyjs
 
 from hms.constants import CLASSES
 from hms.experiment import ExperimentDir
+from hms.explain.dashboard import CLASS_COLORS, img_tag
+from hms.explain.shortcuts import audit_words
 from hms.families import InputView
 from hms.families.views import VIEW_SECONDS
 from hms.io import atomic_write
@@ -25,7 +26,6 @@ from hms.plots import figure_png
 from hms.sae.run import SUMMARY_METRICS
 from hms.signal.config import FrontEndConfig
 
-CLASS_COLORS = dict(zip(CLASSES, ("#d62728", "#ff7f0e", "#bcbd22", "#1f77b4", "#17becf", "#7f7f7f"), strict=True))
 CLASS_TITLES = {
     "seizure": "Seizure",
     "lpd": "LPD - lateralized periodic discharges",
@@ -52,6 +52,10 @@ img{max-width:100%}
 .thumbs figure{margin:0;flex:1}
 .thumbs figcaption{font-size:.7em;color:#555}
 .note{color:#555;font-size:.9em}
+.dash-card{border:1px solid #ccc;border-radius:6px;padding:.6em;width:620px;background:#fcfcfc}
+.dash-card h3{margin:.1em 0 .3em 0;font-size:1em}
+.dash-row{display:flex;gap:1em;flex-wrap:wrap}
+.flag{color:#b71c1c;font-weight:bold}
 .words{color:#1a5e20;font-size:.9em}
 """
 
@@ -77,14 +81,13 @@ class ReportData:
     ranked_by: str
     retrieval: pd.DataFrame | None = None  # EEG-CLIP: held-out EEGs and their nearest reports
     position_features: pd.DataFrame | None = None  # per class, the per-position SAE's top features and where they fire
-
-
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+    causal: pd.DataFrame | None = None  # causal.csv: ablation / steering per class and method
+    shortcuts: pd.DataFrame | None = None  # shortcuts.csv: the planted-shortcut audit
+    dashboard: str = ""  # the feature dashboard section (hms.explain.dashboard)
 
 
 def _file_img(path: Path, alt: str) -> str:
-    return _img(path.read_bytes(), alt) if path.is_file() else ""
+    return img_tag(path.read_bytes(), alt) if path.is_file() else ""
 
 
 def _table(df: pd.DataFrame, digits: int = 3) -> str:
@@ -177,7 +180,7 @@ def overview_section(d: ReportData) -> str:
         diff = (
             "<h3>Seizure vs non-seizure</h3><p class='note'>Integrated gradients of log p(seizure) on seizure "
             "samples minus on samples with under 10 % seizure votes (red: more evidence for seizure).</p>"
-            + _img(_map_png(d, d.class_maps["seizure_vs_rest"], "seizure - rest", True), "seizure - rest")
+            + img_tag(_map_png(d, d.class_maps["seizure_vs_rest"], "seizure - rest", True), "seizure - rest")
         )
     return (
         f'<section id="overview"><h2>Class overview</h2><p class="note">Experiment <b>{html.escape(d.experiment)}'
@@ -275,7 +278,7 @@ def _card(card: dict, d: ReportData) -> str:
     j = card["feature"]
     s = d.stats.loc[j]
     thumbs = "".join(
-        f"<figure>{_img(_thumbnail(d, img, ''), f'feature {j} example {i}')}<figcaption>eeg {r['eeg_id']}/"
+        f"<figure>{img_tag(_thumbnail(d, img, ''), f'feature {j} example {i}')}<figcaption>eeg {r['eeg_id']}/"
         f"{r['eeg_sub_id']} · z {a:.2f}</figcaption></figure>"
         for i, (img, r, a) in enumerate(zip(card["images"], card["rows"], card["activations"], strict=True))
     )
@@ -289,7 +292,7 @@ def _card(card: dict, d: ReportData) -> str:
         f"<p>{html.escape(str(s['description']))}</p>{words}<p class='note'>Saliency: "
         f"{html.escape(card['saliency_summary'])}<br>AUROC: {aurocs}</p>"
         f"<div class='thumbs'>{thumbs}</div>"
-        f"{_img(_map_png(d, card['saliency'], f'feature {j}: |d z / d image|', False), f'saliency {j}')}"
+        f"{img_tag(_map_png(d, card['saliency'], f'feature {j}: |d z / d image|', False), f'saliency {j}')}"
         "</div>"
     )
 
@@ -317,14 +320,18 @@ def class_section(d: ReportData, k: int, name: str, cards: dict[int, dict], card
         how = d.view.baseline_note
         smap = (
             f"<p class='note'>Integrated gradients of log p({name}), averaged over its most confident samples "
-            f"({how}).</p>{_img(png, f'{name} saliency')}"
+            f"({how}).</p>{img_tag(png, f'{name} saliency')}"
         )
     else:
         smap = f"<p class='note'>No sample with at least half of the votes for {name}: no saliency map.</p>"
     shown = [cards[f] for f in ranked["feature"].head(cards_per_class) if f in cards]
+    audit = ""
+    if d.shortcuts is not None:
+        words = audit_words(d.shortcuts, name)
+        audit = f"<p class='{'flag' if 'FLAGGED' in words else 'note'}'>{html.escape(words)}</p>"
     return (
         f'<section class="class-section" id="class-{name}" data-class="{name}" style="--c:{CLASS_COLORS[name]}">'
-        f"<h2>{html.escape(CLASS_TITLES[name])}</h2>{smap}<h3>What drives {name}</h3>"
+        f"<h2>{html.escape(CLASS_TITLES[name])}</h2>{audit}{smap}<h3>What drives {name}</h3>"
         f"{_table(ranked[cols]) if len(ranked) else '<p>No ranked features.</p>'}"
         f"<div class='cards'>{''.join(_card(c, d) for c in shown)}</div></section>"
     )
@@ -398,10 +405,57 @@ def ground_truth_section(d: ReportData) -> str:
     )
 
 
+CAUSAL_COLUMNS = (
+    "class",
+    "method",
+    "ablate_own_drop",
+    "ablate_max_other_drop",
+    "ablate_selectivity",
+    "steer_own_rise",
+    "steer_max_other_rise",
+    "steer_selectivity",
+)
+
+
+def causal_section(d: ReportData) -> str:
+    """The causal checks per class (SAE, PCA, random features) and the shortcut audit's flagged pairs."""
+    if d.causal is None or not len(d.causal):
+        return ""
+    table = d.causal[list(CAUSAL_COLUMNS)].sort_values(["class", "method"], key=_order, kind="stable")
+    audit = ""
+    if d.shortcuts is not None and d.shortcuts["flagged"].notna().any():
+        shown = d.shortcuts[d.shortcuts["flagged"].astype(bool) | d.shortcuts["planted"].astype(bool)]
+        audit = (
+            "<h3>Planted-shortcut audit (shortcuts.csv)</h3><p class='note'>Per (class, artifact kind): a class's top "
+            "features that detect the artifact within the class's rows or within the others (within each patient), "
+            "the drop of the class when they are ablated on the artifact's rows, the lift of the class on artifact "
+            "rows without the pattern, and the test-split KL change when they are ablated. Flagged and planted "
+            f"pairs shown ({int(d.shortcuts['flagged'].astype(bool).sum())} flagged of {len(d.shortcuts)}).</p>"
+            + (_table(shown) if len(shown) else "<p>No pair flagged, none planted.</p>")
+        )
+    return (
+        '<section id="causal"><h2>Causal checks</h2><p class="note">For each class, its 10 SAE features whose '
+        "removal lowers it most on the fold's training part (first-order estimate through the head), then on the "
+        "validation rows: ablated (their contribution removed from the spliced embedding) and steered (each added "
+        "at its typical activation). Selectivity: the class's own drop (rise) over the largest drop (rise) of "
+        "another class, floored at 0.005. Beside them: 10 PCA directions chosen the same way and 10 random live "
+        f"features (mean of 5 draws).</p>{_table(table)}{audit}</section>"
+    )
+
+
+def _order(values: pd.Series) -> pd.Series:
+    order = {c: i for i, c in enumerate((*CLASSES, "sae", "pca", "random"))}
+    return values.map(lambda v: order.get(v, 99))
+
+
 def render(d: ReportData, cards_per_class: int = 3) -> str:
     cards = {c["feature"]: c for c in d.cards}
     links = [("overview", "Overview"), ("sae", "SAE"), ("umap", "UMAP"), ("heatmap", "Feature x class")]
     links += [(f"class-{c}", c) for c in CLASSES] + [("clusters", "Clusters")]
+    if d.causal is not None and len(d.causal):
+        links.append(("causal", "Causal"))
+    if d.dashboard:
+        links.append(("dashboard", "Dashboard"))
     if d.position_features is not None and len(d.position_features):
         links.append(("positions", "Per position"))
     if d.retrieval is not None and len(d.retrieval):
@@ -417,6 +471,8 @@ def render(d: ReportData, cards_per_class: int = 3) -> str:
             heatmap_section(d),
             *(class_section(d, k, c, cards, cards_per_class) for k, c in enumerate(CLASSES)),
             clusters_section(d),
+            causal_section(d),
+            d.dashboard,
             position_section(d),
             retrieval_section(d),
             ground_truth_section(d),

@@ -21,18 +21,26 @@ from hms.data import Competition
 from hms.data.labels import eeg_level, vote_probabilities
 from hms.embed import EmbeddingCache
 from hms.experiment import ExperimentDir
+from hms.explain.checks import CheckInputs, Checks, feature_columns, run_checks
+from hms.explain.dashboard import WindowSource, card_records, dashboard_section
+from hms.explain.dashboard_data import PositionFold, pooled_cards, position_cards
 from hms.explain.positions import fold_position_features
 from hms.families import ModelFamily
 from hms.inputs import row_inputs
 from hms.io import write_csv, write_json
 from hms.paths import MODELS_DIR, files_dir
-from hms.predict import FoldOutputs, load_fold
+from hms.predict import FoldOutputs, LoadedFold, load_fold
+from hms.sae.causal import PositionNetwork
 from hms.sae.latents import describe, feature_table, ground_truth
 from hms.sae.model import SparseAutoencoder
 from hms.signal.bands import BANDS
 from hms.signal.config import FrontEndConfig
+from hms.signal.spectrogram import preprocess
 from hms.stack.model import FoldStack, StackInputs, feature_matrix
 from hms.synth.signals import PLANTED
+from hms.synth.truth import read_events, window_factors
+
+POSITION_CARDS_PER_CLASS = 3  # dashboard cards of per-position features per class
 
 
 def class_gain(booster, n_features: int) -> np.ndarray:
@@ -227,6 +235,7 @@ class ExplainSettings:
     report: bool = True  # False: the CSV tables only
     progress: bool = True
     clip: str | Path | None = None  # EEG-CLIP folder for feature words (default models/<experiment>/clip)
+    out: str | None = None  # where the tables go (set by run_explain)
 
 
 @dataclass
@@ -243,6 +252,7 @@ class FoldLatents:
     emb: torch.Tensor
     codes: np.ndarray
     stats: pd.DataFrame
+    hand: pd.DataFrame  # band powers of the rows (for the descriptions)
 
 
 def fold_latents(exp: ExperimentDir, comp: Competition, fold: int) -> FoldLatents:
@@ -260,27 +270,61 @@ def fold_latents(exp: ExperimentDir, comp: Competition, fold: int) -> FoldLatent
     emb = torch.from_numpy(outputs.embedding[ok])
     codes = sae.codes(emb).numpy()
     views = outputs.views[ok]
+    hand = cache.hand()[ok].reset_index(drop=True)
     stats = feature_table(
         codes,
         sae.codes(torch.from_numpy(views[:, 0])).numpy(),
         sae.codes(torch.from_numpy(views[:, -1])).numpy(),
         targets,
-        cache.hand()[ok].reset_index(drop=True),
+        hand,
     )
     stats["description"] = [describe(r) if r["density"] > 0 else "dead" for _, r in stats.iterrows()]
     stats["cluster"] = feature_clusters(sae, stats["density"].to_numpy() > 0)
-    return FoldLatents(exp, comp, sae, outputs, ok, rows, targets, emb, codes, stats)
+    return FoldLatents(exp, comp, sae, outputs, ok, rows, targets, emb, codes, stats, hand)
 
 
-def _saliency_report(lat: FoldLatents, tables: dict, booster, retrieval, s: ExplainSettings, out: Path) -> None:
-    """Class maps, feature cards and the self-contained page ``index.html``; adds the saliency summaries to the
-    tables."""
+def _dashboard(lat: FoldLatents, loaded: LoadedFold, checks: Checks, tables: dict, s: ExplainSettings) -> str:
+    """The feature dashboard section: cards of each class's causal top features (pooled SAE) and of its top
+    per-position features (when fitted)."""
+    cfg, family, comp = loaded.frontend, loaded.family, lat.comp
+    valid = lat.rows["fold"].to_numpy() == s.fold
+    events = read_events(comp.root) if comp.simulated else None
+
+    def factors_of(rows: pd.DataFrame) -> pd.DataFrame | None:
+        return window_factors(rows, events).reset_index(drop=True) if events is not None else None
+
+    source = WindowSource(
+        load=lambda rows: row_model_inputs(comp, rows, family, cfg),
+        pairs=lambda row: preprocess(comp.clean_eeg_window(row, "train")[0], cfg),
+        sample_rate=cfg.sample_rate,
+        box=family.view.cell_box,
+    )
+    valid_rows = lat.rows[valid].reset_index(drop=True)
+    cards = pooled_cards(checks, lat.stats, lat.codes[valid], valid_rows, factors_of(valid_rows), source)
+    located = tables.get("position_features")
+    if located is not None and len(located):
+        top = located[located["rank"] <= POSITION_CARDS_PER_CLASS]
+        views = lat.outputs.views[lat.ok][~valid]
+        at = torch.from_numpy(np.ascontiguousarray(views.reshape(-1, views.shape[-1]), dtype=np.float32)).mean(0)
+        net = PositionNetwork(loaded.model.pool, loaded.model.head, at)
+        pos = PositionFold(lat.exp, s.fold, EmbeddingCache.rows_of(lat.exp, comp), net)
+        cards += position_cards(pos, top, factors_of, source)
+    if s.out:
+        write_json(card_records(cards), Path(s.out) / "dashboard.json")
+    return dashboard_section(cards)
+
+
+def _saliency_report(
+    lat: FoldLatents, tables: dict, booster, retrieval, s: ExplainSettings, out: Path, fold: tuple[LoadedFold, Checks]
+) -> None:
+    """Class maps, feature cards, the dashboard and the self-contained page ``index.html``; adds the saliency
+    summaries to the tables."""
     from hms.explain.report import ReportData, write_report  # deferred: plotly
     from hms.explain.saliency import class_maps, confident  # deferred: captum
 
     stats, rankings, targets = tables["features"], tables["rankings"], lat.targets
     torch.manual_seed(s.seed)
-    loaded = load_fold(lat.exp, s.fold)
+    loaded, checks = fold
     model, cfg, family = loaded.model, loaded.frontend, loaded.family
     keep = np.unique(
         np.concatenate(
@@ -318,6 +362,9 @@ def _saliency_report(lat: FoldLatents, tables: dict, booster, retrieval, s: Expl
         view=family.view,
         ranked_by="stacker pred_contrib" if booster is not None else "one-vs-rest AUROC",
         retrieval=retrieval,
+        causal=tables.get("causal"),
+        shortcuts=tables.get("shortcuts"),
+        dashboard=_dashboard(lat, loaded, checks, tables, s),
     )
     write_report(data, out / "index.html", s.cards_per_class)
 
@@ -337,7 +384,10 @@ def run_explain(
     exp = ExperimentDir.named(experiment, models_root)
     comp = Competition.from_arg(data)
     lat = fold_latents(exp, comp, s.fold)
-    stats = lat.stats
+    loaded = load_fold(exp, s.fold)
+    inputs = CheckInputs(comp, loaded, lat.sae, lat.rows, lat.outputs.views[lat.ok], lat.targets, lat.hand, s.fold)
+    checks = run_checks(inputs, s.top, s.seed)
+    lat.stats = stats = pd.concat([lat.stats, feature_columns(checks, len(lat.stats))], axis=1)
     booster, x = None, None
     if exp.stack_model("logits_sae", s.fold).is_file():
         booster = FoldStack(exp, "logits_sae", s.fold).booster
@@ -348,7 +398,7 @@ def run_explain(
     if "words" in stats:
         rankings["words"] = stats.loc[rankings["feature"], "words"].to_numpy()
     out = Path(out) if out else files_dir() / "reports" / experiment
-    tables = {"features": stats, "rankings": rankings}
+    tables = {"features": stats, "rankings": rankings, "causal": checks.causal, "shortcuts": checks.shortcuts}
     if comp.simulated:
         tables["ground_truth"] = ground_truth(rankings, stats)
     located = fold_position_features(exp, comp, s.fold, s.top)
@@ -356,8 +406,10 @@ def run_explain(
         tables["position_features"] = located
         write_csv(located, out / "position_features.csv")
     if s.report:
-        _saliency_report(lat, tables, booster, retrieval, s, out)
+        _saliency_report(lat, tables, booster, retrieval, replace(s, out=str(out)), out, (loaded, checks))
     write_csv(stats, out / "features.csv")
+    write_csv(checks.causal, out / "causal.csv")
+    write_csv(checks.shortcuts, out / "shortcuts.csv")
     write_csv(rankings, out / "class_rankings.csv")
     if retrieval is not None:
         write_csv(retrieval, out / "retrieval.csv")

@@ -57,6 +57,20 @@ def _colours(values: np.ndarray, signed: bool) -> dict:
     }
 
 
+#: a box (x0, y0, x1, y1) in an input's (..., H, W) index units
+Box = tuple[float, float, float, float]
+
+
+def grid_shape(input_shape: tuple[int, ...], n_positions: int) -> tuple[int, int]:
+    """(h, w) of a convolutional network's last feature map over an input of ``input_shape`` (..., H, W): the grid of
+    the stride that gives ``n_positions`` ceil-divided cells."""
+    height, width = input_shape[-2], input_shape[-1]
+    strides = [s for s in (4, 8, 16, 32, 64) if -(-height // s) * -(-width // s) == n_positions]
+    if not strides:
+        raise ValueError(f"{n_positions} positions fit no stride of a {height} x {width} input")
+    return -(-height // strides[0]), -(-width // strides[0])
+
+
 class InputView:
     """What explanations need of a family's inputs (see the module docstring); subclasses implement it."""
 
@@ -85,6 +99,11 @@ class InputView:
     def position_cells(self, frontend: FrontEndConfig, input_shape: tuple[int, ...], n_positions: int) -> pd.DataFrame:
         """Where each of a network's ``n_positions`` per-position vectors (``Localized.positions`` order) looks in an
         input of ``input_shape`` (one sample, no batch): one row per position, :data:`CELL_COLUMNS`."""
+        raise NotImplementedError
+
+    def cell_box(self, input_shape: tuple[int, ...], n_positions: int, position: int) -> Box:
+        """The box (x0, y0, x1, y1), in the input's (..., H, W) index units, that position ``position`` of the
+        network's ``n_positions`` looks at: what the dashboard outlines on the input."""
         raise NotImplementedError
 
 
@@ -142,10 +161,7 @@ class ImageView(InputView):
         pixel names its panel (view and chain) and its pixel span there its seconds and frequencies; the channels
         layout holds every view and chain at each pixel, so its cells read as the EEG view with chain ""."""
         height, width = input_shape[-2], input_shape[-1]
-        strides = [s for s in (4, 8, 16, 32, 64) if -(-height // s) * -(-width // s) == n_positions]
-        if not strides:
-            raise ValueError(f"{n_positions} positions fit no stride of a {height} x {width} input")
-        h, w = -(-height // strides[0]), -(-width // strides[0])
+        h, w = grid_shape(input_shape, n_positions)
         stacked = frontend.layout != "channels"
         ph, pw = (frontend.panel_height, frontend.panel_width) if stacked else (height, width)
         rows = []
@@ -171,6 +187,13 @@ class ImageView(InputView):
                     }
                 )
         return pd.DataFrame(rows, columns=list(CELL_COLUMNS))
+
+    def cell_box(self, input_shape: tuple[int, ...], n_positions: int, position: int) -> Box:
+        """One cell (row-major) of the ceil-divided grid."""
+        height, width = input_shape[-2], input_shape[-1]
+        h, w = grid_shape(input_shape, n_positions)
+        i, j = divmod(int(position), w)
+        return j * width / w, i * height / h, (j + 1) * width / w, (i + 1) * height / h
 
 
 class WaveformView(InputView):
@@ -215,3 +238,8 @@ class WaveformView(InputView):
             {"view": "eeg", "chain": "", "t0": edges[:-1], "t1": edges[1:], "f0": np.nan, "f1": np.nan},
             columns=list(CELL_COLUMNS),
         )
+
+    def cell_box(self, input_shape: tuple[int, ...], n_positions: int, position: int) -> Box:
+        """One time step: its share of the samples, over all 16 signals."""
+        height, width = input_shape[-2], input_shape[-1]
+        return position * width / n_positions, 0.0, (position + 1) * width / n_positions, float(height)
