@@ -11,7 +11,7 @@ from torch import nn
 from hms.constants import CLASSES, N_CLASSES
 from hms.data import make_folds
 from hms.data.labels import vote_probabilities
-from hms.explain.shortcuts import AuditInputs, audit_words, shortcut_audit
+from hms.explain.shortcuts import AuditInputs, Counterfactual, audit_words, heavy, shortcut_audit
 from hms.sae.causal import (
     CausalSplit,
     Edit,
@@ -23,6 +23,7 @@ from hms.sae.causal import (
     position_feature_checks,
 )
 from hms.sae.model import SAEConfig, SparseAutoencoder
+from hms.synth.shortcuts import SHORTCUT_ARTIFACTS
 from hms.synth.truth import ARTIFACT_KINDS, PATTERN_CLASSES, artifact_loads, window_factors
 
 
@@ -145,13 +146,20 @@ def toy_network(train: pd.DataFrame, events: pd.DataFrame, planted: list, seed: 
     sae = identity_sae(x.shape[1])
     dictionary = SAEDictionary.fit(sae, torch.from_numpy(x[fit]))
     _, extra = causal_table(split, sae, n=3)
+    twins = {}  # the counterfactual: the validation rows heavy with an artifact, its load removed from the inputs
+    for kind in SHORTCUT_ARTIFACTS:
+        heavy_rows = np.flatnonzero(heavy(loads[kind].to_numpy()[~fit]))
+        without = x[~fit][heavy_rows].copy()
+        without[:, len(PATTERN_CLASSES) + ARTIFACT_KINDS.index(kind)] = 0.0
+        twins[kind] = Counterfactual(heavy_rows, np.repeat(without[:, None], 2, axis=1))
     inputs = AuditInputs(
         split,
         dictionary,
         extra["chosen"],
-        factors[~fit].reset_index(drop=True),
-        loads[~fit].reset_index(drop=True),
-        rows.loc[~fit, "patient_id"].to_numpy(),
+        factors.reset_index(drop=True),
+        loads.reset_index(drop=True),
+        rows["patient_id"].to_numpy(),
+        twins,
     )
     return inputs, planted
 
@@ -160,10 +168,20 @@ def test_the_shortcut_audit_flags_a_planted_shortcut_and_nothing_without_one(tru
     planted = shortcut_audit(*toy_network(*truths["planted"]))
     clean = shortcut_audit(*toy_network(*truths["clean"]))
     assert list(planted.columns[:4]) == ["class", "artifact", "flagged", "planted"]
-    assert len(planted) == len(CLASSES) * len(ARTIFACT_KINDS)
+    assert len(planted) == len(CLASSES) * len(SHORTCUT_ARTIFACTS)
     hit = planted.set_index(["class", "artifact"]).loc[("seizure", "blink")]
     assert hit["planted"] and hit["flagged"] and hit["ablation_drop"] > 0.02
     assert planted["flagged"].sum() == 1
     assert not clean["flagged"].any() and not clean["planted"].any()
     assert "FLAGGED" in audit_words(planted, "seizure") and "blink" in audit_words(planted, "seizure")
     assert "none of its top features" in audit_words(clean, "seizure")
+
+
+def test_real_data_gets_every_pair_of_the_audit_table_with_the_reason_it_is_empty():
+    from hms.explain.checks import NO_TRUTH
+    from hms.explain.shortcuts import COLUMNS, unaudited
+
+    table = unaudited(NO_TRUTH)
+    assert list(table.columns) == list(COLUMNS) and len(table) == len(CLASSES) * len(SHORTCUT_ARTIFACTS)
+    assert table["flagged"].isna().all() and table["note"].str.startswith("real data").all()
+    assert audit_words(table, "lpd").startswith("Shortcut audit: not run")

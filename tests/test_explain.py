@@ -13,7 +13,7 @@ import torch
 from hms.constants import CHAIN_NAMES, CLASSES
 from hms.signal.config import FrontEndConfig
 from hms.signal.image import n_views, panels_to_image
-from hms.synth.truth import ARTIFACT_KINDS
+from hms.synth.shortcuts import SHORTCUT_ARTIFACTS
 
 
 def test_explain_statistics_on_planted_features():
@@ -125,8 +125,8 @@ def test_explain_writes_the_causal_checks_the_shortcut_audit_and_the_dashboard(r
     assert pairs == {(c, m) for c in CLASSES for m in ("sae", "pca", "random")}
     assert causal[["ablate_selectivity", "steer_selectivity"]].notna().all().all()
     audit = pd.read_csv(out / "shortcuts.csv")
-    assert {"class", "artifact", "flagged", "best_match_auroc", "ablation_drop", "test_kl_change"} <= set(audit.columns)
-    assert len(audit) == len(CLASSES) * len(ARTIFACT_KINDS) and not audit["planted"].any()
+    assert {"class", "artifact", "flagged", "best_rise", "ablation_drop", "test_kl_change"} <= set(audit.columns)
+    assert len(audit) == len(CLASSES) * len(SHORTCUT_ARTIFACTS) and not audit["planted"].any()
     assert not audit["flagged"].any(), "a clean simulation has no shortcut to flag"
     features = pd.read_csv(out / "features.csv")
     assert {f"dla_{c}" for c in CLASSES} | {"description_auroc"} <= set(features.columns)

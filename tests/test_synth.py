@@ -6,6 +6,7 @@ import pytest
 from hms.constants import CLASSES, EEG_CHANNELS, SAMPLE_RATE, VOTE_COLS
 from hms.data import Competition, eeg_window, read_eeg, read_spectrogram, spectrogram_window
 from hms.data.stats import describe_train
+from hms.errors import DataError
 from hms.synth.structure import Episode, SessionPlan, build_structure
 
 
@@ -226,6 +227,33 @@ def test_a_shortcut_is_planted_in_the_training_split_only(sim_dir, planted_sim_d
         if (planted_sim_dir / "train_eegs" / n).read_bytes() != (sim_dir / "train_eegs" / n).read_bytes()
     ]
     assert 0 < len(changed) < len(train_eegs)
+
+
+def test_a_session_drawn_again_without_an_artifact_differs_by_that_artifact_only(sim_dir, planted_sim_dir, tmp_path):
+    """The audit's counterfactual: a session drawn again with nothing left out is the written one, byte for byte;
+    without blinks, the planted and the clean simulation give the same files (the planted blinks and the ordinary
+    ones both gone, nothing else changed), which differ from the written ones where blinks are: in front."""
+    from hms.synth.simulate import write_without
+    from hms.synth.truth import read_events
+
+    events = read_events(planted_sim_dir)
+    train = pd.read_csv(planted_sim_dir / "train.csv")
+    blinks = events[(events["kind"] == "blink") & events["spectrogram_id"].isin(train["spectrogram_id"])]
+    session = int(blinks.groupby("spectrogram_id").size().idxmax())
+    eegs = [f"{e}.parquet" for e in train.loc[train["spectrogram_id"] == session, "eeg_id"].unique()]
+    files = [f"train_eegs/{n}" for n in eegs] + [f"train_spectrograms/{session}.parquet"]
+
+    same = write_without(planted_sim_dir, [session], frozenset(), tmp_path / "same")
+    assert all((same / f).read_bytes() == (planted_sim_dir / f).read_bytes() for f in files)
+    assert sorted(p.name for p in (same / "train_eegs").iterdir()) == sorted(eegs)  # that session only
+    no_blinks = write_without(planted_sim_dir, [session], frozenset({"blink"}), tmp_path / "planted")
+    clean_no_blinks = write_without(sim_dir, [session], frozenset({"blink"}), tmp_path / "clean")
+    assert all((no_blinks / f).read_bytes() == (clean_no_blinks / f).read_bytes() for f in files)
+    change = (pd.read_parquet(planted_sim_dir / files[0]) - pd.read_parquet(no_blinks / files[0])).abs().mean()
+    assert change[["Fp1", "Fp2"]].min() > 5 * change[["O1", "O2"]].max() > 0  # blinks: frontal, fading backwards
+    assert change["EKG"] == 0
+    with pytest.raises(DataError, match="no training session"):
+        write_without(planted_sim_dir, [1], frozenset({"blink"}), tmp_path / "none")
 
 
 def test_a_shortcut_names_a_class_and_an_artifact_kind():

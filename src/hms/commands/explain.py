@@ -203,7 +203,8 @@ def _run_explain(args: argparse.Namespace) -> int:
     else:
         print(f"shortcut audit: {len(flagged)} flagged of {len(audit)} (class, artifact) pairs")
         if len(flagged):
-            print(flagged[["class", "artifact", "best_match_auroc", "ablation_drop", "test_kl_change"]].to_string())
+            cols = ["class", "artifact", "tie_auroc", "reliance", "ablation_drop", "test_kl_change"]
+            print(flagged[cols].to_string())
     print(f"written: {out}" + ("" if args.no_report else f"  (open {out / 'index.html'})"))
     if args.screenshot and not args.no_report:
         from hms.explain.browser import check_page  # deferred: playwright

@@ -1,7 +1,8 @@
 """The checks ``hms explain`` runs on a fold's SAE beyond its statistics: the causal class checks with their
 baselines and every feature's logit attribution (``hms.sae.causal``), each reported feature's own ablation effect, the
 held-out score of its description (``hms.explain.descriptions``) and, on simulated data, the planted-shortcut audit
-(``hms.explain.shortcuts``; real data gets the table with the reason it is empty)."""
+(``hms.explain.shortcuts``, with the windows drawn again without each artifact: ``hms.explain.counterfactual``;
+real data gets the table with the reason it is empty)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 
 from hms.constants import CLASSES
 from hms.data import Competition
+from hms.explain.counterfactual import counterfactuals
 from hms.explain.descriptions import score_descriptions
 from hms.explain.shortcuts import AuditInputs, shortcut_audit, unaudited
 from hms.predict import LoadedFold, run_rows
@@ -74,15 +76,20 @@ def run_checks(inp: CheckInputs, top: int, seed: int, features: list[int] | None
     descriptions = score_descriptions(codes, view_codes, inp.targets, inp.hand, split.train)
     if inp.comp.simulated:
         events = read_events(inp.comp.root)
-        valid_rows = inp.rows[split.valid]
         test_views, test_y = _test_split(inp.comp, inp.loaded)
+        loads = artifact_loads(inp.rows, events).reset_index(drop=True)
+        factors = window_factors(inp.rows, events).reset_index(drop=True)
+        valid = split.valid
+        truth = (loads[valid].reset_index(drop=True), factors[valid].reset_index(drop=True))
+        twins = counterfactuals(inp.comp, inp.loaded, inp.rows[valid], truth, seed)
         audit = AuditInputs(
             split,
             extra["dictionary"],
             chosen,
-            window_factors(valid_rows, events).reset_index(drop=True),
-            artifact_loads(valid_rows, events).reset_index(drop=True),
-            valid_rows["patient_id"].to_numpy(),
+            factors,
+            loads,
+            inp.rows["patient_id"].to_numpy(),
+            twins,
             test_views,
             test_y,
         )

@@ -123,7 +123,7 @@ def draw_windows(source: WindowSource, rows: pd.DataFrame, picks: list[dict], ch
         cell = p.get("cell")
         chains = chains_of(p)
         span = (cell["t0"], cell["t1"]) if cell is not None else None
-        title = f"eeg {row['eeg_id']} · {p['activation']:.2f}"
+        title = f"eeg {int(row['eeg_id'])} · {p['activation']:.2f}"
         traces = figure_png(plot_chain_traces(source.pairs(row), chains, source.sample_rate, span, title), dpi=70)
         box = source.box(tuple(image.shape), p["n_positions"], p["position"]) if cell is not None else None
         picture = figure_png(plot_image_cell(image, box, "input" + (" · peak cell" if box else "")), dpi=60)

@@ -426,10 +426,11 @@ def causal_section(d: ReportData) -> str:
     if d.shortcuts is not None and d.shortcuts["flagged"].notna().any():
         shown = d.shortcuts[d.shortcuts["flagged"].astype(bool) | d.shortcuts["planted"].astype(bool)]
         audit = (
-            "<h3>Planted-shortcut audit (shortcuts.csv)</h3><p class='note'>Per (class, artifact kind): a class's top "
-            "features that detect the artifact within the class's rows or within the others (within each patient), "
-            "the drop of the class when they are ablated on the artifact's rows, the lift of the class on artifact "
-            "rows without the pattern, and the test-split KL change when they are ablated. Flagged and planted "
+            "<h3>Planted-shortcut audit (shortcuts.csv)</h3><p class='note'>Per (class, artifact kind): the training "
+            "rows' tie of the artifact to the class (within each patient), the class's drop when the validation "
+            "windows showing it are drawn again without the artifact (reliance), the class's top features the "
+            "artifact raises and the drop when they are ablated, the lift of the class on artifact rows without it, "
+            "and the test-split KL change when they are ablated. Flagged and planted "
             f"pairs shown ({int(d.shortcuts['flagged'].astype(bool).sum())} flagged of {len(d.shortcuts)}).</p>"
             + (_table(shown) if len(shown) else "<p>No pair flagged, none planted.</p>")
         )

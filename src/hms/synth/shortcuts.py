@@ -101,18 +101,23 @@ class ShortcutPlanter:
     shortcuts: tuple[Shortcut, ...]
     strength: float
 
-    def __call__(self, x: np.ndarray, rng: np.random.Generator, plan: SessionPlan) -> list[dict]:
-        """Plant every shortcut into a training-split session's signal ``x`` (channels, samples), in place; return
-        the artifact events planted (none for a test-split session)."""
+    def __call__(
+        self, x: np.ndarray, rng: np.random.Generator, plan: SessionPlan, without: frozenset[str] = frozenset()
+    ) -> list[dict]:
+        """Plant every shortcut into a training-split session's signal ``x`` (channels, samples), in place (those
+        whose artifact is in ``without`` drawn the same but not added); return the artifact events planted (none for
+        a test-split session)."""
         if plan.split != "train":
             return []
         events = []
         n = x.shape[1]
+        scratch = np.zeros_like(x) if without else x
         for ep in plan.episodes:
             lo, hi = max(0, int(ep.start * S.FS)), min(n, int(ep.stop * S.FS))
             for shortcut in self.shortcuts:
                 if CLASSES[ep.cls] == shortcut.cls and hi - lo > S.FS and rng.random() < self.strength:
-                    events += PLANTERS[shortcut.artifact](x, rng, lo, hi)
+                    target = scratch if shortcut.artifact in without else x
+                    events += PLANTERS[shortcut.artifact](target, rng, lo, hi)
         return events
 
 

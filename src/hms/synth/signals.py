@@ -11,7 +11,9 @@ from hms.constants import CLASSES, EEG_CHANNELS, LEFT_CHANNELS, SAMPLE_RATE, SCA
 from hms.synth.structure import Episode, SessionPlan
 
 #: plants extra artifacts into a session's signal in place (its own random stream), returning their events
-Planter = Callable[[np.ndarray, np.random.Generator, SessionPlan], list[dict]]
+#: plants shortcut artifacts into a session's signal (channels, samples), in place, but those of the kinds in the
+#: frozenset, which it draws without adding; returns their events
+Planter = Callable[[np.ndarray, np.random.Generator, SessionPlan, frozenset[str]], list[dict]]
 
 FS = SAMPLE_RATE
 #: approximate 10-20 positions on a unit disc seen from above (x: left -1 .. right +1, y: back -1 .. front +1)
@@ -249,8 +251,17 @@ def add_pop(x: np.ndarray, ch: int, lo: int, amplitude: float, tau: float) -> in
     return min(n, lo + int(3 * tau * FS) + 1)
 
 
-def _artifacts(x: np.ndarray, rng: np.random.Generator, notes: dict | None = None) -> None:
+def _artifacts(
+    x: np.ndarray, rng: np.random.Generator, notes: dict | None = None, without: frozenset[str] = frozenset()
+) -> None:
+    """Blinks, muscle, pops, the EKG leak and mains hum, in place; a kind in ``without`` is drawn as usual (the
+    random stream stays the same) but added to a scratch copy, so the signal is the same without it."""
     n = x.shape[1]
+    scratch = np.zeros_like(x) if without else x
+
+    def onto(kind: str) -> np.ndarray:
+        return scratch if kind in without else x
+
     seconds = n / FS
     idx = {c: i for i, c in enumerate(SCALP_CHANNELS)}
     # eye blinks: slow positive bumps, frontal
@@ -260,7 +271,7 @@ def _artifacts(x: np.ndarray, rng: np.random.Generator, notes: dict | None = Non
     for _ in range(n_blinks):
         width = rng.uniform(0.15, 0.35) * FS
         centre = rng.uniform(0, n)
-        lo, hi = add_blink(x, centre, width, rng.uniform(80, 250))
+        lo, hi = add_blink(onto("blink"), centre, width, rng.uniform(80, 250))
         record(artifact_event("blink", lo, hi, ("Fp1", "Fp2")))
     # muscle bursts: broadband 20-70 Hz, temporal and frontal, one side or both
     n_muscle = rng.poisson(seconds * rng.uniform(0.0, 0.04))
@@ -272,12 +283,12 @@ def _artifacts(x: np.ndarray, rng: np.random.Generator, notes: dict | None = Non
         chans = [idx[c] for c in ("F7", "T3", "T5", "F8", "T4", "T6", "Fp1", "Fp2")]
         if rng.random() < 0.6:
             chans = [c for c in chans if (SCALP_CHANNELS[c] in LEFT_CHANNELS) == (rng.random() < 0.5)] or chans
-        add_muscle(x, rng, chans, lo, dur, (15, 70))
+        add_muscle(onto("muscle"), rng, chans, lo, dur, (15, 70))
         record(artifact_event("muscle", lo, lo + dur, tuple(SCALP_CHANNELS[c] for c in chans)))
     # electrode pops: a step with exponential decay on one channel
     for _ in range(rng.poisson(seconds * rng.uniform(0.0, 0.01))):
         ch, lo = int(rng.integers(N_SCALP)), int(rng.integers(0, n))
-        stop = add_pop(x, ch, lo, rng.choice([-1, 1]) * rng.uniform(100, 400), rng.uniform(0.1, 0.5))
+        stop = add_pop(onto("pop"), ch, lo, rng.choice([-1, 1]) * rng.uniform(100, 400), rng.uniform(0.1, 0.5))
         record(artifact_event("pop", lo, stop, (SCALP_CHANNELS[ch],)))
     # EKG: QRS complexes, leaking a little into the posterior-temporal channels
     hr = rng.uniform(55, 110) / 60
@@ -292,7 +303,7 @@ def _artifacts(x: np.ndarray, rng: np.random.Generator, notes: dict | None = Non
     x[EKG] = ekg + 2.0 * rng.standard_normal(n)
     leak = {c: rng.uniform(0.0, 0.08) for c in ("T5", "T6", "O1", "O2", "T3", "T4")}
     for c, weight in leak.items():
-        x[idx[c]] += weight * ekg
+        onto("ekg")[idx[c]] += weight * ekg
     if notes is not None:
         notes.update(ekg_leak=float(max(leak.values())), events=events)
     # mains hum
@@ -326,13 +337,20 @@ def artifact_event(kind: str, lo: int, hi: int, channels: tuple[str, ...]) -> di
     return {"kind": kind, "start": lo / FS, "stop": hi / FS, "channels": ",".join(channels)}
 
 
-def session_signal(plan: SessionPlan, notes: dict | None = None, shortcuts: Planter | None = None) -> np.ndarray:
+def session_signal(
+    plan: SessionPlan,
+    notes: dict | None = None,
+    shortcuts: Planter | None = None,
+    without: frozenset[str] = frozenset(),
+) -> np.ndarray:
     """The whole session as float32 (length * 200, 20) in EEG_CHANNELS order, uV, NaN where dropped out.
 
     Background, patterns, artifacts and dropouts draw from separate streams of the session seed, so planting an
     episode leaves everything else unchanged. ``notes`` (when given) receives what was drawn: background alpha,
     artifact rates, every artifact event (kind, seconds, channels: ``hms.synth.truth`` writes them) and, per episode,
-    the planted side / region / frequency (``hms.synth.reports`` writes from it).
+    the planted side / region / frequency (``hms.synth.reports`` writes from it). ``without``: artifact kinds left out
+    of the signal (ordinary and planted ones; their events are still drawn and noted): the counterfactual the
+    shortcut audit compares with.
     """
     rng_bg, rng_pattern, rng_artifact, rng_dropout, rng_shortcut = (
         np.random.default_rng(s) for s in np.random.SeedSequence(plan.seed).spawn(5)
@@ -344,9 +362,9 @@ def session_signal(plan: SessionPlan, notes: dict | None = None, shortcuts: Plan
     x[:N_SCALP] = _background(rng_bg, n, notes["background"] if notes is not None else None)
     for i, ep in enumerate(plan.episodes):
         _plant(x, rng_pattern, ep, notes["episodes"][i] if notes is not None else None)
-    _artifacts(x, rng_artifact, notes["artifacts"] if notes is not None else None)
+    _artifacts(x, rng_artifact, notes["artifacts"] if notes is not None else None, without)
     if shortcuts is not None:
-        planted = shortcuts(x, rng_shortcut, plan)
+        planted = shortcuts(x, rng_shortcut, plan, without)
         if notes is not None:
             notes["artifacts"].setdefault("events", []).extend(planted)
     _dropouts(x, rng_dropout, notes["artifacts"] if notes is not None else None)

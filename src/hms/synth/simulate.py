@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from hms.constants import (
 )
 from hms.data.labels import eeg_level, vote_probabilities
 from hms.data.stats import compare_table, describe_train
+from hms.errors import DataError
 from hms.io import write_csv, write_json, write_parquet
 from hms.metric import score_arrays
 from hms.signal.organizer import DEFAULT_PARAMS as ORGANIZER_RECIPE
@@ -73,11 +75,14 @@ class SynthConfig:
         return out
 
 
-def _write_session(plan: SessionPlan, out: Path, shortcuts: ShortcutPlanter | None) -> dict:
-    """Write the session's EEG and spectrogram files; return what was planted (for the reports)."""
+def _write_session(
+    plan: SessionPlan, out: Path, shortcuts: ShortcutPlanter | None, without: frozenset[str] = frozenset()
+) -> dict:
+    """Write the session's EEG and spectrogram files (``without``: those artifact kinds left out); return what was
+    planted (for the reports)."""
     torch.set_num_threads(1)
     notes: dict = {}
-    signal = session_signal(plan, notes, shortcuts)
+    signal = session_signal(plan, notes, shortcuts, without)
     for eeg in plan.eegs:
         part = signal[eeg.start * SAMPLE_RATE : (eeg.start + eeg.length) * SAMPLE_RATE]
         df = pd.DataFrame(np.round(part, 2).astype(np.float32), columns=list(EEG_CHANNELS))
@@ -88,7 +93,7 @@ def _write_session(plan: SessionPlan, out: Path, shortcuts: ShortcutPlanter | No
     return notes
 
 
-def _write_session_star(args: tuple[SessionPlan, Path, ShortcutPlanter | None]) -> dict:
+def _write_session_star(args: tuple) -> dict:
     return _write_session(*args)
 
 
@@ -196,6 +201,37 @@ def simulate(out: str | Path, cfg: SynthConfig, workers: int = 2, force: bool = 
     write_json(summary, out / "synth_summary.json")
     write_json(_stamp(cfg), out / "synth_config.json")
     return summary
+
+
+def read_config(root: str | Path) -> SynthConfig:
+    """The config a simulation in ``root`` was written with (its ``synth_config.json``)."""
+    path = Path(root) / "synth_config.json"
+    if not path.is_file():
+        raise DataError(f"{path}: missing; simulate again (python -m hms synth --out {root} ...)")
+    recorded = json.loads(path.read_text())
+    names = {f.name for f in fields(SynthConfig)}
+    return SynthConfig(**{k: tuple(v) if k == "shortcuts" else v for k, v in recorded.items() if k in names})
+
+
+def write_without(root: str | Path, spectrogram_ids: list[int], without: frozenset[str], out: str | Path) -> Path:
+    """The counterfactual of some training sessions of the simulation in ``root``: each session of
+    ``spectrogram_ids`` drawn again, the same but for the artifact kinds ``without`` (ordinary and planted ones),
+    written to ``out`` in the competition layout with ``root``'s train.csv (its rows of other sessions have no
+    files). With ``without`` empty the files are those of ``root``."""
+    root, out = Path(root), Path(out)
+    cfg = read_config(root)
+    wanted = {int(s) for s in spectrogram_ids}
+    structure = build_structure(cfg.n_patients, cfg.test_patients, cfg.seed, cfg.max_eegs_per_patient)
+    plans = [p for p in structure.sessions if p.spectrogram_id in wanted and p.split == "train"]
+    missing = wanted - {p.spectrogram_id for p in plans}
+    if missing:
+        raise DataError(f"{root}: no training session with spectrogram_id {sorted(missing)[:5]} in its simulation")
+    for sub in ("train_eegs", "train_spectrograms"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    for plan in tqdm(plans, desc=f"draw without {', '.join(sorted(without)) or 'nothing'}", unit="session"):
+        _write_session(plan, out, cfg.planter(), frozenset(without))
+    shutil.copyfile(root / "train.csv", out / "train.csv")
+    return out
 
 
 def format_summary(summary: dict) -> str:
