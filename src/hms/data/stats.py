@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from hms.constants import CLASSES, EEG_WINDOW_SECONDS, GOLDEN_MIN_VOTES, SPEC_WINDOW_SECONDS, VOTE_COLS
+from hms.constants import (
+    CHAIN_NAMES,
+    CLASSES,
+    EEG_WINDOW_SECONDS,
+    GOLDEN_MIN_VOTES,
+    SPEC_COLUMNS,
+    SPEC_FREQS,
+    SPEC_WINDOW_SECONDS,
+    VOTE_COLS,
+)
 from hms.data.labels import total_votes, vote_probabilities
 from hms.data.tables import read_train_csv
 
@@ -68,3 +78,25 @@ def real_comparison(train_csv: str | Path, real: dict[str, object]) -> pd.DataFr
     table = compare_table(describe_train(read_train_csv(train_csv)), {})
     table["real"] = pd.Series(real)
     return table
+
+
+#: the organizer spectrograms' frequencies above which :func:`spectrum_shape` averages the fast level (Hz)
+FAST_HZ = 15.0
+
+
+def spectrum_shape(spectrogram: pd.DataFrame) -> dict[str, float]:
+    """The shape of one organizer-format spectrogram (``time`` + the 400 chain x frequency columns): the median over
+    time of log10 power averaged over the four chains, then its slope against log10 frequency (0.59-19.92 Hz) and its
+    mean above :data:`FAST_HZ` — how much fast activity a recording carries (the simulator is checked against the
+    real files with it)."""
+    freqs = np.asarray(SPEC_FREQS)
+    chains = [
+        spectrogram[[f"{chain}_{c.split('_', 1)[1]}" for c in SPEC_COLUMNS[: len(freqs)]]] for chain in CHAIN_NAMES
+    ]
+    logs = np.stack([np.log10(np.clip(c.to_numpy(dtype=float), 1e-10, None)) for c in chains])
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames of a recording's gaps
+        profile = np.nanmedian(np.nanmean(logs, axis=0), axis=0)
+    ok = np.isfinite(profile)
+    slope = float(np.polyfit(np.log10(freqs[ok]), profile[ok], 1)[0]) if ok.sum() > 2 else float("nan")
+    return {"slope": slope, "fast_level": float(np.nanmean(profile[freqs > FAST_HZ]))}

@@ -69,6 +69,15 @@ NEW_EVENT_PROB = 0.036
 STEP_MIX = ((0.8, 0.55), (0.2, 0.12))
 #: EEGs per spectrogram session: 1 + geometric(q) (median 1, p90 2)
 EEGS_PER_SESSION_Q = 0.4
+#: the background's 1/f^beta power spectra: beta of its spatially smooth sources drawn from this range, its local
+#: (per-channel) noise beta + LOCAL_EXPONENT_SHIFT — bipolar chains cancel the smooth part, so the local exponent sets
+#: the organizer spectrograms' slope and the source exponent the referential EEG's. Calibrated on the real sample's
+#: six spectrograms (per file the median over time of log10 power, the four chains averaged; median over files:
+#: slope -1.92 (log-log, 0.59-19.92 Hz), mean level above 15 Hz -0.58) and five EEGs (Welch slope 1-20 Hz of the
+#: 19 referential channels, -1.57): one exponent 1.4-2.0 gave -1.71, -0.35, -1.70; these give -1.87, -0.60, -1.60
+#: (30 patients, seed 11; hms.data.stats.spectrum_shape)
+BACKGROUND_EXPONENT = (1.2, 1.8)
+LOCAL_EXPONENT_SHIFT = 0.6
 
 assert CONFUSION.shape == (len(CLASSES), len(CLASSES))
 assert np.allclose(CONFUSION.sum(axis=1), 1.0)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from hms.constants import CLASSES, EEG_CHANNELS, LEFT_CHANNELS, SAMPLE_RATE, SCALP_CHANNELS
+from hms.synth.params import BACKGROUND_EXPONENT, LOCAL_EXPONENT_SHIFT
 from hms.synth.structure import Episode, SessionPlan
 
 #: plants extra artifacts into a session's signal in place (its own random stream), returning their events
@@ -196,13 +197,17 @@ def _plant(x: np.ndarray, rng: np.random.Generator, ep: Episode, notes: dict | N
         notes.update(main=main, secondary=second)
 
 
+def _pink(beta: float) -> Callable[[np.ndarray], np.ndarray]:
+    """Amplitude response of 1/f^beta power below 70 Hz (flat below 0.4 Hz)."""
+    return lambda f: 1.0 / np.maximum(f, 0.4) ** (beta / 2) * (f < 70)
+
+
 def _background(rng: np.random.Generator, n: int, notes: dict | None = None) -> np.ndarray:
-    beta = rng.uniform(1.4, 2.0)
-    pink = lambda f: 1.0 / np.maximum(f, 0.4) ** (beta / 2) * (f < 70)  # noqa: E731
+    beta = rng.uniform(*BACKGROUND_EXPONENT)
     k = 6
-    sources = _coloured_noise(rng, k, n, pink)
+    sources = _coloured_noise(rng, k, n, _pink(beta))
     mixing = np.stack([_gauss_map(tuple(rng.uniform(-1, 1, 2)), rng.uniform(0.35, 0.8)) for _ in range(k)], axis=1)
-    local = _coloured_noise(rng, N_SCALP, n, pink)
+    local = _coloured_noise(rng, N_SCALP, n, _pink(beta + LOCAL_EXPONENT_SHIFT))
     bg = mixing @ sources + 0.7 * local
     bg /= bg.std(axis=1, keepdims=True)
     amplitude = rng.uniform(12, 35) * rng.uniform(0.8, 1.25, size=(N_SCALP, 1))
