@@ -216,3 +216,42 @@ def test_loader_workers_give_the_same_weights(sim_dir, tiny_models, tmp_path):
     a = load_file(str(tiny_models / "fold0.safetensors"))
     b = load_file(str(tmp_path / "models/s/fold0.safetensors"))
     assert_same_weights(a, b)  # workers build images with one torch thread: float noise only, as in the DDP test
+
+
+def test_mixup_blends_inputs_targets_and_vote_weights_alike():
+    from hms.train.mixup import mixup_batch
+
+    rng = np.random.default_rng(0)
+    target = torch.from_numpy(rng.dirichlet(np.ones(6), size=8)).float()
+    inputs, weight = torch.randn(8, 3, 4, 4), torch.arange(1.0, 9.0)
+    x, t, w = mixup_batch(inputs, target, weight, 0.5, np.random.default_rng(7))
+    torch.testing.assert_close(t.sum(dim=1), torch.ones(8))  # each row is still a distribution
+    assert (t >= 0).all() and not torch.equal(t, target)
+    # one lam and one pairing for the whole batch: recover them from the weights and check the inputs agree
+    again = np.random.default_rng(7)
+    lam, perm = again.beta(0.5, 0.5), torch.from_numpy(again.permutation(8))
+    torch.testing.assert_close(w, lam * weight + (1 - lam) * weight[perm])
+    torch.testing.assert_close(x, lam * inputs + (1 - lam) * inputs[perm])
+    assert w.min() >= weight.min() and w.max() <= weight.max()  # a vote weight between the two rows'
+    with pytest.raises(ValueError, match="mixup_alpha"):
+        from_dict({"train": {"mixup_alpha": -1}})
+
+
+def test_mixup_trains_deterministically_and_changes_the_model(sim_dir, tiny_models, tmp_path):
+    """The same seed with mixup gives the same weights twice; they differ from the run without it (tiny_models)."""
+    from hms.train.run import run_experiment
+
+    runs = []
+    for name in ("m1", "m2"):
+        cfg = load_config(
+            ROOT / "configs" / "quick.yaml",
+            [*TINY, "folds=[0]", f"cache={tmp_path / 'cache'}", f"name={name}", "train.mixup_alpha=0.5"],
+        )
+        run_experiment(cfg, sim_dir, tmp_path / "models", files_dir=tmp_path / "files")
+        runs.append(load_file(str(tmp_path / f"models/{name}/fold0.safetensors")))
+    for k in runs[0]:
+        torch.testing.assert_close(runs[0][k], runs[1][k], atol=0, rtol=0)
+    plain = load_file(str(tiny_models / "fold0.safetensors"))
+    assert any(not torch.allclose(plain[k], runs[0][k]) for k in plain if plain[k].is_floating_point())
+    board = pd.read_csv(tmp_path / "files" / "leaderboard.csv")
+    assert set(board["experiment"]) == {"m1", "m2"} and board["oof_kl_all"].notna().all()

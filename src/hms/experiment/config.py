@@ -35,12 +35,15 @@ class TrainParams:
     # (on CPU it trains make run 2x faster too, but changes the float arithmetic and so make run's figures)
     compile: bool = False  # torch.compile the network (worth it on a GPU for long runs)
     tta_swap: bool = True  # average predictions with the hemisphere-swapped image
+    mixup_alpha: float = 0.0  # mixup of inputs, soft targets and vote weights, lam ~ Beta(a, a); 0: off
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.epochs_stage1 < 0 or self.epochs_stage2 < 0:
             raise ValueError("batch_size >= 1 and non-negative epochs are required")
         if self.epochs_stage1 + self.epochs_stage2 == 0:
             raise ValueError("train at least one epoch")
+        if self.mixup_alpha < 0:
+            raise ValueError(f"train.mixup_alpha must be >= 0 (0 turns mixup off), got {self.mixup_alpha}")
         for name in ("num_workers", "prepare_workers"):
             value = getattr(self, name)
             if value is not None and value < 0:

@@ -23,6 +23,7 @@ from hms.families import ModelFamily, TrainSource, get_family
 from hms.io import atomic_write
 from hms.train.distributed import device_for, distributed, loader_workers, seed_everything
 from hms.train.loss import kl_loss
+from hms.train.mixup import mixup_batch
 from hms.train.rows import epoch_rows, stage_rows
 
 log = logging.getLogger(__name__)
@@ -174,8 +175,12 @@ def _start_fold(cfg: ExperimentConfig, fold: int, exp: ExperimentDir, resume: bo
     return FoldRun(cfg, fold, rank, world, device, fmt, model, net, stats, started, saved)
 
 
-def _run_epoch(run: FoldRun, loader: DataLoader, optimizer, scheduler, scaler, desc: str) -> list[torch.Tensor]:
-    """One pass over the loader: the optimisation steps; returns the batch losses (left on the device)."""
+def _run_epoch(
+    run: FoldRun, loader: DataLoader, steps: tuple, desc: str, mix: np.random.Generator | None = None
+) -> list[torch.Tensor]:
+    """One pass over the loader: the optimisation steps (``steps``: optimizer, scheduler, grad scaler), each batch
+    mixed up first when ``mix`` (the epoch's generator) is given; returns the batch losses (left on the device)."""
+    optimizer, scheduler, scaler = steps
     stats, device, pin = run.stats, run.device, run.pin
     run.net.train()
     losses = []
@@ -184,6 +189,8 @@ def _run_epoch(run: FoldRun, loader: DataLoader, optimizer, scheduler, scaler, d
     for item in bar:
         stats["wait_seconds"] = stats.get("wait_seconds", 0.0) + time.perf_counter() - wait_start
         inputs, target, weight = (item[k].to(device, non_blocking=pin) for k in ("inputs", "target", "weight"))
+        if mix is not None:
+            inputs, target, weight = mixup_batch(inputs, target, weight, run.cfg.train.mixup_alpha, mix)
         if inputs.ndim == 4:
             inputs = inputs.contiguous(memory_format=run.fmt)
         with torch.autocast(device.type, enabled=run.use_amp):
@@ -290,7 +297,8 @@ def train_fold(
             if workers == 0:
                 ds.epoch_dataset(global_epoch)  # the draw is made here, in this process, before the first batch
             desc = f"fold {fold} stage {stage} epoch {epoch + 1}/{epochs}"
-            losses = _run_epoch(run, loader, optimizer, scheduler, scaler, desc)
+            mix = np.random.default_rng([cfg.seed, fold, global_epoch, rank]) if cfg.train.mixup_alpha > 0 else None
+            losses = _run_epoch(run, loader, (optimizer, scheduler, scaler), desc, mix)
             global_epoch += 1
             if rank == 0:
                 kl = float(torch.stack(losses).mean()) if losses else float("nan")
