@@ -21,7 +21,7 @@ from hms.paths import files_dir
 from hms.train.run import run_experiment
 
 #: the switches measured by default: name -> overrides
-SWITCHES = {"mixup": ["train.mixup_alpha=0.5"]}
+SWITCHES = {"mixup": ["train.mixup_alpha=0.5"], "group_draw": ["train.row_draw=group"]}
 
 
 def parse_switch(text: str) -> tuple[str, list[str]]:

@@ -19,7 +19,7 @@ from hms.families.spectrogram_cnn import WindowDataset
 from hms.signal.config import FrontEndConfig
 from hms.signal.image import panels_to_image, swap_panels
 from hms.signal.prepare import CachedRecordings, prepare
-from hms.train.rows import epoch_rows, stage_rows
+from hms.train.rows import draw_size, epoch_rows, stage_rows, with_draw_key
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = TINY_TRAIN
@@ -43,6 +43,21 @@ def test_two_stage_selection_and_one_window_per_eeg(sim_dir):
     multi = train.groupby("eeg_id").size()
     if (multi > 3).any():
         assert not a.equals(c), "another epoch draws other windows"
+
+
+def test_one_window_per_label_group_draws_each_copied_label_once(sim_dir):
+    """``train.row_draw: group``: an epoch draws one row per (eeg_id, vote vector) group, so an eeg_id whose label
+    was copied to many windows counts once per distinct label; the default draw (per eeg_id) is unchanged."""
+    train = Competition(sim_dir).train()
+    votes = [*VOTE_COLS]
+    groups = train.groupby(["eeg_id", *votes]).ngroups
+    assert train["eeg_id"].nunique() < groups < len(train)  # some eeg_ids carry several labels, most rows repeat
+    drawn = epoch_rows(with_draw_key(train, "group"), 1, 0)
+    assert len(drawn) == groups == draw_size(with_draw_key(train, "group"))
+    assert not drawn.duplicated(["eeg_id", *votes]).any()
+    assert epoch_rows(with_draw_key(train, "eeg"), 1, 0).drop(columns="draw_key").equals(epoch_rows(train, 1, 0))
+    with pytest.raises(ValueError, match="row_draw"):
+        with_draw_key(train, "window")
 
 
 def test_swap_augmentation_keeps_the_label(sim_dir, tiny_cache):
@@ -255,3 +270,17 @@ def test_mixup_trains_deterministically_and_changes_the_model(sim_dir, tiny_mode
     assert any(not torch.allclose(plain[k], runs[0][k]) for k in plain if plain[k].is_floating_point())
     board = pd.read_csv(tmp_path / "files" / "leaderboard.csv")
     assert set(board["experiment"]) == {"m1", "m2"} and board["oof_kl_all"].notna().all()
+
+
+def test_a_label_group_draw_trains_from_the_config(sim_dir, tmp_path):
+    from hms.train.run import run_experiment
+
+    cfg = load_config(
+        ROOT / "configs" / "quick.yaml",
+        [*TINY, "folds=[0]", f"cache={tmp_path / 'cache'}", "name=g", "train.row_draw=group"],
+    )
+    assert cfg.train.row_draw == "group"
+    scores = run_experiment(cfg, sim_dir, tmp_path / "models", files_dir=tmp_path / "files")
+    assert np.isfinite(scores.set_index("part").loc["oof", "kl_all"])
+    assert (tmp_path / "models/g/fold0.safetensors").is_file()
+    assert pd.read_csv(tmp_path / "files" / "leaderboard.csv")["experiment"].tolist() == ["g"]

@@ -36,6 +36,7 @@ class TrainParams:
     compile: bool = False  # torch.compile the network (worth it on a GPU for long runs)
     tta_swap: bool = True  # average predictions with the hemisphere-swapped image
     mixup_alpha: float = 0.0  # mixup of inputs, soft targets and vote weights, lam ~ Beta(a, a); 0: off
+    row_draw: Literal["eeg", "group"] = "eeg"  # an epoch draws one row per eeg_id, or per label group of one
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.epochs_stage1 < 0 or self.epochs_stage2 < 0:

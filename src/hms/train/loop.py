@@ -24,7 +24,7 @@ from hms.io import atomic_write
 from hms.train.distributed import device_for, distributed, loader_workers, seed_everything
 from hms.train.loss import kl_loss
 from hms.train.mixup import mixup_batch
-from hms.train.rows import epoch_rows, stage_rows
+from hms.train.rows import draw_size, epoch_rows, stage_rows, with_draw_key
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def use_channels_last(cfg: ExperimentConfig, device: torch.device) -> bool:
 
 
 def epoch_draw(rows: pd.DataFrame, seed: int, epoch: int) -> pd.DataFrame:
-    """An epoch's rows in training order: one row per eeg_id (``epoch_rows``), shuffled; deterministic."""
+    """An epoch's rows in training order: one row per draw group (``epoch_rows``), shuffled; deterministic."""
     draw = epoch_rows(rows, seed, epoch)
     order = np.random.default_rng([seed, epoch, 1]).permutation(len(draw))
     return draw.iloc[order].reset_index(drop=True)
@@ -94,7 +94,7 @@ class StageDataset(Dataset):
         return self.epoch_dataset(epoch)[i]
 
     def __len__(self) -> int:
-        return self.rows["eeg_id"].nunique()
+        return draw_size(self.rows)
 
 
 class EpochBatches(Sampler):
@@ -267,14 +267,14 @@ def train_fold(
         (1, cfg.train.epochs_stage1, cfg.train.lr),
         (2, cfg.train.epochs_stage2, cfg.train.lr_stage2),
     ):
-        rows = stage_rows(train_rows, stage, cfg.train.stage2_min_votes)
-        n_eegs = rows["eeg_id"].nunique()
-        step_items = global_batch(n_eegs, cfg.train.batch_size, world)
+        rows = with_draw_key(stage_rows(train_rows, stage, cfg.train.stage2_min_votes), cfg.train.row_draw)
+        n_items = draw_size(rows)
+        step_items = global_batch(n_items, cfg.train.batch_size, world)
         if epochs == 0 or step_items == 0:
             if epochs and rank == 0:
-                log.warning("fold %d: stage %d skipped, only %d eeg_ids", fold, stage, n_eegs)
+                log.warning("fold %d: stage %d skipped, only %d rows to draw from", fold, stage, n_items)
             continue
-        steps_per_epoch = n_eegs // step_items
+        steps_per_epoch = n_items // step_items
         optimizer = torch.optim.AdamW(run.net.parameters(), lr=lr, weight_decay=cfg.train.weight_decay)
         scheduler = _scheduler(cfg, optimizer, lr, epochs * steps_per_epoch)
         first = 0
@@ -287,7 +287,7 @@ def train_fold(
             first = done["epoch"]
             global_epoch += first
         ds = StageDataset(family, rows, source, cfg, cfg.seed + fold, cfg.train.vote_weighted and stage == 1)
-        batches = EpochBatches(n_eegs, step_items, rank, world)
+        batches = EpochBatches(n_items, step_items, rank, world)
         loader = DataLoader(
             ds, batch_sampler=batches, num_workers=workers, pin_memory=run.pin, persistent_workers=workers > 0
         )
