@@ -284,3 +284,47 @@ def test_a_label_group_draw_trains_from_the_config(sim_dir, tmp_path):
     assert np.isfinite(scores.set_index("part").loc["oof", "kl_all"])
     assert (tmp_path / "models/g/fold0.safetensors").is_file()
     assert pd.read_csv(tmp_path / "files" / "leaderboard.csv")["experiment"].tolist() == ["g"]
+
+
+def test_pseudo_labels_come_from_the_teachers_own_fold_and_a_leaky_teacher_is_refused(sim_dir, tiny_models, tmp_path):
+    """Fold k's low-vote rows get 0.1 * votes + 0.9 * the teacher's fold-k prediction, vote counts kept, the other
+    rows untouched; a teacher whose fold-k model trained on any of the student's fold-k validation eeg_ids is refused
+    before anything is labelled; a student trains from the config with a teacher."""
+    import shutil
+
+    from hms.data.labels import total_votes, vote_probabilities
+    from hms.errors import DataError
+    from hms.experiment import ExperimentDir
+    from hms.predict import load_fold, run_rows
+    from hms.train.pseudo import check_teacher_folds, pseudo_labelled
+    from hms.train.run import run_experiment
+
+    comp, teacher = Competition(sim_dir), ExperimentDir.of(tiny_models)
+    train = comp.train().merge(teacher.read_folds()[["eeg_id", "fold"]], on="eeg_id")
+    rows, valid = train[train["fold"] != 0], train.loc[train["fold"] == 0, "eeg_id"].unique()
+    check_teacher_folds(teacher, 0, valid)
+    min_votes = int(total_votes(rows).max())  # rows under the largest count are low-vote rows here
+    out = pseudo_labelled(rows, comp, teacher, 0, (min_votes, 0.9))
+    low = (total_votes(rows) < min_votes).to_numpy()
+    assert 0 < low.sum() < len(rows)
+    np.testing.assert_allclose(total_votes(out), total_votes(rows))  # the stage-1 weights are unchanged
+    np.testing.assert_array_equal(out[~low][list(VOTE_COLS)], rows[~low][list(VOTE_COLS)])
+    (own,), _, _ = run_rows(comp, rows[low].reset_index(drop=True), "train", [load_fold(teacher, 0)])
+    np.testing.assert_allclose(vote_probabilities(out[low]), 0.1 * vote_probabilities(rows[low]) + 0.9 * own.probs)
+
+    leaky = ExperimentDir.of(shutil.copytree(tiny_models, tmp_path / "leaky" / "s"))
+    folds = leaky.read_folds()
+    folds.loc[folds["eeg_id"] == valid[0], "fold"] = 1  # the teacher's fold-0 model trained on that eeg_id
+    folds.to_csv(leaky.folds_csv, index=False)
+    with pytest.raises(DataError, match="would leak"):
+        check_teacher_folds(leaky, 0, valid)
+
+    cfg = load_config(
+        ROOT / "configs" / "quick.yaml",
+        [*TINY, "folds=[0]", f"cache={tmp_path / 'cache'}", "name=student", "train.pseudo_teacher=s"]
+        + [f"train.stage2_min_votes={min_votes}"],
+    )
+    scores = run_experiment(cfg, sim_dir, tiny_models.parent, files_dir=tmp_path / "files")
+    assert np.isfinite(scores.set_index("part").loc["oof", "kl_all"])
+    with pytest.raises(ValueError, match="pseudo_share"):
+        from_dict({"train": {"pseudo_share": 0}})

@@ -37,12 +37,18 @@ class TrainParams:
     tta_swap: bool = True  # average predictions with the hemisphere-swapped image
     mixup_alpha: float = 0.0  # mixup of inputs, soft targets and vote weights, lam ~ Beta(a, a); 0: off
     row_draw: Literal["eeg", "group"] = "eeg"  # an epoch draws one row per eeg_id, or per label group of one
+    pseudo_teacher: str | None = None  # a trained experiment whose fold-k model relabels fold k's low-vote rows
+    pseudo_share: float = 0.9  # pseudo target = (1 - share) * votes + share * teacher, rows under stage2_min_votes
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.epochs_stage1 < 0 or self.epochs_stage2 < 0:
             raise ValueError("batch_size >= 1 and non-negative epochs are required")
         if self.epochs_stage1 + self.epochs_stage2 == 0:
             raise ValueError("train at least one epoch")
+        if not 0 < self.pseudo_share <= 1:
+            raise ValueError(f"train.pseudo_share must be in (0, 1], got {self.pseudo_share}")
+        if self.pseudo_teacher is not None:
+            check_name(self.pseudo_teacher, "train.pseudo_teacher")
         if self.mixup_alpha < 0:
             raise ValueError(f"train.mixup_alpha must be >= 0 (0 turns mixup off), got {self.mixup_alpha}")
         for name in ("num_workers", "prepare_workers"):

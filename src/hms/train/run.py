@@ -21,6 +21,7 @@ from hms.paths import MODELS_DIR, writable
 from hms.train.distributed import distributed, prepare_workers
 from hms.train.loop import train_fold
 from hms.train.oof import predict_eegs
+from hms.train.pseudo import check_teacher_folds, pseudo_labelled
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,13 @@ def run_experiment(
     oof_parts = []
     stats: dict[str, float] = {}
     for fold in cfg.fold_list():
-        model = train_fold(cfg, fold, train[train["fold"] != fold], source, exp, resume=resume, stats=stats)
+        fold_rows = train[train["fold"] != fold]
+        if cfg.train.pseudo_teacher:
+            teacher = ExperimentDir.named(cfg.train.pseudo_teacher, models_root)
+            check_teacher_folds(teacher, fold, train.loc[train["fold"] == fold, "eeg_id"].unique())
+            settings = (cfg.train.stage2_min_votes, cfg.train.pseudo_share)
+            fold_rows = pseudo_labelled(fold_rows, comp, teacher, fold, settings)
+        model = train_fold(cfg, fold, fold_rows, source, exp, resume=resume, stats=stats)
         if rank == 0:
             pred = predict_eegs(
                 model,
