@@ -189,3 +189,26 @@ def test_raw_experiment_feeds_sae_stack_and_explain(tiny_raw, sim_dir, tmp_path)
     cards = json.loads((out / "dashboard.json").read_text())  # per-position cards: effect and DLA through the pool
     located_cards = [c for c in cards if c["kind"] == "position"]
     assert located_cards and all(set(c["dla"]) == set(CLASSES) for c in located_cards)
+
+
+def test_the_prepared_waveform_cache_gives_the_windows_the_raw_files_give(comp, tmp_path):
+    """``prepare`` writes each recording's decimated bipolar signals once; a window sliced from them (with the same
+    seeded shift) and band-passed as a window is the front-end of the window read from the parquet file, but for the
+    anti-alias filter's first and last 0.12 s (the cache decimates the whole recording)."""
+    rows = comp.train().head(6)
+    RAW.prepare(comp, rows, FE, str(tmp_path), workers=1)
+    source = RAW.train_source(comp, FE, str(tmp_path))
+    aug = AugmentConfig(swap_p=0.5, shift_seconds=4, mask_p=0.0)
+    cached, direct = (
+        RAW.train_dataset(rows, source, FE, aug, seed=2),
+        WaveformDataset(RAW, rows, comp, FE, aug, seed=2),
+    )
+    for i in range(len(rows)):
+        a, b = cached[i]["inputs"], direct[i]["inputs"]
+        assert a.shape == b.shape == (16, 2500) and a.dtype == torch.float32
+        d = (a - b).abs()
+        assert float(d.mean()) < 0.01 * float(b.std())  # the same signal
+        assert float(d[:, 5 * 50 : 45 * 50].max()) < 0.01 * float(b.abs().max())  # to the microvolt inside
+    assert sorted(p.name for p in (next(tmp_path.iterdir()) / "train_wave").iterdir()) == sorted(
+        f"{i}.npy" for i in rows["eeg_id"].unique()
+    )

@@ -48,14 +48,22 @@ def _args_prepare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None)
     p.add_argument("--cache", default=str(writable("cache")), help="default: cache/ of the work dir")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--kinds",
+        default="eeg,spec",
+        help="cache files to write: eeg,spec (spectrogram images, the default), wave (waveform families' signals)",
+    )
     frontend_args(p)
 
 
 def _run_prepare(args: argparse.Namespace) -> int:
-    from hms.signal.prepare import cache_dir, prepare  # deferred: the stage's heavy imports
+    from hms.signal.prepare import KINDS, cache_dir, prepare  # deferred: the stage's heavy imports
 
     cfg = load_frontend(args)
-    counts = prepare(args.data, args.cache, cfg, workers=args.workers)
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    if not set(kinds) <= set(KINDS):
+        raise SystemExit(f"--kinds {args.kinds!r}: choose from {', '.join(KINDS)}, comma-separated")
+    counts = prepare(args.data, args.cache, cfg, workers=args.workers, kinds=kinds)
     print(
         f"{cache_dir(args.cache, cfg)}: {counts['done']} computed, {counts['cached']} already cached, "
         f"{counts['errors']} failed"

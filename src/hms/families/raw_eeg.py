@@ -6,9 +6,10 @@ per-sample normalisation), read by a 1D network designed for EEG:
     -> lead mixing (1x1 convolution over leads x filters) -> bidirectional GRU (or self-attention) over time
     -> mean + max pooling -> embedding -> 6 logits
 
-It reads the EEG only (a row without one gets the training prior). Training reads the raw windows through the data
-layer, with waveform augmentations: hemisphere swap (left/right chains exchanged), time shift inside the recording,
-time reversal and channel dropout."""
+It reads the EEG only (a row without one gets the training prior). ``prepare`` writes every recording's bipolar
+signals once (float16, memory-mapped: ``hms.signal.prepare``'s "wave" cache), so training slices windows instead of
+reading and filtering parquet files, with waveform augmentations: hemisphere swap (left/right chains exchanged), time
+shift inside the recording, time reversal and channel dropout. Test-time inputs run the same front-end on the window."""
 
 from __future__ import annotations
 
@@ -22,12 +23,13 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from hms.constants import EEG_CHANNELS, EEG_WINDOW_SAMPLES, EEG_WINDOW_SECONDS, N_CLASSES
-from hms.data import DataError
+from hms.data import Competition, DataError
 from hms.data.windows import random_shift
 from hms.families.base import AugmentConfig, ModelFamily, RawWindowDataset, TrainSource, Window
 from hms.families.registry import register_family
 from hms.families.views import WaveformView
 from hms.signal.config import FrontEndConfig
+from hms.signal.prepare import CachedRecordings, prepare
 from hms.signal.spectrogram import preprocess
 
 N_PAIRS = 16
@@ -163,6 +165,14 @@ class RawEEG(ModelFamily):
     def swap(self, x: torch.Tensor, frontend: FrontEndConfig) -> torch.Tensor:
         return swap_waveforms(x)
 
+    def prepare(
+        self, comp: Competition, train: pd.DataFrame, frontend: FrontEndConfig, cache: str, workers: int
+    ) -> None:
+        prepare(comp.root, cache, frontend, workers=workers, train=train, kinds=("wave",))
+
+    def train_source(self, comp: Competition, frontend: FrontEndConfig, cache: str) -> TrainSource:
+        return TrainSource(comp, CachedRecordings(cache, frontend))
+
     def train_dataset(
         self,
         rows: pd.DataFrame,
@@ -174,7 +184,9 @@ class RawEEG(ModelFamily):
         vote_weighted: bool = False,
         split: str = "train",
     ) -> Dataset:
-        return WaveformDataset(self, rows, source.comp, frontend, augment, seed, epoch, vote_weighted, split)
+        data = WaveformDataset(self, rows, source.comp, frontend, augment, seed, epoch, vote_weighted, split)
+        data.cache = source.cache
+        return data
 
 
 def drop_channels(x: torch.Tensor, n: int, rng: np.random.Generator) -> torch.Tensor:
@@ -186,19 +198,34 @@ def drop_channels(x: torch.Tensor, n: int, rng: np.random.Generator) -> torch.Te
 
 class WaveformDataset(RawWindowDataset):
     """Label rows -> dict(inputs = (16, time) bipolar signals, target, weight, eeg_id), with the waveform
-    augmentations drawn from (seed, epoch, eeg_id, position): never from the worker or the rank."""
+    augmentations drawn from (seed, epoch, eeg_id, position): never from the worker or the rank. With ``cache`` (the
+    prepared bipolar signals) windows are sliced from it; without, read and filtered from the raw files."""
+
+    cache: CachedRecordings | None = None
+
+    def window(self, row: dict) -> torch.Tensor:
+        """The row's (16, time) bipolar signals; zeros where the recording is unreadable (the prior's input)."""
+        eeg_id, offset = int(row["eeg_id"]), row.get("eeg_label_offset_seconds", 0.0)
+        try:
+            if self.cache is not None:
+                return torch.from_numpy(np.ascontiguousarray(self.cache.waveform(eeg_id, offset, self.split)[:N_PAIRS]))
+            eeg, _ = self.comp.clean_eeg_window(row, self.split)  # all-NaN channels become zeros (the NaN policy)
+        except DataError:
+            eeg = None
+        return waveforms([eeg], self.frontend)[0]
+
+    def seconds(self, eeg_id: int) -> float:
+        if self.cache is not None:
+            return self.cache.eeg_seconds(eeg_id, self.split)
+        return self.comp.eeg_seconds(eeg_id, self.split)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         row, rng = self.row_and_rng(i)
         aug = self.augment
         if aug is not None and aug.shift_seconds > 0:
-            seconds = self.comp.eeg_seconds(int(row["eeg_id"]), self.split)
+            seconds = self.seconds(int(row["eeg_id"]))
             row = random_shift(row, rng, aug.shift_seconds, 1, seconds - EEG_WINDOW_SECONDS)  # whole seconds
-        try:
-            eeg, _ = self.comp.clean_eeg_window(row, self.split)  # all-NaN channels become zeros (the NaN policy)
-        except DataError:
-            eeg = None
-        x = waveforms([eeg], self.frontend)[0]
+        x = self.window(row)
         if aug is not None:
             if rng.random() < aug.swap_p:
                 x = swap_waveforms(x)

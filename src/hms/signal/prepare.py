@@ -6,6 +6,12 @@ per recording what the image is made of — never 512x512 images per label row (
     a label window at offset o seconds is frames [5 o, 5 o + 251): the frames a window-only STFT gives.
   * ``{split}_eeg_zoom/{eeg_id}.npy`` (with ``zoom``): the short-window view, hop 0.04 s.
   * ``{split}_spec/{spectrogram_id}.npy``: float16 organizer log power (4, 100, rows), NaN policy applied.
+  * ``{split}_wave/{eeg_id}.npy`` (waveform families, ``kinds`` with "wave"): float32 bipolar signals decimated to
+    ``sample_rate`` (pairs, samples) of the whole recording, before the band-pass; a label window at offset o
+    seconds is samples [o fs, o fs + 50 fs), band-passed and clipped as a window when it is read, so it is the
+    front-end's output for that window but for the anti-alias filter's 0.12 s at either end. Float32, not float16:
+    before the band-pass the signals carry offsets and artifacts of thousands of microvolts, which float16 would
+    round by several microvolts.
 Folders live under ``CACHE/<hash of the spectrogram settings>/`` so changed settings never mix. Writes are atomic
 (temporary file + rename), finished items are skipped, so a killed run resumes where it stopped.
 """
@@ -36,14 +42,18 @@ from hms.signal.image import (
     panels_to_image,
     stack_panels,
 )
-from hms.signal.spectrogram import chain_spectrogram, preprocess
+from hms.signal.spectrogram import band_filter, chain_spectrogram, decimated_pairs, preprocess
 
 log = logging.getLogger(__name__)
+
+Kinds = tuple[str, ...]
+KINDS: Kinds = ("eeg", "spec", "wave")
+IMAGE_KINDS: Kinds = ("eeg", "spec")  # what the spectrogram images are made of
 
 
 @dataclass(frozen=True)
 class Item:
-    kind: str  # "eeg" or "spec"
+    kind: str  # "eeg" (spectrogram views), "wave" (bipolar signals) or "spec" (organizer spectrogram)
     split: str
     item_id: int
     source: Path
@@ -69,8 +79,8 @@ def _save(array: np.ndarray, path: Path) -> None:
 
 
 def _paths(root: Path, item: Item, cfg: FrontEndConfig) -> list[Path]:
-    if item.kind == "spec":
-        return [root / f"{item.split}_spec" / f"{item.item_id}.npy"]
+    if item.kind in ("spec", "wave"):
+        return [root / f"{item.split}_{item.kind}" / f"{item.item_id}.npy"]
     out = [root / f"{item.split}_eeg" / f"{item.item_id}.npy"]
     if cfg.zoom:
         out.append(root / f"{item.split}_eeg_zoom" / f"{item.item_id}.npy")
@@ -99,7 +109,8 @@ def prepare_item(item: Item, root: Path, cfg: FrontEndConfig) -> tuple[str, str]
             eeg, _ = clean_eeg(raw)
             if eeg.shape[0] < LABEL_CENTRE_SECONDS * SAMPLE_RATE:
                 raise DataError(f"{item.source}: EEG shorter than {LABEL_CENTRE_SECONDS} s")
-            for view, path in zip(eeg_cache_log(eeg, cfg), targets, strict=True):
+            views = [decimated_pairs(eeg, cfg)] if item.kind == "wave" else eeg_cache_log(eeg, cfg)
+            for view, path in zip(views, targets, strict=True):
                 _save(view, path)
     except DataError as exc:
         return "error", str(exc)
@@ -111,8 +122,9 @@ def _worker(args: tuple[Item, Path, FrontEndConfig]) -> tuple[str, str]:
     return prepare_item(*args)
 
 
-def list_items(comp: Competition, train: pd.DataFrame | None = None) -> list[Item]:
-    """Every train and test recording with files; ``train`` (rows with files) saves re-reading train.csv."""
+def list_items(comp: Competition, train: pd.DataFrame | None = None, kinds: Kinds = IMAGE_KINDS) -> list[Item]:
+    """Every train and test recording with files, one item per kind of cache file; ``train`` (rows with files) saves
+    re-reading train.csv."""
     items: list[Item] = []
     for split in ("train", "test"):
         csv = comp.train_csv if split == "train" else comp.test_csv
@@ -122,10 +134,13 @@ def list_items(comp: Competition, train: pd.DataFrame | None = None) -> list[Ite
             table = train if train is not None else comp.train(require_files=True)
         else:
             table = comp.with_files(comp.test(), "test")
-        for eeg_id in table["eeg_id"].unique():
-            items.append(Item("eeg", split, int(eeg_id), comp.eeg_path(eeg_id, split)))
-        for spec_id in table["spectrogram_id"].unique():
-            items.append(Item("spec", split, int(spec_id), comp.spectrogram_path(spec_id, split)))
+        for kind in kinds:
+            if kind == "spec":
+                items += [
+                    Item(kind, split, int(i), comp.spectrogram_path(i, split)) for i in table["spectrogram_id"].unique()
+                ]
+            else:
+                items += [Item(kind, split, int(i), comp.eeg_path(i, split)) for i in table["eeg_id"].unique()]
     return items
 
 
@@ -135,14 +150,19 @@ def prepare(
     cfg: FrontEndConfig,
     workers: int = 2,
     train: pd.DataFrame | None = None,
+    kinds: Kinds = IMAGE_KINDS,
 ) -> dict[str, int]:
-    """Fill the cache for every train and test recording of ``data``; returns counts of done / cached / errors and of
+    """Fill the cache (``kinds``: "eeg" and "spec" for the image families, "wave" for waveform families) for every
+    train and test recording of ``data``; returns counts of done / cached / errors and of
     files with missing (NaN/inf) samples (listed in ``missing_samples.txt`` of the cache, errors in ``errors.txt``)."""
     comp = Competition.from_arg(data)
     root = cache_dir(cache, cfg)
     root.mkdir(parents=True, exist_ok=True)
     write_json(cfg.to_dict(), root / "frontend.json")
-    items = list_items(comp, train)
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"prepare: unknown cache kinds {sorted(unknown)}; known: {KINDS}")
+    items = list_items(comp, train, kinds)
     counts = {"done": 0, "cached": 0, "errors": 0, "files with missing samples": 0}
     errors: list[str] = []
     notes: list[str] = []
@@ -197,6 +217,20 @@ class CachedRecordings:
 
     def eeg_frames(self, eeg_id: int, split: str = "train") -> int:
         return int(self._load(f"{split}_eeg", eeg_id).shape[-1])
+
+    def eeg_seconds(self, eeg_id: int, split: str = "train") -> float:
+        """Length of a recording in seconds, from its cached bipolar signals."""
+        return self._load(f"{split}_wave", eeg_id).shape[-1] / self.cfg.sample_rate
+
+    def waveform(self, eeg_id: int, offset_seconds: float, split: str = "train") -> np.ndarray:
+        """The label window's front-end output (pairs, 50 s x sample_rate): sliced from the cache, then band-passed
+        and clipped as a window (what ``preprocess`` gives for the window read from the raw file)."""
+        fs = self.cfg.sample_rate
+        start, n = int(round(offset_seconds * fs)), int(round(EEG_WINDOW_SAMPLES / self.cfg.decimate))
+        full = self._load(f"{split}_wave", eeg_id)
+        if start < 0 or start + n > full.shape[-1]:
+            raise DataError(f"eeg {eeg_id}: window at {offset_seconds:g} s runs past the cached recording")
+        return band_filter(np.asarray(full[..., start : start + n], dtype=np.float32), self.cfg)
 
     def spec_rows(self, spectrogram_id: int, split: str = "train") -> int:
         return int(self._load(f"{split}_spec", spectrogram_id).shape[-1])

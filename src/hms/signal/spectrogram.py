@@ -41,14 +41,23 @@ def frequency_axis(cfg: FrontEndConfig, zoom: bool = False) -> np.ndarray:
     return freqs[(freqs >= cfg.fmin_hz) & (freqs <= cfg.fmax_hz)]
 
 
+def decimated_pairs(eeg: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
+    """Referential EEG (..., time, 20) at 200 Hz, NaN policy applied -> bipolar pairs decimated to
+    ``cfg.sample_rate`` (FIR anti-alias), not yet band-passed: (..., pairs, time)."""
+    return decimate(np.asarray(bipolar(np.asarray(eeg, dtype=np.float32), midline=cfg.midline)), cfg.decimate)
+
+
+def band_filter(pairs: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
+    """Decimated bipolar pairs -> band-passed (Butterworth, zero phase), notched and clipped, along the last axis."""
+    return filter_signals(
+        pairs, cfg.bandpass_hz, cfg.filter_order, cfg.notch_hz, cfg.notch_q, cfg.clip_uv, fs=cfg.sample_rate
+    )
+
+
 def preprocess(eeg: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
     """Referential EEG (..., time, 20) at 200 Hz, NaN policy applied -> bipolar pairs decimated to
     ``cfg.sample_rate`` (FIR anti-alias), band-passed (Butterworth, zero phase) and clipped: (..., pairs, time)."""
-    pairs = np.asarray(bipolar(np.asarray(eeg, dtype=np.float32), midline=cfg.midline))
-    low = decimate(pairs, cfg.decimate)
-    return filter_signals(
-        low, cfg.bandpass_hz, cfg.filter_order, cfg.notch_hz, cfg.notch_q, cfg.clip_uv, fs=cfg.sample_rate
-    )
+    return band_filter(decimated_pairs(eeg, cfg), cfg)
 
 
 def chain_power(pairs: torch.Tensor, cfg: FrontEndConfig, zoom: bool = False) -> torch.Tensor:
