@@ -181,3 +181,36 @@ def test_fidelity_report_prints_held_out_figures(real_dir):
     assert sum(line[:10].isdigit() for line in lines) == 6  # one line per held-out eeg_id
     assert any(line.startswith("min ") for line in lines) and "targets NOT met" in report  # LP of 1572717157
     assert "the default (hms spectrogram, simulator): 7 s hann, +3 s of log, chain first" in report
+
+
+@pytest.mark.parametrize("transform", ["stft", "multitaper", "cwt"])
+@pytest.mark.parametrize(("freq", "zoom"), [(3.0, False), (7.0, False), (13.5, False), (9.375, True)])
+def test_each_spectrogram_variant_peaks_at_a_sinusoids_frequency(transform, freq, zoom):
+    """A sinusoid (plus a little noise) in every bipolar signal: each transform's chain spectrogram peaks, on every
+    chain and in the middle frames, at the frequency row nearest to it, and holds the sinusoid's power level."""
+    from hms.signal.spectrogram import chain_spectrogram, frequency_axis
+
+    cfg = FrontEndConfig(transform=transform, zoom=zoom)
+    fs = cfg.sample_rate
+    t = np.arange(int(50 * fs)) / fs
+    rng = np.random.default_rng(0)
+    pairs = (30 * np.sin(2 * np.pi * freq * t) + rng.normal(0, 1, (16, len(t)))).astype(np.float32)
+    power = chain_spectrogram(pairs, cfg, zoom=zoom)  # (4, freqs, frames)
+    freqs = frequency_axis(cfg, zoom=zoom)
+    assert power.shape[:2] == (4, len(freqs))
+    middle = power[..., power.shape[-1] // 4 : 3 * power.shape[-1] // 4].mean(-1)  # (4, freqs)
+    nearest = int(np.abs(freqs - freq).argmin())
+    assert (middle.argmax(-1) == nearest).all(), (transform, freqs[middle.argmax(-1).numpy()])
+    reference = chain_spectrogram(pairs, FrontEndConfig(zoom=zoom), zoom=zoom)[..., power.shape[-1] // 2]
+    assert abs(float(middle.max() - reference.max())) < 1.0  # the same log range: the images stay comparable
+
+
+def test_the_default_transform_is_the_hann_stft_and_the_variants_are_in_the_cache_key():
+    cfg = FrontEndConfig()
+    assert cfg.transform == "stft"
+    keys = {FrontEndConfig(transform=t).spectrogram_hash() for t in ("stft", "multitaper", "cwt")}
+    assert len(keys) == 3
+    with pytest.raises(ValueError, match="transform"):
+        FrontEndConfig(transform="wigner")
+    with pytest.raises(ValueError, match="multitaper_k"):
+        FrontEndConfig(transform="multitaper", multitaper_nw=1.0, multitaper_k=4)

@@ -29,6 +29,11 @@ class FrontEndConfig:
     window_seconds: float = 2.0  # Hann window = FFT length (zero padding is 4x slower in torch.stft): 0.5 Hz bins
     hop_seconds: float = 0.2  # 50 s -> 251 frames
     freq_scale: Literal["linear", "mel"] = "linear"
+    # the time-frequency transform: Hann STFT; multitaper STFT (DPSS tapers, scipy); complex Morlet CWT (ptwt)
+    transform: Literal["stft", "multitaper", "cwt"] = "stft"
+    multitaper_nw: float = 2.0  # time-half-bandwidth: +-1 Hz resolution on a 2 s window
+    multitaper_k: int = 3  # tapers (2 NW - 1 keeps the well-concentrated ones)
+    cwt_wavelet: str = "cmor1.5-1.0"  # PyWavelets name: cmor{bandwidth}-{centre frequency}
     n_mels: int = 64
     fmin_hz: float = 0.5
     fmax_hz: float = 20.0
@@ -67,6 +72,12 @@ class FrontEndConfig:
             raise ValueError(f"need 0 <= fmin_hz < fmax_hz <= {fs / 2:g} Hz (the Nyquist frequency after decimation)")
         if self.freq_scale not in ("linear", "mel"):
             raise ValueError("freq_scale must be 'linear' or 'mel'")
+        if self.transform not in ("stft", "multitaper", "cwt"):
+            raise ValueError(f"transform must be 'stft', 'multitaper' or 'cwt', got {self.transform!r}")
+        if self.multitaper_k < 1 or not 0 < self.multitaper_nw or self.multitaper_k > 2 * self.multitaper_nw:
+            raise ValueError("multitaper_k must be between 1 and 2 * multitaper_nw, and multitaper_nw > 0")
+        if self.transform == "cwt" and self.fmin_hz <= 0:
+            raise ValueError("transform 'cwt' needs fmin_hz > 0 (a wavelet has no zero frequency)")
 
     @property
     def sample_rate(self) -> float:

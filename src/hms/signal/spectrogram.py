@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+from scipy import signal
 
 from hms.constants import SAMPLE_RATE
 from hms.signal.config import FrontEndConfig
@@ -60,27 +61,103 @@ def preprocess(eeg: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
     return band_filter(decimated_pairs(eeg, cfg), cfg)
 
 
-def chain_power(pairs: torch.Tensor, cfg: FrontEndConfig, zoom: bool = False) -> torch.Tensor:
-    """Preprocessed bipolar signals at ``cfg.sample_rate`` (..., 16 or 18, time) -> log power per chain
-    (..., 4 or 5, freqs, frames); frame j is centred on sample j * hop."""
+def stft_windows(cfg: FrontEndConfig, zoom: bool, device: torch.device) -> torch.Tensor:
+    """(tapers, n_fft): the Hann window (``transform: stft``), or ``multitaper_k`` DPSS tapers of time-half-bandwidth
+    ``multitaper_nw`` (``multitaper``) scaled to the Hann window's energy, so both give the same power density."""
+    n_fft, _ = cfg.stft_lengths(zoom)
+    hann = torch.hann_window(n_fft, periodic=True, dtype=torch.float32)
+    if cfg.transform != "multitaper":
+        return hann[None].to(device)
+    tapers = torch.from_numpy(
+        np.ascontiguousarray(signal.windows.dpss(n_fft, cfg.multitaper_nw, cfg.multitaper_k, sym=False))
+    )
+    tapers = (
+        tapers.float().reshape(cfg.multitaper_k, n_fft) * hann.square().sum().sqrt()
+    )  # dpss tapers have unit energy
+    return tapers.to(device)
+
+
+def stft_power(flat: torch.Tensor, cfg: FrontEndConfig, zoom: bool = False) -> torch.Tensor:
+    """(series, time) -> power density (series, freqs, frames) by ``torch.stft``, averaged over the tapers."""
     n_fft, hop_length = cfg.stft_lengths(zoom)
     fs = cfg.sample_rate
-    lead = pairs.shape[:-2]
-    flat = pairs.reshape(-1, pairs.shape[-1])
-    window = torch.hann_window(n_fft, periodic=True, dtype=flat.dtype, device=flat.device)
-    spec = torch.stft(
-        flat, n_fft=n_fft, hop_length=hop_length, window=window, center=True, pad_mode="reflect", return_complex=True
-    )
+    windows = stft_windows(cfg, zoom, flat.device).to(flat.dtype)
+    power = None
+    for window in windows:
+        spec = torch.stft(
+            flat,
+            n_fft=n_fft,
+            hop_length=hop_length,
+            window=window,
+            center=True,
+            pad_mode="reflect",
+            return_complex=True,
+        )
+        p = spec.real.square() + spec.imag.square()
+        power = p if power is None else power + p
+    power = power / len(windows)
     freqs = np.fft.rfftfreq(n_fft, 1 / fs)
     if cfg.freq_scale == "mel":
-        power = spec.real.square() + spec.imag.square()
         bank = torch.as_tensor(mel_filterbank(n_fft, cfg.n_mels, cfg.fmin_hz, cfg.fmax_hz, fs), device=flat.device)
         power = torch.einsum("mf,bft->bmt", bank.to(power.dtype), power)
     else:
         keep = np.flatnonzero((freqs >= cfg.fmin_hz) & (freqs <= cfg.fmax_hz))
-        spec = spec[:, keep[0] : keep[-1] + 1]
-        power = spec.real.square() + spec.imag.square()
-    power = power / (fs * window.square().sum())
+        power = power[:, keep[0] : keep[-1] + 1]
+    return power / (fs * windows[0].square().sum())
+
+
+def cwt_power(flat: torch.Tensor, cfg: FrontEndConfig, zoom: bool = False) -> torch.Tensor:
+    """(series, time) -> power (series, freqs, frames) of a continuous wavelet transform (``ptwt`` with PyWavelets'
+    complex Morlet ``cwt_wavelet``) at the STFT's frequencies (:func:`frequency_axis`), averaged over each frame's hop
+    and scaled so that a sinusoid gets the power the Hann STFT gives it: the images keep their log range."""
+    # deferred: the wavelet libraries are needed only by frontend.transform: cwt
+    import ptwt
+    import pywt
+
+    _, hop = cfg.stft_lengths(zoom)
+    freqs = frequency_axis(cfg, zoom)
+    wavelet = pywt.ContinuousWavelet(cfg.cwt_wavelet)
+    scales = torch.as_tensor(pywt.frequency2scale(wavelet, freqs / cfg.sample_rate))
+    gain = torch.as_tensor(cwt_gain(cfg, zoom), dtype=flat.dtype, device=flat.device)[:, None]
+    n_frames = 1 + flat.shape[-1] // hop
+    out = []
+    for series in flat:  # one series at a time: a long recording's coefficients stay small
+        coef, _ = ptwt.cwt(series[None], scales, wavelet, sampling_period=1.0 / cfg.sample_rate)  # (freqs, 1, time)
+        power = (coef.real.square() + coef.imag.square())[:, 0].to(flat.dtype)
+        padded = torch.nn.functional.pad(power[None], (hop // 2, hop), mode="replicate")[0]
+        frames = torch.nn.functional.avg_pool1d(padded[:, None], hop, hop)[:, 0, :n_frames]  # frame j: around j hop
+        out.append(frames * gain)
+    return torch.stack(out)
+
+
+@lru_cache(maxsize=8)
+def cwt_gain(cfg: FrontEndConfig, zoom: bool) -> np.ndarray:
+    """Per frequency: the Hann STFT's power density of a unit sinusoid at its bin over the CWT's power of it."""
+    # deferred: the wavelet libraries are needed only by frontend.transform: cwt
+    import ptwt
+    import pywt
+
+    n_fft, _ = cfg.stft_lengths(zoom)
+    fs = cfg.sample_rate
+    freqs = frequency_axis(cfg, zoom)
+    wavelet = pywt.ContinuousWavelet(cfg.cwt_wavelet)
+    scales = torch.as_tensor(pywt.frequency2scale(wavelet, freqs / fs))
+    t = torch.arange(int(40 * fs), dtype=torch.float64) / fs
+    sines = torch.sin(2 * np.pi * torch.as_tensor(freqs)[:, None] * t)  # (freqs, time): one per frequency
+    coef, _ = ptwt.cwt(sines, scales, wavelet, sampling_period=1.0 / fs)  # (freqs, sines, time)
+    middle = slice(int(10 * fs), int(30 * fs))
+    own = (coef.abs().square()[:, :, middle].mean(-1)).diagonal().numpy()
+    hann = np.hanning(n_fft + 1)[:-1]
+    stft_unit = (hann.sum() / 2) ** 2 / (fs * np.square(hann).sum())
+    return (stft_unit / own).astype(np.float32)
+
+
+def chain_power(pairs: torch.Tensor, cfg: FrontEndConfig, zoom: bool = False) -> torch.Tensor:
+    """Preprocessed bipolar signals at ``cfg.sample_rate`` (..., 16 or 18, time) -> log power per chain
+    (..., 4 or 5, freqs, frames); frame j is centred on sample j * hop."""
+    lead = pairs.shape[:-2]
+    flat = pairs.reshape(-1, pairs.shape[-1])
+    power = cwt_power(flat, cfg, zoom) if cfg.transform == "cwt" else stft_power(flat, cfg, zoom)
     n_pairs = pairs.shape[-2]
     power = power.reshape(*lead, n_pairs, power.shape[-2], power.shape[-1])
     chains = [power[..., 4 * c : 4 * c + 4, :, :].mean(dim=-3) for c in range(4)]
