@@ -32,7 +32,7 @@ from hms.train.rows import epoch_rows
 def ceiling(family, cfg, batch: dict, device: torch.device, steps: int) -> float:
     """Items/s of forward + backward + step of the network alone on one resident batch."""
     fmt = torch.channels_last if family.channels_last and use_channels_last(cfg, device) else torch.contiguous_format
-    model = family.build(cfg.model, pretrained=False).to(device, memory_format=fmt).train()
+    model = family.network(cfg.model, cfg.frontend, pretrained=False).to(device, memory_format=fmt).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = batch["inputs"].to(device)
     x = x.contiguous(memory_format=fmt) if x.ndim == 4 else x

@@ -130,6 +130,20 @@ TINY_RAW = [
     "augment.reverse_p=0.5",
 ]
 
+#: the raw-EEG-as-image family, tiny: timm's test network on the rendered image
+TINY_RAW_IMAGE = [
+    "family=raw_image",
+    "model.name=test_efficientnet",
+    "model.pretrained=null",
+    "model.drop_rate=0.0",
+    "model.head_dropout=0.0",
+    "n_folds=2",
+    "train.batch_size=4",
+    "train.epochs_stage1=2",
+    "train.epochs_stage2=1",
+    "train.stage2_min_votes=3",
+]
+
 
 @pytest.fixture(scope="session")
 def tiny_raw(sim_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:

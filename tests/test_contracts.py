@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_RAW, TINY_TRAIN
+from conftest import TINY_RAW, TINY_RAW_IMAGE, TINY_TRAIN
 from toy_family import TOY  # noqa: F401 - importing it registers the toy family
 
 from hms import config
@@ -37,6 +37,7 @@ CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 TINY = {
     "spectrogram_cnn": [*TINY_TRAIN, "model.name=test_efficientnet"],  # a CNN, as the family's default network
     "raw_eeg": TINY_RAW,
+    "raw_image": TINY_RAW_IMAGE,
     "test_bandpower_linear": TOY,
 }
 FAMILIES = list_families()
@@ -231,3 +232,64 @@ def test_every_subcommand_has_help(command, capsys):
         main([command, "--help"])
     assert exc.value.code == 0
     assert f"usage: python -m hms {command}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_a_swap_invariant_head_gives_a_recording_and_its_swap_the_same_output(name, windows):
+    """Every family whose model config declares ``swap_head`` (the built-ins do) builds, with ``mean`` and with
+    ``max``, a network whose output is the same for a recording and its hemisphere swap, whose head still maps its
+    embedding (the joined one plus the left-right similarity) to its logits, and that differs from the plain one."""
+    from dataclasses import fields, replace
+
+    family, cfg = get_family(name), tiny_config(name)
+    if "swap_head" not in {f.name for f in fields(cfg.model)}:
+        assert name == "test_bandpower_linear", f"{name}: its model config should declare swap_head"
+        return
+    x = family.inputs(*windows, cfg.frontend)
+    swapped = family.swap(x, cfg.frontend)
+    for mode in ("mean", "max"):
+        torch.manual_seed(0)
+        model = family.network(replace(cfg.model, swap_head=mode), cfg.frontend, pretrained=False).eval()
+        assert isinstance(model, Network)
+        with torch.no_grad():
+            out, out_swapped = model(x), model(swapped)
+            torch.testing.assert_close(out["logits"], out_swapped["logits"], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(out["embedding"], out_swapped["embedding"], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(model.head(out["embedding"]), out["logits"], atol=1e-5, rtol=1e-4)
+        similarity = out["embedding"][:, -1]
+        assert out["embedding"].shape[1] == model.embed_dim and ((similarity > -1.001) & (similarity < 1.001)).all()
+    torch.manual_seed(0)
+    plain = family.network(cfg.model, cfg.frontend, pretrained=False).eval()
+    with torch.no_grad():  # without the switch the network does see the side
+        assert not torch.allclose(plain(x)["logits"], plain(swapped)["logits"], atol=1e-5)
+    with pytest.raises(ValueError, match="swap_head"):
+        replace(cfg.model, swap_head="min")
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_an_entmax_output_is_the_smoothed_entmax_of_the_heads_scores(name, windows):
+    """Every family whose model config declares ``output`` builds with ``entmax15`` a network whose probabilities
+    (softmax of its logits, as every consumer reads them) are the smoothed entmax15 of its head's scores: sparse up
+    to the floor, summing to 1."""
+    from dataclasses import fields, replace
+
+    from entmax import entmax15
+
+    from hms.models.output import EPS
+
+    family, cfg = get_family(name), tiny_config(name)
+    if "output" not in {f.name for f in fields(cfg.model)}:
+        assert name == "test_bandpower_linear", f"{name}: its model config should declare output"
+        return
+    x = family.inputs(*windows, cfg.frontend)
+    torch.manual_seed(0)
+    model = family.network(replace(cfg.model, output="entmax15"), cfg.frontend, pretrained=False).eval()
+    with torch.no_grad():
+        out = model(x)
+        scores = model.head[0](out["embedding"]) * 50  # spread scores so that entmax zeroes some classes
+        probs = model.head[1](scores).softmax(-1)
+        torch.testing.assert_close(probs, (1 - EPS) * entmax15(scores, dim=-1) + EPS / N_CLASSES)
+        torch.testing.assert_close(model.head(out["embedding"]), out["logits"])
+    assert (probs < EPS).any() and torch.allclose(probs.sum(-1), torch.ones(len(x)))
+    with pytest.raises(ValueError, match="output"):
+        replace(cfg.model, output="sparsemax")

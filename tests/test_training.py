@@ -328,3 +328,41 @@ def test_pseudo_labels_come_from_the_teachers_own_fold_and_a_leaky_teacher_is_re
     assert np.isfinite(scores.set_index("part").loc["oof", "kl_all"])
     with pytest.raises(ValueError, match="pseudo_share"):
         from_dict({"train": {"pseudo_share": 0}})
+
+
+@pytest.mark.parametrize(
+    "switch",
+    ["model.swap_head=mean", "model.output=entmax15", "frontend.transform=multitaper", "frontend.transform=cwt"],
+)
+def test_a_model_or_front_end_switch_trains_from_the_config_and_reaches_submission(switch, sim_dir, tmp_path):
+    """A swap-invariant head, an entmax output, a multitaper or wavelet spectrogram trains (prepare caches the
+    variant), lands on the leaderboard, and submission.py reads its folds back (the sidecar records the switch, so
+    the network and the front-end are rebuilt as trained)."""
+    sys.path.insert(0, str(ROOT))
+    import submission
+    from hms.models.invariant import SwapInvariant
+    from hms.predict import load_fold
+    from hms.train.run import run_experiment
+
+    cfg = load_config(
+        ROOT / "configs" / "quick.yaml",
+        [*TINY, "folds=[0]", f"cache={tmp_path / 'cache'}", "name=inv", switch],
+    )
+    scores = run_experiment(cfg, sim_dir, tmp_path / "models", files_dir=tmp_path / "files")
+    assert np.isfinite(scores.set_index("part").loc["oof", "kl_all"])
+    loaded = load_fold(tmp_path / "models" / "inv", 0)
+    model = loaded.model
+    assert loaded.frontend.transform == cfg.frontend.transform
+    assert isinstance(model, SwapInvariant) == (switch == "model.swap_head=mean")
+    assert isinstance(model.head, torch.nn.Sequential) and (type(model.head[-1]).__name__ == "LogEntmax") == (
+        switch == "model.output=entmax15"
+    )
+    out = tmp_path / "submission.csv"
+    assert (
+        submission.main(["--data", str(sim_dir), "--experiment-dir", str(tmp_path / "models/inv"), "--out", str(out)])
+        == 0
+    )
+    sub = pd.read_csv(out)
+    np.testing.assert_allclose(sub[list(VOTE_COLS)].sum(axis=1), 1.0, atol=1e-5)
+    assert len(sub) == len(Competition(sim_dir).test())
+    assert pd.read_csv(tmp_path / "files" / "leaderboard.csv")["experiment"].tolist() == ["inv"]

@@ -106,7 +106,7 @@ def check_fold_weights(exp: ExperimentDir, fold: int, spec: FoldSpec) -> torch.n
     path = exp.weights(fold)
     if not path.is_file():
         raise DataError(f"{path}: fold weights missing; copy them with the sidecar or retrain the fold")
-    model = spec.family.build(spec.model, pretrained=False)
+    model = spec.family.network(spec.model, spec.frontend, pretrained=False)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     try:
         with safe_open(str(path), "pt") as f:

@@ -9,6 +9,7 @@ fly through the same data layer and ``inputs`` as at test time); a family with a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -21,6 +22,8 @@ from hms.constants import VOTE_COLS
 from hms.data import Competition
 from hms.data.labels import vote_probabilities
 from hms.families.views import InputView
+from hms.models.invariant import SwapInvariant
+from hms.models.output import with_output
 from hms.signal.config import FrontEndConfig
 
 Window = np.ndarray | None  # a clean EEG window (10000, 20) or organizer window (300, 400); None = missing
@@ -97,6 +100,17 @@ class ModelFamily:
     def build(self, cfg: Any, pretrained: bool = True) -> nn.Module:
         """The network (an ``nn.Module`` that is a :class:`Network`)."""
         raise NotImplementedError
+
+    def network(self, cfg: Any, frontend: FrontEndConfig, pretrained: bool = True) -> nn.Module:
+        """What training and inference run: ``build``'s network, read through the recording and its hemisphere swap
+        when the model config asks for a swap-invariant head (``swap_head: mean | max``), its head followed by the
+        output mapping it names (``output: entmax15``); a config without those fields gets neither."""
+        net = self.build(cfg, pretrained)
+        mode = getattr(cfg, "swap_head", "off")
+        if mode != "off":
+            net = SwapInvariant(net, partial(self.swap, frontend=frontend), mode)
+        net.head = with_output(net.head, getattr(cfg, "output", "softmax"))
+        return net
 
     def inputs(self, eegs: list[Window], specs: list[Window], frontend: FrontEndConfig) -> torch.Tensor:
         """Clean label windows -> one batch of network inputs; a missing modality must not fail (blank it)."""

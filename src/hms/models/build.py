@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 from hms.constants import N_CLASSES
+from hms.models.invariant import check_swap_head
+from hms.models.output import check_output
 from hms.models.pretrained import load_pretrained
 
 
@@ -20,6 +22,12 @@ class ModelConfig:
     drop_rate: float = 0.2
     drop_path_rate: float = 0.0
     head_dropout: float = 0.2
+    swap_head: str = "off"  # off | mean | max: a head invariant to the hemisphere swap (hms.models.invariant)
+    output: str = "softmax"  # softmax | entmax15 (hms.models.output)
+
+    def __post_init__(self) -> None:
+        check_swap_head(self.swap_head)
+        check_output(self.output)
 
 
 class HMSModel(nn.Module):

@@ -109,7 +109,7 @@ def random_network_views(exp: ExperimentDir, comp: Competition, rows: pd.DataFra
     """Per-view embeddings (n, V, d) of ``rows`` by the fold's network built with random weights (seeded)."""
     spec = fold_spec(exp, fold)
     torch.manual_seed(seed)
-    model = spec.family.build(spec.model, pretrained=False).eval()
+    model = spec.family.network(spec.model, spec.frontend, pretrained=False).eval()
     loaded = LoadedFold(fold, model, spec.frontend, spec.family)
     (outputs,), _, _ = run_rows(comp, rows, "train", [loaded], desc="random network")
     return outputs.views

@@ -161,7 +161,7 @@ def _start_fold(cfg: ExperimentConfig, fold: int, exp: ExperimentDir, resume: bo
     family = get_family(cfg.family)
     seed_everything(cfg.seed + fold)  # identical initial weights on every rank (DDP also broadcasts them)
     fmt = torch.channels_last if family.channels_last and use_channels_last(cfg, device) else torch.contiguous_format
-    model = family.build(cfg.model).to(device, memory_format=fmt)
+    model = family.network(cfg.model, cfg.frontend).to(device, memory_format=fmt)
     saved = None
     if resume and exp.train_state(fold).is_file():
         saved = torch.load(exp.train_state(fold), map_location=device, weights_only=True)
