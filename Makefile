@@ -6,7 +6,7 @@ DATA ?= data/sim
 N_PATIENTS ?= 20
 SEED ?= 42
 
-.PHONY: run test test-fast lint format sample bench clean browser explain clip
+.PHONY: run test test-fast lint format sample bench clean browser explain clip gpu-wheels
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -52,6 +52,18 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_prepare.py --sim $(DATA)
 	test -f models/quick/fold0.safetensors || $(MAKE) run
 	$(PY) benchmarks/bench_submission.py --experiment quick:$(DATA) $(if $(wildcard models/bench/fold0.safetensors),--experiment bench:data/bench)
+
+# Wheels for benchmarks/gpu_suite.sh on a GPU machine with torch and no internet (Linux x86_64, Python GPU_PY):
+# what benchmarks/gpu_requirements.txt needs beyond torch, at the versions installed here. GPU_SKIP=pandas,pyarrow
+# leaves out what that machine has (the device tool carries at most 64 MiB).
+GPU_PY ?= 3.11
+GPU_SKIP ?=
+gpu-wheels: $(VENV)/.installed
+	$(PY) benchmarks/gpu_wheel_list.py --skip "$(GPU_SKIP)" > gpu_wheels.txt
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version $(GPU_PY) \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  --dest gpu_wheels -r gpu_wheels.txt
+	du -sh gpu_wheels
 
 # SAE + stacker + explanation report for an experiment trained by make run (EXPERIMENT=quick DATA=data/sim); first
 # the per-position SAE, whose pass over the label rows also fills the embeddings cache (POSITIONS=0 skips it: a
