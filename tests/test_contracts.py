@@ -293,3 +293,26 @@ def test_an_entmax_output_is_the_smoothed_entmax_of_the_heads_scores(name, windo
     assert (probs < EPS).any() and torch.allclose(probs.sum(-1), torch.ones(len(x)))
     with pytest.raises(ValueError, match="output"):
         replace(cfg.model, output="sparsemax")
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_channel_quality_flags_mark_blank_inputs_and_reach_the_head(name, windows):
+    """Every family whose model config declares ``quality_mask`` flags nothing on real windows and everything on a
+    row with no input, and with the switch on its embedding ends with those flags (its head reads them)."""
+    from dataclasses import fields, replace
+
+    family, cfg = get_family(name), tiny_config(name)
+    if "quality_mask" not in {f.name for f in fields(cfg.model)}:
+        assert name == "test_bandpower_linear", f"{name}: its model config should declare quality_mask"
+        return
+    x = family.inputs(*windows, cfg.frontend)
+    flags = family.quality(x, cfg.frontend)
+    assert flags.shape[0] == len(x) and (flags == 0).all()
+    assert (family.quality(family.inputs([None], [None], cfg.frontend), cfg.frontend) == 1).all()
+    torch.manual_seed(0)
+    model = family.network(replace(cfg.model, quality_mask=True), cfg.frontend, pretrained=False).eval()
+    with torch.no_grad():
+        out = model(x)
+        torch.testing.assert_close(out["embedding"][:, -flags.shape[1] :], flags)
+        torch.testing.assert_close(model.head(out["embedding"]), out["logits"], atol=1e-5, rtol=1e-4)
+    assert out["embedding"].shape[1] == model.embed_dim

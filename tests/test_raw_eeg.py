@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from hms.constants import CLASSES, VOTE_COLS
+from hms.constants import CLASSES, EEG_CHANNELS, VOTE_COLS
 from hms.data import Competition
 from hms.data.windows import random_shift
 from hms.experiment import ExperimentDir, load_config
@@ -212,3 +212,21 @@ def test_the_prepared_waveform_cache_gives_the_windows_the_raw_files_give(comp, 
     assert sorted(p.name for p in (next(tmp_path.iterdir()) / "train_wave").iterdir()) == sorted(
         f"{i}.npy" for i in rows["eeg_id"].unique()
     )
+
+
+def test_the_quality_flags_mark_exactly_the_signals_a_missing_channel_flattens(comp):
+    """An electrode that is all NaN becomes zeros under the NaN policy: the bipolar signals it takes part in, and only
+    those, are flagged."""
+    from hms.data import clean_eeg
+    from hms.signal.montage import PAIR_NAMES
+
+    raw = _window(comp).copy()
+    raw[:, EEG_CHANNELS.index("C3")] = np.nan
+    raw[:, EEG_CHANNELS.index("F3")] = np.nan
+    eeg, _ = clean_eeg(raw)
+    flags = RAW.quality(waveforms([eeg], FE), FE)[0]
+    assert {PAIR_NAMES[i] for i in np.flatnonzero(flags.numpy())} == {"F3-C3"}
+    one = _window(comp).copy()
+    one[:, EEG_CHANNELS.index("C3")] = np.nan
+    eeg_one, _ = clean_eeg(one)
+    assert RAW.quality(waveforms([eeg_one], FE), FE).sum() == 0  # one missing electrode: its pairs still move

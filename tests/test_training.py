@@ -332,7 +332,8 @@ def test_pseudo_labels_come_from_the_teachers_own_fold_and_a_leaky_teacher_is_re
 
 @pytest.mark.parametrize(
     "switch",
-    ["model.swap_head=mean", "model.output=entmax15", "frontend.transform=multitaper", "frontend.transform=cwt"],
+    ["model.swap_head=mean", "model.output=entmax15", "model.quality_mask=true", "frontend.transform=multitaper"]
+    + ["frontend.transform=cwt"],
 )
 def test_a_model_or_front_end_switch_trains_from_the_config_and_reaches_submission(switch, sim_dir, tmp_path):
     """A swap-invariant head, an entmax output, a multitaper or wavelet spectrogram trains (prepare caches the

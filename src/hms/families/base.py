@@ -24,6 +24,7 @@ from hms.data.labels import vote_probabilities
 from hms.families.views import InputView
 from hms.models.invariant import SwapInvariant
 from hms.models.output import with_output
+from hms.models.quality import QualityFlags
 from hms.signal.config import FrontEndConfig
 
 Window = np.ndarray | None  # a clean EEG window (10000, 20) or organizer window (300, 400); None = missing
@@ -102,10 +103,14 @@ class ModelFamily:
         raise NotImplementedError
 
     def network(self, cfg: Any, frontend: FrontEndConfig, pretrained: bool = True) -> nn.Module:
-        """What training and inference run: ``build``'s network, read through the recording and its hemisphere swap
-        when the model config asks for a swap-invariant head (``swap_head: mean | max``), its head followed by the
-        output mapping it names (``output: entmax15``); a config without those fields gets neither."""
+        """What training and inference run: ``build``'s network, with the channel-quality flags of its inputs appended
+        to its embedding (``quality_mask: true``), read through the recording and its hemisphere swap when the model
+        config asks for a swap-invariant head (``swap_head: mean | max``), its head followed by the output mapping it
+        names (``output: entmax15``); a config without those fields gets none of them."""
         net = self.build(cfg, pretrained)
+        if getattr(cfg, "quality_mask", False):
+            n_flags = self.quality(self.inputs([None], [None], frontend), frontend).shape[-1]
+            net = QualityFlags(net, partial(self.quality, frontend=frontend), n_flags)
         mode = getattr(cfg, "swap_head", "off")
         if mode != "off":
             net = SwapInvariant(net, partial(self.swap, frontend=frontend), mode)
@@ -119,6 +124,10 @@ class ModelFamily:
     def swap(self, x: torch.Tensor, frontend: FrontEndConfig) -> torch.Tensor:
         """The batch of the hemisphere-swapped recordings (test-time augmentation)."""
         raise NotImplementedError
+
+    def quality(self, x: torch.Tensor, frontend: FrontEndConfig) -> torch.Tensor:
+        """(batch, flags) of 0/1: which parts of each input are blank (missing or flat), for ``quality_mask``."""
+        raise ValueError(f"the {self.name} family has no channel-quality flags: set model.quality_mask=false")
 
     def prepare(
         self, comp: Competition, train: pd.DataFrame, frontend: FrontEndConfig, cache: str, workers: int

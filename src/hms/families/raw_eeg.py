@@ -30,6 +30,7 @@ from hms.families.registry import register_family
 from hms.families.views import WaveformView
 from hms.models.invariant import check_swap_head
 from hms.models.output import check_output
+from hms.models.quality import FLAT_UV
 from hms.signal.config import FrontEndConfig
 from hms.signal.prepare import CachedRecordings, prepare
 from hms.signal.spectrogram import preprocess
@@ -53,6 +54,7 @@ class RawEEGConfig:
     input_scale: float = 32.0  # clipped microvolts (+-1024) are divided by this
     swap_head: str = "off"  # off | mean | max: a head invariant to the hemisphere swap (hms.models.invariant)
     output: str = "softmax"  # softmax | entmax15 (hms.models.output)
+    quality_mask: bool = False  # flat-signal flags appended to the embedding (hms.models.quality)
 
     def __post_init__(self) -> None:
         check_swap_head(self.swap_head)
@@ -170,6 +172,10 @@ class RawEEG(ModelFamily):
 
     def swap(self, x: torch.Tensor, frontend: FrontEndConfig) -> torch.Tensor:
         return swap_waveforms(x)
+
+    def quality(self, x: torch.Tensor, frontend: FrontEndConfig) -> torch.Tensor:
+        """One flag per bipolar signal: flat (what a missing channel becomes after the NaN policy)."""
+        return (x.abs().amax(dim=-1) < FLAT_UV).float()
 
     def prepare(
         self, comp: Competition, train: pd.DataFrame, frontend: FrontEndConfig, cache: str, workers: int

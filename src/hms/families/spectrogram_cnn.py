@@ -21,8 +21,9 @@ from hms.families.base import AugmentConfig, ModelFamily, TrainSource, Window, s
 from hms.families.registry import register_family
 from hms.families.views import ImageView
 from hms.models.build import HMSModel, ModelConfig
+from hms.models.quality import BLANK_MARGIN
 from hms.signal.config import FrontEndConfig
-from hms.signal.image import build_images, n_views, panels_to_image, swap_image, swap_panels
+from hms.signal.image import build_images, image_to_panels, n_views, panels_to_image, swap_image, swap_panels
 from hms.signal.prepare import CachedRecordings, prepare
 
 
@@ -42,6 +43,11 @@ class SpectrogramCNN(ModelFamily):
 
     def swap(self, x: torch.Tensor, frontend: FrontEndConfig) -> torch.Tensor:
         return swap_image(x, frontend.layout, n_views(frontend))
+
+    def quality(self, x: torch.Tensor, frontend: FrontEndConfig) -> torch.Tensor:
+        """One flag per panel (view x chain): blank, as a missing modality or a chain of flat signals is drawn."""
+        panels = image_to_panels(x, frontend.layout, n_views(frontend))  # (batch, views, chains, H, W)
+        return (panels.flatten(3).amax(-1) <= self.blank_value + BLANK_MARGIN).flatten(1).float()
 
     def prepare(
         self, comp: Competition, train: pd.DataFrame, frontend: FrontEndConfig, cache: str, workers: int

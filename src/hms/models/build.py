@@ -24,6 +24,7 @@ class ModelConfig:
     head_dropout: float = 0.2
     swap_head: str = "off"  # off | mean | max: a head invariant to the hemisphere swap (hms.models.invariant)
     output: str = "softmax"  # softmax | entmax15 (hms.models.output)
+    quality_mask: bool = False  # blank-input flags appended to the embedding (hms.models.quality)
 
     def __post_init__(self) -> None:
         check_swap_head(self.swap_head)
