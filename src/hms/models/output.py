@@ -25,8 +25,7 @@ class LogEntmax(nn.Module):
 
     def __init__(self, eps: float = EPS) -> None:
         super().__init__()
-        # deferred: entmax is needed only by networks that ask for it (model.output: entmax15)
-        from entmax import entmax15
+        from entmax import entmax15  # deferred: needed only by networks that ask for it (model.output: entmax15)
 
         self.entmax15, self.eps = entmax15, eps
 

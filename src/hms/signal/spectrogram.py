@@ -110,9 +110,8 @@ def cwt_power(flat: torch.Tensor, cfg: FrontEndConfig, zoom: bool = False) -> to
     """(series, time) -> power (series, freqs, frames) of a continuous wavelet transform (``ptwt`` with PyWavelets'
     complex Morlet ``cwt_wavelet``) at the STFT's frequencies (:func:`frequency_axis`), averaged over each frame's hop
     and scaled so that a sinusoid gets the power the Hann STFT gives it: the images keep their log range."""
-    # deferred: the wavelet libraries are needed only by frontend.transform: cwt
-    import ptwt
-    import pywt
+    import ptwt  # deferred: the wavelet libraries are needed only by frontend.transform: cwt
+    import pywt  # deferred: as ptwt
 
     _, hop = cfg.stft_lengths(zoom)
     freqs = frequency_axis(cfg, zoom)
@@ -133,9 +132,8 @@ def cwt_power(flat: torch.Tensor, cfg: FrontEndConfig, zoom: bool = False) -> to
 @lru_cache(maxsize=8)
 def cwt_gain(cfg: FrontEndConfig, zoom: bool) -> np.ndarray:
     """Per frequency: the Hann STFT's power density of a unit sinusoid at its bin over the CWT's power of it."""
-    # deferred: the wavelet libraries are needed only by frontend.transform: cwt
-    import ptwt
-    import pywt
+    import ptwt  # deferred: the wavelet libraries are needed only by frontend.transform: cwt
+    import pywt  # deferred: as ptwt
 
     n_fft, _ = cfg.stft_lengths(zoom)
     fs = cfg.sample_rate
