@@ -118,12 +118,13 @@ def main() -> None:
     submission = None
     if trained:
         experiments = [a for name in trained for a in ("--experiment", f"{name}:{data}")]
-        n = ["--n", "4" if args.quick else "48"]
+        n = ["--n", "2" if args.quick else "48"]
         submission = suite.run(
             "bench_submission",
             ["benchmarks/bench_submission.py", *experiments, "--models-root", str(out / "models"), *n],
         )
-    sae = suite.run("bench_sae_fit", ["benchmarks/bench_sae_fit.py", "--steps", "5" if args.quick else "40"])
+    tiny_sae = ["--steps", "5", "--d-in", "128", "--expansions", "0.5,4"] if args.quick else ["--steps", "40"]
+    sae = suite.run("bench_sae_fit", ["benchmarks/bench_sae_fit.py", *tiny_sae])
     print("\n== training, per family (bench-sized simulation, fold 0) ==")
     print(pd.DataFrame(rows).round(4).to_string(index=False))
     for title, text in (("submission.py speed", submission), ("SAE fit speed", sae)):
