@@ -22,6 +22,7 @@ from hms.constants import VOTE_COLS
 from hms.data import Competition
 from hms.data.labels import vote_probabilities
 from hms.families.views import InputView
+from hms.models.head_options import HeadOptions
 from hms.models.invariant import SwapInvariant
 from hms.models.output import with_output
 from hms.models.quality import QualityFlags
@@ -106,15 +107,16 @@ class ModelFamily:
         """What training and inference run: ``build``'s network, with the channel-quality flags of its inputs appended
         to its embedding (``quality_mask: true``), read through the recording and its hemisphere swap when the model
         config asks for a swap-invariant head (``swap_head: mean | max``), its head followed by the output mapping it
-        names (``output: entmax15``); a config without those fields gets none of them."""
+        names (``output: entmax15``); a config that is not a :class:`~hms.models.head_options.HeadOptions` gets none."""
         net = self.build(cfg, pretrained)
-        if getattr(cfg, "quality_mask", False):
+        if not isinstance(cfg, HeadOptions):
+            return net
+        if cfg.quality_mask:
             n_flags = self.quality(self.inputs([None], [None], frontend), frontend).shape[-1]
             net = QualityFlags(net, partial(self.quality, frontend=frontend), n_flags)
-        mode = getattr(cfg, "swap_head", "off")
-        if mode != "off":
-            net = SwapInvariant(net, partial(self.swap, frontend=frontend), mode)
-        net.head = with_output(net.head, getattr(cfg, "output", "softmax"))
+        if cfg.swap_head != "off":
+            net = SwapInvariant(net, partial(self.swap, frontend=frontend), cfg.swap_head)
+        net.head = with_output(net.head, cfg.output)
         return net
 
     def inputs(self, eegs: list[Window], specs: list[Window], frontend: FrontEndConfig) -> torch.Tensor:

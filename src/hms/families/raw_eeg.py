@@ -28,8 +28,7 @@ from hms.data.windows import random_shift
 from hms.families.base import AugmentConfig, ModelFamily, RawWindowDataset, TrainSource, Window
 from hms.families.registry import register_family
 from hms.families.views import WaveformView
-from hms.models.invariant import check_swap_head
-from hms.models.output import check_output
+from hms.models.head_options import HeadOptions
 from hms.models.quality import FLAT_UV
 from hms.signal.config import FrontEndConfig
 from hms.signal.prepare import CachedRecordings, prepare
@@ -41,7 +40,7 @@ SWAP_PAIRS = tuple(list(range(4, 8)) + list(range(0, 4)) + list(range(12, 16)) +
 
 
 @dataclass(frozen=True)
-class RawEEGConfig:
+class RawEEGConfig(HeadOptions):
     """Settings of the 1D network (the experiment's ``model:`` section when ``family: raw_eeg``)."""
 
     filters: int = 16  # per-lead temporal filters
@@ -52,13 +51,9 @@ class RawEEGConfig:
     layers: int = 1  # recurrent / attention layers over time
     dropout: float = 0.2
     input_scale: float = 32.0  # clipped microvolts (+-1024) are divided by this
-    swap_head: str = "off"  # off | mean | max: a head invariant to the hemisphere swap (hms.models.invariant)
-    output: str = "softmax"  # softmax | entmax15 (hms.models.output)
-    quality_mask: bool = False  # flat-signal flags appended to the embedding (hms.models.quality)
 
     def __post_init__(self) -> None:
-        check_swap_head(self.swap_head)
-        check_output(self.output)
+        super().__post_init__()
         if self.sequence not in ("gru", "attention", "none"):
             raise ValueError(f"model.sequence must be gru, attention or none, got {self.sequence!r}")
         if min(self.filters, self.blocks, self.width, self.layers) < 1 or self.kernel < 1 or self.input_scale <= 0:

@@ -9,26 +9,18 @@ import torch
 from torch import nn
 
 from hms.constants import N_CLASSES
-from hms.models.invariant import check_swap_head
-from hms.models.output import check_output
+from hms.models.head_options import HeadOptions
 from hms.models.pretrained import load_pretrained
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(HeadOptions):
     name: str = "tf_efficientnet_lite0"
     pretrained: str | None = "efficientnet-lite0-package"  # or a checkpoint path, or None
     in_chans: int = 1
     drop_rate: float = 0.2
     drop_path_rate: float = 0.0
     head_dropout: float = 0.2
-    swap_head: str = "off"  # off | mean | max: a head invariant to the hemisphere swap (hms.models.invariant)
-    output: str = "softmax"  # softmax | entmax15 (hms.models.output)
-    quality_mask: bool = False  # blank-input flags appended to the embedding (hms.models.quality)
-
-    def __post_init__(self) -> None:
-        check_swap_head(self.swap_head)
-        check_output(self.output)
 
 
 class HMSModel(nn.Module):

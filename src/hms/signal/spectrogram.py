@@ -65,16 +65,18 @@ def stft_windows(cfg: FrontEndConfig, zoom: bool, device: torch.device) -> torch
     """(tapers, n_fft): the Hann window (``transform: stft``), or ``multitaper_k`` DPSS tapers of time-half-bandwidth
     ``multitaper_nw`` (``multitaper``) scaled to the Hann window's energy, so both give the same power density."""
     n_fft, _ = cfg.stft_lengths(zoom)
-    hann = torch.hann_window(n_fft, periodic=True, dtype=torch.float32)
     if cfg.transform != "multitaper":
-        return hann[None].to(device)
-    tapers = torch.from_numpy(
-        np.ascontiguousarray(signal.windows.dpss(n_fft, cfg.multitaper_nw, cfg.multitaper_k, sym=False))
-    )
-    tapers = (
-        tapers.float().reshape(cfg.multitaper_k, n_fft) * hann.square().sum().sqrt()
-    )  # dpss tapers have unit energy
-    return tapers.to(device)
+        return torch.hann_window(n_fft, periodic=True, dtype=torch.float32)[None].to(device)
+    return dpss_tapers(n_fft, cfg.multitaper_nw, cfg.multitaper_k).to(device)
+
+
+@lru_cache(maxsize=8)
+def dpss_tapers(n_fft: int, nw: float, k: int) -> torch.Tensor:
+    """(k, n_fft) DPSS tapers (scipy's have unit energy) scaled to the periodic Hann window's energy; computed once
+    per setting (every spectrogram call reads them)."""
+    hann = torch.hann_window(n_fft, periodic=True, dtype=torch.float32)
+    tapers = torch.from_numpy(np.ascontiguousarray(signal.windows.dpss(n_fft, nw, k, sym=False))).float()
+    return tapers.reshape(k, n_fft) * hann.square().sum().sqrt()
 
 
 def stft_power(flat: torch.Tensor, cfg: FrontEndConfig, zoom: bool = False) -> torch.Tensor:
