@@ -158,6 +158,20 @@ def tiny_raw(sim_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "models" / "raw"
 
 
+@pytest.fixture(scope="session")
+def tiny_raw_image(sim_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny raw-EEG-as-image experiment (configs/raw_image_quick.yaml, shrunk; fold 0 of two), trained once."""
+    from hms.experiment import load_config
+    from hms.train.run import run_experiment
+
+    root = tmp_path_factory.mktemp("tiny_raw_image")
+    repo = Path(__file__).resolve().parents[1]
+    overrides = [*TINY_RAW_IMAGE, "folds=[0]", f"cache={root / 'cache'}", "name=img"]
+    cfg = load_config(repo / "configs" / "raw_image_quick.yaml", overrides)
+    run_experiment(cfg, sim_dir, root / "models", files_dir=root / "files")
+    return root / "models" / "img"
+
+
 def copy_test_split(sim_dir: Path, out: Path) -> Path:
     """The simulated competition's test split (test.csv, sample_submission.csv, test_eegs/, test_spectrograms/) copied
     into ``out``, so tests can break files without touching the session's data."""

@@ -8,10 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY_RAW_IMAGE
 
 from hms.constants import CHAIN_NAMES, VOTE_COLS
-from hms.experiment import load_config
 from hms.families import get_family
 from hms.families.raw_image import ROWS_PER_SIGNAL, SEGMENTS, image_shape, pixel_source, render
 from hms.signal.config import FrontEndConfig
@@ -72,22 +70,39 @@ def test_finer_rows_name_the_chain_of_a_cell():
     assert PAIR_NAMES[0].startswith("Fp1")
 
 
-def test_the_family_trains_from_its_config_and_reaches_submission(sim_dir, tmp_path):
+def test_the_family_trains_from_its_config_and_reaches_submission(tiny_raw_image, sim_dir, tmp_path):
     sys.path.insert(0, str(ROOT))
     import submission
-    from hms.train.run import run_experiment
 
-    cfg = load_config(
-        ROOT / "configs" / "raw_image_quick.yaml",
-        [*TINY_RAW_IMAGE, "folds=[0]", f"cache={tmp_path / 'cache'}", "name=img"],
-    )
-    scores = run_experiment(cfg, sim_dir, tmp_path / "models", files_dir=tmp_path / "files")
+    scores = pd.read_csv(tiny_raw_image / "scores.csv")
     assert np.isfinite(scores.set_index("part").loc["oof", "kl_all"])
-    assert pd.read_csv(tmp_path / "files" / "leaderboard.csv")["experiment"].tolist() == ["img"]
-    assert any((tmp_path / "cache").glob("*/train_wave/*.npy"))  # the waveform cache feeds it
+    assert pd.read_csv(tiny_raw_image.parents[1] / "files" / "leaderboard.csv")["experiment"].tolist() == ["img"]
+    assert any((tiny_raw_image.parents[1] / "cache").glob("*/train_wave/*.npy"))  # the waveform cache feeds it
     out = tmp_path / "submission.csv"
-    assert (
-        submission.main(["--data", str(sim_dir), "--experiment-dir", str(tmp_path / "models/img"), "--out", str(out)])
-        == 0
-    )
+    assert submission.main(["--data", str(sim_dir), "--experiment-dir", str(tiny_raw_image), "--out", str(out)]) == 0
     np.testing.assert_allclose(pd.read_csv(out)[list(VOTE_COLS)].sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_report_places_saliency_and_position_features_on_signals_and_seconds(tiny_raw_image, sim_dir, tmp_path):
+    """``hms explain`` on the image family: its saliency maps are drawn on the 16 bipolar signals (the network renders
+    the image itself, so gradients land on the waveforms) and its per-position SAE features name their seconds."""
+    from conftest import SAE_TINY
+
+    from hms.explain.run import run_explain
+    from hms.sae.position_run import run_position_sae
+    from hms.sae.positions import PositionSettings
+    from hms.sae.run import run_sae
+
+    models = tiny_raw_image.parent
+    run_position_sae("img", sim_dir, models, SAE_TINY, PositionSettings(per_window=4), progress=False)
+    table = run_sae("img", sim_dir, models, SAE_TINY, files_dir=tmp_path / "files", progress=False)
+    assert len(table) == 1 and (table["l0"] > 0).all()
+    out = tmp_path / "report"
+    settings = {"top": 2, "cards_per_class": 1, "n_saliency": 2, "ig_steps": 2, "progress": False}
+    tables = run_explain("img", sim_dir, models, fold=0, out=out, **settings)
+    assert len(tables["rankings"]) and (out / "index.html").is_file()
+    page = (out / "index.html").read_text()
+    assert "rows are the 16 bipolar signals" in page and page.count("data:image/png;base64,") >= 2
+    located = pd.read_csv(out / "position_features.csv")
+    assert len(located) and (located["peaks_at"].str.contains(r"\d+–\d+ s") | (located["density"] == 0)).all()
