@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA ?= data/sim
-N_PATIENTS ?= 20
+N_PATIENTS ?= 30
 SEED ?= 42
 
 .PHONY: run test test-fast lint format sample bench clean browser explain clip gpu-wheels

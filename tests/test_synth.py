@@ -177,7 +177,7 @@ def test_window_factors_read_the_pattern_under_the_label_and_the_artifacts_in_th
 
 
 def test_sessions_are_the_simulations_they_were():
-    """Two sessions of make run's simulation (20 patients, seed 42) that draw a flat channel, as this simulator draws
+    """Two sessions of a 20-patient simulation (seed 42) that draw a flat channel, as this simulator draws
     them since its background spectrum was calibrated (SHA-256 of the float32 signal): recording the ground truth
     must not move a single draw, so a newly recorded event cannot silently change every figure measured on the
     simulator; a deliberate change of the signals (as the calibration was) updates these two hashes."""
