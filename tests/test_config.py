@@ -21,7 +21,9 @@ def test_overrides_nest_and_parse_yaml_values():
 
 
 def test_nested_sections_build_their_own_classes_and_reject_unknown_keys(tmp_path):
-    (tmp_path / "exp.yaml").write_text("frontend:\n  bandpass_hz: [1.0, 15.0]\nmodel:\n  name: test_vit\n")
+    (tmp_path / "exp.yaml").write_text(
+        "frontend:\n  bandpass_hz: [1.0, 15.0]\nmodel:\n  name: test_vit\n  pretrained: null\n"
+    )
     cfg = load_config(tmp_path / "exp.yaml", ["frontend.panel_width=64"])
     assert cfg.name == "exp" and cfg.frontend.bandpass_hz == (1.0, 15.0) and cfg.frontend.panel_width == 64
     assert isinstance(cfg.model, ModelConfig) and cfg.model.name == "test_vit"
@@ -38,7 +40,9 @@ def test_front_end_sae_and_clip_settings_go_through_the_same_builder(tmp_path):
     fe = config.load(FrontEndConfig, tmp_path / "fe.yaml", ["fmax_hz=25"], section="frontend")
     assert fe.decimate == 2 and fe.fmax_hz == 25
     assert SAEConfig.from_dict({"k": 8, "d_in": 16}).d_sae == 8  # default expansion 0.5
-    clip = config.load(ClipConfig, None, ["frontend.panel_height=16", "model.name=test_vit", "folds=[0]"])
+    clip = config.load(
+        ClipConfig, None, ["frontend.panel_height=16", "model.name=test_vit", "model.pretrained=null", "folds=[0]"]
+    )
     assert isinstance(clip.frontend, FrontEndConfig) and clip.frontend.panel_height == 16
     assert clip.frontend.panel_width == 256  # a nested section given in part starts from the class defaults
     assert ClipConfig().frontend == FrontEndConfig(panel_height=64, panel_width=128)

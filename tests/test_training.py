@@ -88,7 +88,7 @@ def test_masking_spares_the_central_10_seconds(sim_dir, tiny_cache):
 def test_config_rejects_unknown_keys(tmp_path):
     with pytest.raises(ValueError, match="unknown keys"):
         from_dict({"train": {"epochs": 3}})
-    (tmp_path / "x.yaml").write_text("model:\n  name: test_vit\n")
+    (tmp_path / "x.yaml").write_text("model:\n  name: test_vit\n  pretrained: null\n")
     cfg = load_config(tmp_path / "x.yaml", ["train.batch_size=8"])
     assert cfg.name == "x" and cfg.model.name == "test_vit" and cfg.train.batch_size == 8
 
